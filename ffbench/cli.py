@@ -1,0 +1,37 @@
+"""The `ffbench` command line: a thin click group over library functions."""
+
+from __future__ import annotations
+
+import click
+
+from ffbench import __version__
+from ffbench.commands.evaluate import evaluate
+from ffbench.commands.generate import generate
+from ffbench.commands.leaderboard import leaderboard
+from ffbench.commands.prepare import prepare
+from ffbench.commands.train import train
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.version_option(__version__, prog_name="ffbench")
+def main() -> None:
+    """ffbench: prepare the Fashion video dataset, train FashionFlow and its baselines, score them.
+
+    \b
+    Typical run:
+      ffbench prepare --synthetic --preset cpu --out data/synthetic
+      ffbench train fashionflow --shards data/synthetic --preset cpu --out runs/ff-cpu
+      ffbench generate person.png --checkpoint runs/ff-cpu/pipeline -o person.mp4
+      ffbench eval --metric all --real data/synthetic --fake runs/ff-cpu/samples --method fashionflow
+      ffbench leaderboard
+    """
+
+
+main.add_command(prepare)
+main.add_command(train)
+main.add_command(generate)
+main.add_command(evaluate)
+main.add_command(leaderboard)
+
+if __name__ == "__main__":
+    main()
