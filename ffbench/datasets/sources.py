@@ -1,0 +1,163 @@
+"""Where videos come from: URL and path checks, video ids, and the URL list formats.
+
+Only three kinds of source are accepted: `http://` and `https://` URLs, `file://` URLs and plain local
+paths. Anything else (`ftp:`, `javascript:`, `data:`, ...) is refused with an `UnsupportedSourceError`
+naming the URL, before any request is made.
+
+Video ids are the last path segment of the URL without `.mp4` (UBC Fashion ids contain `+`, which is
+kept so ids round-trip); an id must be a safe single file name.
+
+URL list formats:
+
+- the official lists (and the synthetic generator's): `fashion_<split>.txt`, one URL or path a line;
+- `--urls FILE`: one entry a line, either `URL` (split `train`) or `SPLIT URL` (split and URL separated
+  by whitespace or a comma), so a single file can carry both splits. Blank lines and lines starting with
+  `#` are ignored. Relative paths are resolved against the list file's folder.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+OFFICIAL_URL_LISTS: dict[str, str] = {
+    "train": "https://vision.cs.ubc.ca/datasets/fashion/resources/fashion_dataset/fashion_train.txt",
+    "test": "https://vision.cs.ubc.ca/datasets/fashion/resources/fashion_dataset/fashion_test.txt",
+}
+SPLITS = ("train", "test")
+HTTP_SCHEMES = ("http", "https")
+
+# Letters, digits and a few punctuation marks seen in media ids; never a path separator, never a leading dot.
+_ID_RE = re.compile(r"^[A-Za-z0-9_+\-][A-Za-z0-9_+\-.=~@]{0,199}$")
+_SPLIT_RE = re.compile(r"^[A-Za-z0-9_\-]{1,32}$")
+
+
+class UnsupportedSourceError(ValueError):
+    """A URL with a scheme other than http, https or file, or a URL/path that yields no safe video id."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One video to fetch: its id, the URL or path as listed, its split, and where it lives.
+
+    `kind` is "http" (fetch `url`) or "local" (read `path`).
+    """
+
+    id: str
+    url: str
+    split: str
+    kind: str
+    path: Path | None = None
+
+
+def check_split(split: str) -> str:
+    """Return `split` if it is a plain split name (letters, digits, `_`, `-`), else raise ValueError."""
+    if not isinstance(split, str) or not _SPLIT_RE.match(split):
+        raise ValueError(f"split {split!r} is not a plain name; use e.g. 'train' or 'test'")
+    return split
+
+
+def video_id_from_url(url: str) -> str:
+    """The video id of a URL or path: its last path segment, percent-decoded, without `.mp4`.
+
+    >>> video_id_from_url("https://m.media-amazon.com/images/I/91+lh0Tm9vS.mp4")
+    '91+lh0Tm9vS'
+
+    Raises UnsupportedSourceError if the id is empty, is `.`/`..`, or holds characters that are unsafe
+    in a file name (slashes, spaces, control characters, ...).
+    """
+    parts = urlsplit(url)
+    path = parts.path if parts.scheme else url
+    segment = unquote(path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1])
+    video_id = segment[:-4] if segment.lower().endswith(".mp4") else segment
+    check_video_id(video_id, url)
+    return video_id
+
+
+def check_video_id(video_id: str, url: str = "") -> str:
+    """Return `video_id` if it is a safe single file name; else raise UnsupportedSourceError."""
+    if video_id in ("", ".", "..") or not _ID_RE.match(video_id):
+        where = f" (from {url!r})" if url else ""
+        raise UnsupportedSourceError(
+            f"video id {video_id!r}{where} is not a safe file name: ids may hold letters, digits and "
+            "'_+-.=~@', may not start with '.', and never contain '/' or '..'; fix the URL list"
+        )
+    return video_id
+
+
+def classify_url(url: str, base_dir: Path | None = None) -> tuple[str, Path | None]:
+    """Return ("http", None) for an http(s) URL or ("local", path) for a file:// URL or a plain path.
+
+    Relative plain paths are resolved against `base_dir` (the folder of the list that named them).
+    Raises UnsupportedSourceError for any other scheme, or an http(s) URL without a host.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise UnsupportedSourceError(f"empty source URL {url!r}; each line must hold a URL or a path")
+    url = url.strip()
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in HTTP_SCHEMES:
+        if not parts.netloc:
+            raise UnsupportedSourceError(f"URL {url!r} has no host; write it as https://host/path/ID.mp4")
+        return "http", None
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise UnsupportedSourceError(
+                f"URL {url!r} names a remote host; file:// URLs must be local (file:///abs/path.mp4)"
+            )
+        return "local", Path(unquote(parts.path))
+    # A one-letter "scheme" is a Windows drive (C:/videos/x.mp4); no scheme is a plain path.
+    if scheme and not (len(scheme) == 1 and url[1:2] == ":"):
+        raise UnsupportedSourceError(
+            f"URL {url!r} has the scheme {scheme!r}; only http, https, file:// and local paths are accepted"
+        )
+    path = Path(url).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = Path(base_dir) / path
+    return "local", path
+
+
+def make_source(url: str, split: str, base_dir: Path | None = None) -> Source:
+    """Check one listed URL or path and return its `Source` (raises UnsupportedSourceError)."""
+    kind, path = classify_url(url, base_dir)
+    return Source(id=video_id_from_url(url), url=url.strip(), split=check_split(split), kind=kind, path=path)
+
+
+def read_url_list(path: str | Path) -> list[str]:
+    """The entries of a one-URL-a-line list file, skipping blank lines and `#` comments."""
+    text = Path(path).read_text(encoding="utf-8-sig")
+    return parse_url_lines(text, str(path))
+
+
+def parse_url_lines(text: str, name: str = "<list>") -> list[str]:
+    """Split the text of a URL list into entries; refuses an HTML page saved in place of the list."""
+    if text.lstrip()[:15].lower().startswith(("<!doctype", "<html", "<?xml")):
+        raise ValueError(f"{name} is an HTML/XML page, not a list of URLs; fetch the list again")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def parse_urls_file(path: str | Path, default_split: str = "train") -> dict[str, list[str]]:
+    """Read a `--urls FILE`: lines `URL` (split `default_split`) or `SPLIT URL` / `SPLIT,URL`.
+
+    Returns {split: [url, ...]} in file order. Raises ValueError naming the line for a malformed one.
+    """
+    out: dict[str, list[str]] = {}
+    for lineno, line in enumerate(read_url_list(path), start=1):
+        fields = [f for f in re.split(r"[\s,]+", line) if f]
+        if len(fields) == 1:
+            split, url = default_split, fields[0]
+        elif len(fields) == 2:
+            split, url = fields
+        else:
+            raise ValueError(
+                f"{path}: entry {lineno} {line!r} has {len(fields)} fields; write 'URL' or 'SPLIT URL'"
+            )
+        out.setdefault(check_split(split), []).append(url)
+    return out
+
+
+def list_file_name(split: str) -> str:
+    """The list file of a split, as in the official download: `fashion_<split>.txt`."""
+    return f"fashion_{check_split(split)}.txt"
