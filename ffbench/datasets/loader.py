@@ -1,0 +1,337 @@
+"""The training loader: a WebDataset pipeline over prepared shards giving fresh random clip windows.
+
+Each sample in a shard is a whole video with per-frame cached latents; every time a sample passes
+through, a new window of `frames` consecutive frames is drawn from it, so one video gives many
+different clips (the public FashionFlow code used one fixed window per video).
+
+Conditioning: the window's first frame is the conditioning frame. `cond_latent` is its latent. The
+CLIP tokens are that same frame's when the shards hold `clip_frames.npy` (tokens of every frame, the
+default with the tiny CLIP); otherwise they fall back to the tokens of the video's frame 0 (same
+person and garment, possibly another pose) and `stats.clip_from_frame0` counts how often.
+
+Determinism: every random choice (shard order or resampling, shuffle buffer, window starts) comes from
+RNGs seeded by (seed, rank, worker), so the stream of batches is a function of (seed, rank,
+world_size, num_workers, start_batch) and a resumed run sees exactly the batches it would have seen.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import logging
+import os
+import random
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import webdataset as wds
+
+from ffbench.datasets.manifest import ManifestError, read_manifest
+from ffbench.datasets.safety import UnsafeTarError, check_member_name
+
+log = logging.getLogger(__name__)
+REQUIRED_KEYS = ("json", "latents.npy", "clip.npy", "lowres.npy")
+
+
+@dataclass
+class LoaderStats:
+    """Counts of what the loader skipped, per process (each DataLoader worker keeps its own)."""
+
+    samples: int = 0  # windows yielded
+    corrupt_samples: int = 0  # unreadable or incomplete samples, skipped
+    truncated_shards: int = 0  # shards whose size disagrees with the manifest, skipped whole
+    tar_errors: int = 0  # read errors inside a shard (the rest of that shard is skipped)
+    short_videos: int = 0  # videos with fewer frames than the window, skipped
+    clip_from_frame0: int = 0  # windows whose CLIP tokens are frame 0's (no per-frame tokens)
+    messages: list[str] = field(default_factory=list)  # the first few problems, for logs
+
+    def note(self, message: str) -> None:
+        log.warning(message)
+        if len(self.messages) < 20:
+            self.messages.append(message)
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where this iterator runs: rank among `world` processes, (virtual) worker among `workers`."""
+
+    rank: int
+    world: int
+    worker: int
+    workers: int
+
+
+def _place(rank: int, world: int, start_batch: int) -> _Place:
+    info = torch.utils.data.get_worker_info()
+    worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+    # A DataLoader always asks worker 0 first. After fast-forwarding `start_batch` batches the next
+    # batch belongs to worker start_batch % workers of the original run, so rotate the roles.
+    return _Place(rank, world, (worker + start_batch) % workers, workers)
+
+
+def _rng(seed: int, place: _Place, salt: str) -> random.Random:
+    return random.Random(f"{seed}/{place.rank}/{place.worker}/{salt}")
+
+
+class _Stage(wds.PipelineStage):
+    """A pipeline stage that learns its rank/worker when iteration starts (inside the worker)."""
+
+    def __init__(self, seed: int, rank: int, world: int, start_batch: int):
+        self.seed, self.rank, self.world, self.start_batch = seed, rank, world, start_batch
+
+    def place(self) -> _Place:
+        return _place(self.rank, self.world, self.start_batch)
+
+
+class ShardSource(_Stage, torch.utils.data.IterableDataset):
+    """Stage 1: shard urls. Resampled: drawn with replacement forever from a per-(rank, worker) RNG.
+    Otherwise: one pass in an order shuffled per epoch, split across ranks, then across workers."""
+
+    def __init__(self, urls: list[str], resampled: bool, **kw):
+        super().__init__(**kw)
+        self.urls, self.resampled, self.epoch = list(urls), resampled, -1
+
+    def __iter__(self) -> Iterator[dict]:
+        self.epoch += 1
+        place = self.place()
+        if self.resampled:
+            rng = _rng(self.seed, place, "shards")
+            while True:
+                yield {"url": rng.choice(self.urls)}
+        order = list(self.urls)
+        random.Random(f"{self.seed}/epoch{self.epoch}").shuffle(order)  # same order on every rank
+        mine = order[place.rank::place.world]  # split by node
+        for url in mine[place.worker::place.workers]:  # split by worker
+            yield {"url": url}
+
+
+def drop_truncated_shards(src: Iterable[dict], sizes: dict[str, int], stats: LoaderStats) -> Iterator[dict]:
+    """Stage 2: skip (and count) shards that are missing or whose size is not the manifest's."""
+    for item in src:
+        url = item["url"]
+        try:
+            size = os.path.getsize(url)
+        except OSError:
+            size = -1
+        if size != sizes[url]:
+            stats.truncated_shards += 1
+            stats.note(f"skipping shard {url}: {size} bytes on disk, manifest says {sizes[url]} "
+                       "(truncated or replaced; run `ffbench prepare --verify`)")
+            continue
+        yield item
+
+
+class _TarHandler:
+    """Explicit failure policy for tar expansion: unsafe member names stop everything; any other
+    read error is counted and the rest of that shard skipped."""
+
+    def __init__(self, stats: LoaderStats):
+        self.stats = stats
+
+    def __call__(self, exc: Exception) -> bool:
+        if isinstance(exc, UnsafeTarError):
+            raise exc
+        self.stats.tar_errors += 1
+        self.stats.note(f"tar read error, rest of shard skipped: {type(exc).__name__}: {exc}")
+        return True
+
+
+def _checked_name(name: str) -> str:
+    check_member_name(name)
+    return name
+
+
+class SampleShuffle(_Stage):
+    """Stage 4: a shuffle buffer with this rank/worker's own RNG."""
+
+    def __init__(self, bufsize: int, **kw):
+        super().__init__(**kw)
+        self.bufsize = bufsize
+
+    def run(self, src: Iterable[dict]) -> Iterator[dict]:
+        if self.bufsize <= 1:
+            return iter(src)
+        rng = _rng(self.seed, self.place(), "shuffle")
+        return wds.shuffle(self.bufsize, initial=self.bufsize, rng=rng)(iter(src))
+
+
+def _npy(sample: dict, key: str) -> np.ndarray:
+    return np.load(io.BytesIO(sample[key]), allow_pickle=False)
+
+
+class RandomWindow(_Stage):
+    """Stage 5: cut a fresh window of `frames` frames from each video; skip and count bad samples."""
+
+    def __init__(self, frames: int, pixels: bool, stats: LoaderStats, **kw):
+        super().__init__(**kw)
+        self.frames, self.pixels, self.stats = frames, pixels, stats
+
+    def run(self, src: Iterable[dict]) -> Iterator[dict]:
+        rng = _rng(self.seed, self.place(), "window")
+        for sample in src:
+            try:
+                out = self.window(sample, rng)
+            except Exception as exc:  # noqa: BLE001 - any unreadable sample is skipped, never fatal
+                self.stats.corrupt_samples += 1
+                self.stats.note(f"skipping corrupt sample {sample.get('__key__')!r} from "
+                                f"{sample.get('__url__')}: {type(exc).__name__}: {exc}")
+                continue
+            if out is not None:
+                self.stats.samples += 1
+                yield out
+
+    def window(self, sample: dict, rng: random.Random) -> dict | None:
+        missing = [k for k in REQUIRED_KEYS + (("mp4",) if self.pixels else ()) if k not in sample]
+        if missing:
+            raise ValueError(f"sample lacks {missing}")
+        meta = json.loads(sample["json"])
+        latents = _npy(sample, "latents.npy")  # (N, 4, h, w) float16
+        n = len(latents)
+        if n < self.frames:
+            self.stats.short_videos += 1
+            return None
+        start = rng.randrange(n - self.frames + 1)
+        stop = start + self.frames
+        window = torch.from_numpy(latents[start:stop].astype(np.float32))  # (F, 4, h, w)
+        if "clip_frames.npy" in sample:
+            clip = _npy(sample, "clip_frames.npy")[start]
+        else:
+            clip = _npy(sample, "clip.npy")
+            self.stats.clip_from_frame0 += 1
+        lowres = torch.from_numpy(_npy(sample, "lowres.npy")[start:stop].astype(np.float32))  # (F, 3, h, w)
+        out = {
+            "latents": window.permute(1, 0, 2, 3),  # (4, F, h, w)
+            "cond_latent": window[0],  # (4, h, w)
+            "clip": torch.from_numpy(clip.astype(np.float32)),  # (T, D)
+            "lowres": (lowres / 127.5 - 1.0).permute(1, 0, 2, 3),  # (3, F, h, w) in [-1, 1]
+            "start": start,
+            "id": meta["id"],
+        }
+        if self.pixels:
+            from ffbench.video import read_video
+
+            video = read_video(sample["mp4"], indices=range(start, stop))  # (F, H, W, 3) uint8
+            out["video"] = torch.from_numpy(video).permute(3, 0, 1, 2).float() / 127.5 - 1.0
+        return out
+
+
+def collate(samples: list[dict]) -> dict:
+    """Stack windows into a batch: latents (B, 4, F, h, w), cond_latent (B, 4, h, w), clip (B, T, D),
+    lowres (B, 3, F, h, w), optional video (B, 3, F, H, W); `start` (B,) and `id` (list) for logs."""
+    tensors = [k for k, v in samples[0].items() if isinstance(v, torch.Tensor)]
+    batch = {k: torch.stack([s[k] for s in samples]) for k in tensors}
+    batch["start"] = torch.tensor([s["start"] for s in samples])
+    batch["id"] = [s["id"] for s in samples]
+    return batch
+
+
+class FastForward(_Stage):
+    """Stage 7: drop the batches this worker produced before `start_batch` (exact training resume)."""
+
+    def run(self, src: Iterable[dict]) -> Iterator[dict]:
+        place = self.place()
+        # The worker playing role v made the original batches v, v + W, v + 2W, ...; those below
+        # start_batch number ceil((start_batch - v) / W).
+        skip = max(0, -(-(self.start_batch - place.worker) // place.workers))
+        return itertools.islice(src, skip, None)
+
+
+def _dist_info(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    if rank is not None and world_size is not None:
+        return rank, world_size
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def _check_encoders(manifest: dict, expect: dict | None, split_dir: Path) -> None:
+    if not expect:
+        return
+    have = manifest.get("encoders", {})
+    for name, want in expect.items():
+        got = have.get(name)
+        if isinstance(want, dict) and isinstance(got, dict):
+            differs = {k: (got.get(k), v) for k, v in want.items() if got.get(k) != v}
+        else:
+            differs = {} if got == want else {name: (got, want)}
+        if differs:
+            raise ManifestError(
+                f"shards in {split_dir} were made with a different {name} encoder ({differs}, as "
+                "(in shards, expected)); rerun `ffbench prepare` with the encoder you train with, or "
+                "train with the shards' encoder")
+
+
+def latent_clip_loader(
+    shards_dir: str | Path,
+    split: str = "train",
+    frames: int = 16,
+    batch_size: int = 2,
+    seed: int = 0,
+    resampled: bool = True,
+    shuffle_buffer: int = 64,
+    num_workers: int = 0,
+    start_batch: int = 0,
+    pixels: bool = False,
+    expect_encoders: dict | None = None,
+    rank: int | None = None,
+    world_size: int | None = None,
+):
+    """Batches of random clip windows from prepared shards.
+
+    Args:
+        shards_dir: `DATA/shards` (holding `<split>/manifest.json`) or `DATA` itself.
+        frames: window length F; videos shorter than F are skipped and counted.
+        resampled: draw shards with replacement forever (training by steps); False = one epoch per
+            iteration, shards split across ranks and workers.
+        start_batch: batches to skip (resume a training run exactly where it stopped).
+        pixels: also decode the window from the mp4 into `video` (for the pixel-space GAN baselines).
+        expect_encoders: e.g. {"vae": identity, "clip": identity}; shards made by other encoders are refused.
+        rank, world_size: default to torch.distributed (or RANK / WORLD_SIZE).
+
+    Returns:
+        an iterable (a `wds.DataPipeline`, or a `wds.WebLoader` when num_workers > 0) of dicts:
+        latents (B, 4, F, h, w) float32, cond_latent (B, 4, h, w), clip (B, T, D) float32,
+        lowres (B, 3, F, h, w) in [-1, 1], with pixels also video (B, 3, F, H, W) in [-1, 1];
+        `.stats` is the LoaderStats of the main process and `.manifest` the split's manifest.
+    """
+    shards_dir = Path(shards_dir)
+    if not (shards_dir / split).is_dir() and (shards_dir / "shards" / split).is_dir():
+        shards_dir = shards_dir / "shards"
+    split_dir = shards_dir / split
+    if frames < 1 or batch_size < 1 or start_batch < 0:
+        raise ValueError(f"frames={frames} and batch_size={batch_size} must be >= 1, "
+                         f"start_batch={start_batch} >= 0")
+    manifest = read_manifest(split_dir)
+    _check_encoders(manifest, expect_encoders, split_dir)
+    if not manifest["shards"]:
+        raise ManifestError(f"{split_dir}: the manifest lists no shards (no usable {split} videos)")
+    sizes = {str(split_dir / s["name"]): s["bytes"] for s in manifest["shards"]}
+    rank, world = _dist_info(rank, world_size)
+    stats = LoaderStats()
+    place = dict(seed=seed, rank=rank, world=world, start_batch=start_batch)
+    pipeline = wds.DataPipeline(
+        # 1. shard urls: resampled per (rank, worker) RNG, or shuffled per epoch and split by node/worker
+        ShardSource(sorted(sizes), resampled, **place),
+        # 2. skip shards whose size disagrees with the manifest (truncated), counting them
+        lambda src: drop_truncated_shards(src, sizes, stats),
+        # 3. tar -> samples; member names checked; read errors counted, rest of the shard skipped
+        wds.tarfile_to_samples(handler=_TarHandler(stats), rename_files=_checked_name),
+        # 4. sample shuffle buffer
+        SampleShuffle(shuffle_buffer, **place),
+        # 5. a fresh random window per sample; corrupt and short samples skipped and counted
+        RandomWindow(frames, pixels, stats, **place),
+        # 6. batches of dicts of tensors (B, C, F, H, W)
+        wds.batched(batch_size, collation_fn=collate, partial=not resampled),
+        # 7. fast-forward to start_batch
+        FastForward(**place) if start_batch else None,
+    )
+    loader = pipeline
+    if num_workers > 0:
+        loader = wds.WebLoader(pipeline, batch_size=None, num_workers=num_workers)
+    loader.stats = stats
+    loader.manifest = manifest
+    return loader

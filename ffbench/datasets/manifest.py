@@ -1,0 +1,115 @@
+"""The per-split manifest: which shards exist, what is in them, and how they were made.
+
+`DATA/shards/<split>/manifest.json` holds only facts that depend on the inputs and settings (no
+timestamps, no absolute paths), so an interrupted-and-resumed prepare writes the same bytes as an
+uninterrupted one. Readers check it and refuse shards it does not vouch for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tarfile
+from pathlib import Path
+from typing import Any
+
+from ffbench.datasets.safety import UnsafeTarError, check_member
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+
+
+class ManifestError(ValueError):
+    """A manifest is missing, unreadable, or disagrees with what the caller expects."""
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """Write JSON (sorted keys, stable bytes) to a temporary name, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_manifest(split_dir: str | Path) -> dict:
+    """Load `split_dir/manifest.json`, raising ManifestError with the fix when it is absent or broken."""
+    path = Path(split_dir) / MANIFEST_NAME
+    if not path.is_file():
+        raise ManifestError(f"no manifest at {path}: these shards were not finished by `ffbench prepare`; "
+                            "run `ffbench prepare` (it resumes) before reading them")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"manifest {path} is unreadable ({exc}); rerun `ffbench prepare`") from exc
+    if data.get("version") != MANIFEST_VERSION:
+        raise ManifestError(f"manifest {path} has version {data.get('version')!r}, this ffbench reads "
+                            f"{MANIFEST_VERSION}; rerun `ffbench prepare`")
+    return data
+
+
+def count_tar_samples(path: str | Path) -> int:
+    """Read a tar to its end, checking member names, and count distinct sample keys.
+
+    Raises tarfile.TarError / EOFError for a truncated or corrupt archive and UnsafeTarError for
+    forbidden member names.
+    """
+    keys: set[str] = set()
+    with tarfile.open(path, mode="r|") as tar:
+        for info in tar:
+            check_member(info, path)
+            if info.isreg():
+                tar.extractfile(info).read()  # read the payload: truncation shows up here
+                keys.add(info.name.split("/")[-1].split(".", 1)[0])
+    return len(keys)
+
+
+def verify_split(split_dir: str | Path) -> list[str]:
+    """Check every shard of a split against its manifest; return one message per problem (empty = OK).
+
+    Checks: the file exists, has the recorded size and sha256, reads to the end as a tar with safe
+    member names, and holds the recorded number of samples.
+    """
+    split_dir = Path(split_dir)
+    try:
+        manifest = read_manifest(split_dir)
+    except ManifestError as exc:
+        return [str(exc)]
+    problems = []
+    for shard in manifest["shards"]:
+        path = split_dir / shard["name"]
+        if not path.is_file():
+            problems.append(f"{path}: missing")
+            continue
+        size = path.stat().st_size
+        if size != shard["bytes"]:
+            kind = "truncated" if size < shard["bytes"] else "larger than recorded"
+            problems.append(f"{path}: {kind} ({size} bytes, manifest says {shard['bytes']})")
+        elif sha256_file(path) != shard["sha256"]:
+            problems.append(f"{path}: sha256 differs from the manifest (content changed)")
+            continue
+        try:
+            n = count_tar_samples(path)
+        except UnsafeTarError as exc:
+            problems.append(f"{path}: unsafe member: {exc}")
+            continue
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            problems.append(f"{path}: unreadable tar ({type(exc).__name__}: {exc})")
+            continue
+        if size == shard["bytes"] and n != shard["samples"]:
+            problems.append(f"{path}: {n} samples, manifest says {shard['samples']}")
+    return problems

@@ -1,0 +1,413 @@
+"""`prepare`: source videos -> probed videos -> encoders -> per-video samples -> shards + manifests.
+
+Every stage is resumable and skips work already done and checked, so a prepare killed at any moment
+(even SIGKILL) and run again ends with the same manifests, byte for byte, as an uninterrupted run:
+
+1. source: `--synthetic` renders videos into `DATA/generated/`; that folder, `--source DIR`, `--urls
+   FILE` or the official lists then go through `fetch_dataset` into `DATA/source/` (verified copies,
+   download_report.csv, quarantine/), which skips files it verified before;
+2. probe: `probe_all` records each video's real width, height, fps and frame count (probe.csv);
+3. encoders: hub/local weights are loaded first of all (a missing one fails in seconds, before any
+   download); the tiny VAE is trained on the training videos unless `DATA/encoders/vae.prepare.json`
+   says the one on disk was trained with the same settings; the tiny CLIP is built once;
+4. samples: each video is decoded, resized, encoded and stored alone in
+   `DATA/shards/.work/<fingerprint>/<split>/` (atomic; done videos are never recomputed). The
+   fingerprint covers the encoders' identities and every setting that changes the bytes, so features
+   of different encoders are never mixed: a new fingerprint starts an empty cache;
+5. shards + manifest: samples are packed in sorted key order into reproducible shards and the
+   manifest is written last, atomically. An existing manifest with the same content and shards that
+   verify is left alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ffbench.datasets.clips import RESIZE_POLICIES, resize_frames
+from ffbench.datasets.features import FeatureEncoders, build_sample
+from ffbench.datasets.manifest import (
+    MANIFEST_NAME,
+    MANIFEST_VERSION,
+    read_manifest,
+    sha256_file,
+    verify_split,
+    write_json_atomic,
+)
+from ffbench.datasets.shards import pack_shards, sample_key
+from ffbench.presets import Preset, get_preset
+
+log = logging.getLogger(__name__)
+SPLITS = ("train", "test")
+SAMPLE_FORMAT = 1  # bump when the bytes of a sample change for the same inputs
+DEFAULT_SHARD_MB = 256.0
+VAE_FRAMES_PER_VIDEO = 32  # frames per training video given to the tiny VAE (evenly spaced)
+VAE_HELDOUT_EVERY = 8  # every 8th training video (sorted ids) is held out to measure the VAE's PSNR
+
+
+@dataclass
+class SplitResult:
+    videos: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)
+    short: int = 0
+    shards: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class PrepareResult:
+    data_dir: Path
+    splits: dict[str, SplitResult] = field(default_factory=dict)
+    vae_psnr: float | None = None
+    download: str = ""
+    seconds: float = 0.0
+    problems: dict[str, list[str]] = field(default_factory=dict)  # from verify
+
+    def summary(self) -> str:
+        lines = [f"prepared {self.data_dir} in {self.seconds:.0f} s"]
+        if self.download:
+            lines.append(f"  source: {self.download}")
+        for name, s in self.splits.items():
+            lines.append(f"  {name}: {s.videos} videos in {s.shards} shards ({s.bytes / 1e6:.1f} MB), "
+                         f"{len(s.skipped)} skipped, {s.short} shorter than a training clip")
+            for vid, why in list(s.skipped.items())[:5]:
+                lines.append(f"    skipped {vid}: {why}")
+        if self.vae_psnr is not None:
+            lines.append(f"  tiny VAE held-out PSNR: {self.vae_psnr:.2f} dB (offline stand-in)")
+        return "\n".join(lines)
+
+
+def resolve_preset(preset: str | Preset, height: int | None = None, width: int | None = None) -> Preset:
+    """The preset, with the frame size optionally overridden (small sizes for tests and experiments)."""
+    p = get_preset(preset) if isinstance(preset, str) else preset
+    if height is not None or width is not None:
+        p = replace(p, name=f"{p.name}-{height or p.height}x{width or p.width}", height=height or p.height,
+                    width=width or p.width)
+    for name, value in (("height", p.height), ("width", p.width)):
+        if value % p.vae_downsample or value % 2:
+            raise ValueError(f"{name}={value} must be even and a multiple of the VAE downsample "
+                             f"{p.vae_downsample}; pick another size")
+    return p
+
+
+def _fingerprint(data: object) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# -- stage 1 and 2: source videos ------------------------------------------------------------------
+
+
+def _stage_source(data_dir: Path, synthetic: bool, source: str | Path | None, urls: str | Path | None,
+                  workers: int, synth: dict, progress: bool):
+    from ffbench.datasets.download import fetch_dataset
+
+    given = [n for n, v in (("synthetic", synthetic), ("source", source), ("urls", urls)) if v]
+    if len(given) > 1:
+        raise ValueError(f"pass at most one of --synthetic, --source, --urls; got {', '.join(given)}")
+    if synthetic:
+        source = _generate(data_dir / "generated", synth)
+    return fetch_dataset(data_dir / "source", urls_file=urls, source_dir=source, workers=workers,
+                         progress=progress)
+
+
+def _generate(out: Path, synth: dict) -> Path:
+    """Render the synthetic set once; a marker written last records the settings it was made with."""
+    from ffbench.synthetic import make_dataset
+
+    marker = out / ".complete.json"
+    if marker.is_file() and json.loads(marker.read_text()) == synth:
+        return out
+    if out.exists():
+        shutil.rmtree(out)  # a partial or differently-configured set: render it again (deterministic)
+    make_dataset(out, **synth)
+    write_json_atomic(marker, synth)
+    return out
+
+
+# -- stage 3: encoders -----------------------------------------------------------------------------
+
+
+def _train_frames(data_dir: Path, probes: list, preset: Preset, resize: str) -> tuple[np.ndarray, np.ndarray]:
+    """Resized frames of the training videos for the tiny VAE: (train, held-out), uint8 (N, H, W, 3)."""
+    from ffbench.video import VideoError, read_video
+
+    train, held = [], []
+    rows = sorted((p for p in probes if p.split == "train"), key=lambda p: p.id)
+    for i, p in enumerate(rows):
+        idx = np.unique(np.linspace(0, p.frames - 1, min(VAE_FRAMES_PER_VIDEO, p.frames)).round().astype(int))
+        try:
+            frames = read_video(data_dir / "source" / p.path, indices=idx.tolist())
+        except VideoError as exc:
+            log.warning("tiny VAE: skipping %s: %s", p.id, exc)
+            continue
+        (held if i % VAE_HELDOUT_EVERY == VAE_HELDOUT_EVERY - 1 else train).append(
+            resize_frames(frames, preset.height, preset.width, resize))
+    if not train or not held:
+        raise ValueError(f"the tiny VAE needs at least {VAE_HELDOUT_EVERY} readable training videos (one is "
+                         f"held out to measure it); found {len(rows)}")
+    return np.concatenate(train), np.concatenate(held)
+
+
+def _stage_vae(data_dir: Path, spec: str, probes: list, preset: Preset, resize: str, steps: int | None,
+               seed: int) -> tuple[object, float | None]:
+    from ffbench.encoders import load_vae
+
+    if spec != "tiny":
+        return load_vae(spec, data_dir=data_dir), None
+    out = data_dir / "encoders" / "vae"
+    marker = data_dir / "encoders" / "vae.prepare.json"
+    ids = sorted(p.id for p in probes if p.split == "train")
+    settings = {"height": preset.height, "width": preset.width, "resize": resize, "steps": steps,
+                "seed": seed,
+                "train_ids": _fingerprint(ids), "frames_per_video": VAE_FRAMES_PER_VIDEO,
+                "heldout_every": VAE_HELDOUT_EVERY, "downsample": preset.vae_downsample,
+                "latent_channels": preset.latent_channels}
+    ident = out / "identity.json"
+    done = marker.is_file() and ident.is_file() and json.loads(marker.read_text()) == {
+        "settings": settings, "identity_sha256": sha256_file(ident)}
+    if not done:
+        from ffbench.datasets.tiny_vae import train_tiny_vae
+
+        marker.unlink(missing_ok=True)
+        frames, held = _train_frames(data_dir, probes, preset, resize)
+        kwargs = {"seed": seed} | ({"steps": steps} if steps is not None else {})
+        log.info("training the tiny VAE on %d frames (%d held out)", len(frames), len(held))
+        train_tiny_vae(frames, held, out, **kwargs)
+        write_json_atomic(marker, {"settings": settings, "identity_sha256": sha256_file(ident)})
+    return load_vae("tiny", data_dir=data_dir), _psnr(json.loads(ident.read_text()))
+
+
+def _psnr(identity: dict) -> float | None:
+    for key in ("heldout_psnr", "psnr_heldout", "held_out_psnr", "psnr"):
+        if isinstance(identity.get(key), (int, float)):
+            return float(identity[key])
+    return None
+
+
+def _portable(identity: dict, data_dir: Path) -> dict:
+    """An encoder identity without machine-specific absolute paths (manifests must not depend on them)."""
+    out = dict(identity)
+    path = out.get("path")
+    if isinstance(path, str) and Path(path).is_absolute():
+        try:
+            out["path"] = str(Path(path).resolve().relative_to(data_dir.resolve()))
+        except ValueError:
+            out["path"] = Path(path).name
+    return out
+
+
+def _make_encoders(vae, clip, data_dir: Path) -> FeatureEncoders:
+    from ffbench.encoders import clip_image_tokens, encoder_identity, frames_to_tensor, vae_encode
+
+    model, processor = clip
+
+    def latents(frames: np.ndarray) -> np.ndarray:
+        return vae_encode(vae, frames_to_tensor(frames)[None])[0].movedim(1, 0).numpy()  # (N, C, h, w)
+
+    def tokens(frames: np.ndarray) -> np.ndarray:
+        return clip_image_tokens(model, processor, frames).numpy()  # (N, T, D)
+
+    identities = {"vae": _portable(encoder_identity(vae), data_dir),
+                  "clip": _portable(encoder_identity(model), data_dir)}
+    return FeatureEncoders(latents=latents, clip_tokens=tokens, identities=identities)
+
+
+# -- stage 4 and 5: samples, shards, manifest ------------------------------------------------------
+
+
+def _stage_samples(data_dir: Path, split: str, probes: list, work: Path, encoders: FeatureEncoders,
+                   preset: Preset, resize: str, clip_all_frames: bool, progress: bool) -> tuple[list, dict]:
+    """Build (or find) one cached sample per video of `split`; returns (sample files, skipped)."""
+    from ffbench.datasets.shards import write_sample_file
+    from ffbench.video import VideoError, read_video
+
+    rows = sorted((p for p in probes if p.split == split), key=lambda p: sample_key(p.id))
+    keys = [sample_key(p.id) for p in rows]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"two {split} video ids map to the same sample key; rename one of them")
+    files, skipped = [], {}
+    for p in tqdm(rows, desc=f"{split} samples", unit="video", disable=not progress):
+        src = data_dir / "source" / p.path
+        stem = f"{sample_key(p.id)}--{sha256_file(src)[:16]}"  # a changed source file gets a new sample
+        done, skip = work / f"{stem}.tar", work / f"{stem}.skip.json"
+        if done.is_file():
+            files.append(done)
+            continue
+        if skip.is_file():
+            skipped[p.id] = json.loads(skip.read_text())["reason"]
+            continue
+        try:
+            frames = read_video(src)
+            sample = build_sample(
+                p.id, frames, split=split, url=p.url,
+                native={"width": p.width, "height": p.height, "fps": p.fps, "frames": p.frames},
+                height=preset.height, width=preset.width, downsample=preset.vae_downsample, resize=resize,
+                fps=p.fps, encoders=encoders, clip_all_frames=clip_all_frames)
+        except VideoError as exc:
+            skipped[p.id] = f"unreadable: {exc}"
+            write_json_atomic(skip, {"reason": skipped[p.id]})
+            continue
+        write_sample_file(done, sample)
+        files.append(done)
+    return files, skipped
+
+
+def _manifest_body(split: str, preset: Preset, resize: str, settings: dict, encoders: FeatureEncoders,
+                   vae_psnr: float | None, fingerprint: str, skipped: dict, short: int) -> dict:
+    return {
+        "version": MANIFEST_VERSION,
+        "split": split,
+        "preset": preset.to_dict(),
+        "resize": resize,
+        "settings": settings,
+        "encoders": encoders.identities,
+        "offline_stand_ins": sorted(k for k, v in encoders.identities.items() if v.get("offline_stand_in")),
+        "tiny_vae_heldout_psnr": vae_psnr,
+        "fingerprint": fingerprint,
+        "skipped": dict(sorted(skipped.items())),
+        "short_videos": short,
+    }
+
+
+def _stage_shards(split_dir: Path, files: list[Path], body: dict, shard_bytes: int) -> dict:
+    """Pack shards and write the manifest, unless an identical manifest already vouches for them."""
+    keys = [f.name.split("--")[0] for f in files]
+    try:
+        old = read_manifest(split_dir)
+    except ValueError:
+        old = None
+    if old is not None:
+        kept = {k: v for k, v in old.items() if k not in ("shards", "samples")}
+        same = kept == json.loads(json.dumps(body))
+        old_keys = [k for s in old["shards"] for k in s["keys"]]
+        if same and old_keys == keys and not verify_split(split_dir):
+            return old
+    (split_dir / MANIFEST_NAME).unlink(missing_ok=True)  # never leave a manifest over changing shards
+    shards = pack_shards(files, split_dir, shard_bytes)
+    manifest = body | {"shards": [s.to_dict() for s in shards], "samples": sum(s.samples for s in shards)}
+    write_json_atomic(split_dir / MANIFEST_NAME, manifest)
+    return manifest
+
+
+def verify(data_dir: str | Path) -> dict[str, list[str]]:
+    """Check every split's shards against its manifest; {split: [problem, ...]} (all empty = OK)."""
+    shards = Path(data_dir) / "shards"
+    splits = sorted(p.name for p in shards.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+        if shards.is_dir() else []
+    if not splits:
+        return {"(none)": [f"no prepared splits under {shards}; run `ffbench prepare` first"]}
+    return {s: verify_split(shards / s) for s in splits}
+
+
+def prepare(
+    data_dir: str | Path,
+    preset: str | Preset = "cpu",
+    synthetic: bool = False,
+    source: str | Path | None = None,
+    urls: str | Path | None = None,
+    vae: str | None = None,
+    clip: str | None = None,
+    resize: str = "stretch",
+    shard_size_mb: float = DEFAULT_SHARD_MB,
+    workers: int = 4,
+    verify_only: bool = False,
+    seed: int = 0,
+    n_train: int = 48,
+    n_test: int = 16,
+    frames: int = 64,
+    vae_steps: int | None = None,
+    clip_all_frames: bool | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    progress: bool = True,
+) -> PrepareResult:
+    """Prepare a dataset directory: source videos, encoders, shards with cached features, manifests.
+
+    Args:
+        data_dir: DATA (see the module docstring for its layout).
+        preset: "cpu", "paper" or a Preset; height/width override its frame size.
+        synthetic / source / urls: where videos come from (at most one; none = the official lists).
+        vae, clip: hub id, local directory or "tiny"; default: the preset's.
+        resize: "stretch" (scale each axis) or "crop" (centre crop to the aspect, then scale).
+        shard_size_mb: payload per shard before a new one starts.
+        vae_steps: training steps of the tiny VAE (None = its default).
+        clip_all_frames: store CLIP tokens of every frame (default: only with the tiny CLIP).
+        n_train, n_test, frames: size of the synthetic set.
+
+    Returns:
+        a PrepareResult (print `.summary()`); with verify_only, only `.problems` is filled.
+    """
+    from ffbench.datasets.download import read_probe
+    from ffbench.encoders import load_clip
+
+    start = time.monotonic()
+    data_dir = Path(data_dir)
+    result = PrepareResult(data_dir=data_dir)
+    if verify_only:
+        result.problems = verify(data_dir)
+        result.seconds = time.monotonic() - start
+        return result
+    if resize not in RESIZE_POLICIES:
+        raise ValueError(f"resize={resize!r} is not a policy; choose one of {RESIZE_POLICIES}")
+    if not shard_size_mb > 0:
+        raise ValueError(f"shard_size_mb must be positive, got {shard_size_mb}")
+    p = resolve_preset(preset, height, width)
+    vae_spec, clip_spec = vae or p.vae, clip or p.clip
+    if clip_all_frames is None:
+        clip_all_frames = clip_spec == "tiny"
+
+    # 0. weights that cannot be trained here must exist before anything slow starts
+    clip_model = load_clip(clip_spec, data_dir=data_dir, seed=seed)
+    vae_model = None
+    if vae_spec != "tiny":
+        vae_model, _ = _stage_vae(data_dir, vae_spec, [], p, resize, vae_steps, seed)
+
+    # 1-2. source videos, verified and probed
+    synth = {"n_train": n_train, "n_test": n_test, "frames": frames, "height": p.height, "width": p.width,
+             "seed": seed}
+    summary = _stage_source(data_dir, synthetic, source, urls, workers, synth, progress)
+    result.download = str(summary)
+    probes = read_probe(data_dir / "source")
+
+    # 3. encoders
+    if vae_model is None:
+        vae_model, result.vae_psnr = _stage_vae(data_dir, vae_spec, probes, p, resize, vae_steps, seed)
+    encoders = _make_encoders(vae_model, clip_model, data_dir)
+
+    # 4-5. per split: samples, shards, manifest
+    settings = {"shard_size_bytes": int(shard_size_mb * 1e6), "clip_all_frames": clip_all_frames,
+                "sample_format": SAMPLE_FORMAT, "seed": seed, "vae_steps": vae_steps,
+                "source": "synthetic" if synthetic else "source_dir" if source else "urls_file" if urls
+                else "official",
+                "synthetic": synth if synthetic else None}
+    fp = _fingerprint({"vae": encoders.identities["vae"]["fingerprint"],
+                       "clip": encoders.identities["clip"]["fingerprint"],
+                       "height": p.height, "width": p.width,
+                       "downsample": p.vae_downsample, "resize": resize, "clip_all_frames": clip_all_frames,
+                       "format": SAMPLE_FORMAT})
+    work_root = data_dir / "shards" / ".work"
+    if work_root.is_dir():  # caches of other encoders/settings can never be used again
+        for old in work_root.iterdir():
+            if old.name != fp:
+                shutil.rmtree(old, ignore_errors=True)
+    for split in SPLITS:
+        work = work_root / fp / split
+        work.mkdir(parents=True, exist_ok=True)
+        files, skipped = _stage_samples(data_dir, split, probes, work, encoders, p, resize, clip_all_frames,
+                                        progress)
+        short = sum(1 for r in probes if r.split == split and r.id not in skipped and r.frames < p.frames)
+        body = _manifest_body(split, p, resize, settings, encoders, result.vae_psnr, fp, skipped, short)
+        manifest = _stage_shards(data_dir / "shards" / split, files, body, settings["shard_size_bytes"])
+        result.splits[split] = SplitResult(videos=manifest["samples"], skipped=skipped, short=short,
+                                           shards=len(manifest["shards"]),
+                                           bytes=sum(s["bytes"] for s in manifest["shards"]))
+    result.seconds = time.monotonic() - start
+    return result

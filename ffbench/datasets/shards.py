@@ -1,0 +1,144 @@
+"""Writing samples and shards with reproducible bytes.
+
+A sample is a dict `{"__key__": key, "<ext>": bytes, ...}` in WebDataset's layout. Each prepared
+video is first stored alone as a small tar in the work cache (written under a temporary name, then
+renamed), so a killed prepare keeps every finished video. Shards are then packed from those files in
+sorted key order with fixed tar metadata (mtime 0, fixed owner, mode 0444): the same samples and the
+same shard size always give the same shard bytes, hence the same sha256.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import webdataset as wds
+
+from ffbench.datasets.safety import check_member
+
+SHARD_PATTERN = "shard-%06d.tar"
+_TAR_FIXED = dict(user="ffbench", group="ffbench", mode=0o444, mtime=0.0, encoder=False)
+_KEY_RE = re.compile(r"^[A-Za-z0-9_+\-]+$")
+
+
+@dataclass(frozen=True)
+class ShardInfo:
+    name: str  # file name inside the split directory
+    samples: int
+    bytes: int
+    sha256: str
+    keys: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "samples": self.samples, "bytes": self.bytes, "sha256": self.sha256,
+                "keys": list(self.keys)}
+
+
+def sample_key(video_id: str) -> str:
+    """The tar key for a video id.
+
+    WebDataset splits a member name at its first dot, so dots (and anything outside [A-Za-z0-9_+-])
+    become `_`; the true id is kept in the sample's json.
+    """
+    key = re.sub(r"[^A-Za-z0-9_+\-]", "_", video_id)
+    if not key:
+        raise ValueError(f"video id {video_id!r} gives an empty sample key")
+    return key
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def write_sample_file(path: str | Path, sample: dict) -> None:
+    """Store one sample as a single-sample tar at `path`, atomically."""
+    path = Path(path)
+    if not _KEY_RE.match(sample.get("__key__", "")):
+        raise ValueError(f"sample key {sample.get('__key__')!r} must match {_KEY_RE.pattern}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(path)
+    with open(tmp, "wb") as f:
+        with wds.TarWriter(f, **_TAR_FIXED) as writer:
+            writer.write(sample)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_sample_file(path: str | Path) -> dict:
+    """Load a sample written by `write_sample_file` (member names checked)."""
+    sample: dict = {}
+    with tarfile.open(path, mode="r") as tar:
+        for info in tar.getmembers():
+            check_member(info, path)
+            key, ext = info.name.split(".", 1)
+            sample["__key__"] = key
+            sample[ext] = tar.extractfile(info).read()
+    if "__key__" not in sample:
+        raise ValueError(f"sample file {path} is empty; delete it and rerun `ffbench prepare`")
+    return sample
+
+
+def pack_shards(sample_files: list[Path], out_dir: str | Path, shard_size_bytes: int) -> list[ShardInfo]:
+    """Pack single-sample files into `out_dir/shard-NNNNNN.tar`, in the given order.
+
+    A new shard starts when the current one has reached `shard_size_bytes` of payload (so a shard
+    holds at least one sample). Each shard is written under a temporary name and renamed when
+    complete; shards left over from an earlier, larger packing are removed.
+    """
+    from ffbench.datasets.manifest import sha256_file
+
+    if shard_size_bytes <= 0:
+        raise ValueError(f"shard_size_bytes must be positive, got {shard_size_bytes}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    infos: list[ShardInfo] = []
+    handles: dict[str, object] = {}
+    keys_per_shard: dict[str, list[str]] = {}
+
+    def opener(fname: str):
+        handles[fname] = open(_tmp_name(Path(fname)), "wb")
+        keys_per_shard[fname] = []
+        return handles[fname]
+
+    def post(fname: str) -> None:
+        f = handles.pop(fname)
+        f.flush()
+        os.fsync(f.fileno())
+        f.close()
+        final = Path(fname)
+        os.replace(_tmp_name(final), final)
+        infos.append(ShardInfo(final.name, len(keys_per_shard[fname]), final.stat().st_size,
+                               sha256_file(final), tuple(keys_per_shard[fname])))
+
+    if sample_files:
+        with wds.ShardWriter(str(out_dir / SHARD_PATTERN), maxcount=10**9, maxsize=shard_size_bytes,
+                             post=post, verbose=0, opener=opener, **_TAR_FIXED) as writer:
+            for path in sample_files:
+                sample = read_sample_file(path)
+                writer.write(sample)
+                keys_per_shard[writer.fname].append(sample["__key__"])
+    keep = {info.name for info in infos}
+    for stale in out_dir.glob("shard-*.tar"):
+        if stale.name not in keep:
+            stale.unlink()
+    return infos
+
+
+def sample_bytes(arrays: dict[str, object]) -> dict[str, bytes]:
+    """Encode numpy arrays with `np.save` (no pickle) for a sample; other values must be bytes."""
+    import numpy as np
+
+    out = {}
+    for ext, value in arrays.items():
+        if isinstance(value, np.ndarray):
+            buf = io.BytesIO()
+            np.save(buf, value, allow_pickle=False)
+            out[ext] = buf.getvalue()
+        else:
+            out[ext] = value
+    return out
