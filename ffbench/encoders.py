@@ -208,7 +208,11 @@ def _from_pretrained_vae(path: Path, subfolder: str | None, flag: str, spec: str
 
     try:
         vae = AutoencoderKL.from_pretrained(
-            path, subfolder=subfolder, local_files_only=True, torch_dtype=torch.float32, low_cpu_mem_usage=False
+            path,
+            subfolder=subfolder,
+            local_files_only=True,
+            torch_dtype=torch.float32,
+            low_cpu_mem_usage=False,
         )
     except (OSError, ValueError) as err:
         raise EncoderUnavailable(
