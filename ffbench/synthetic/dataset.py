@@ -1,0 +1,144 @@
+"""`make_dataset`: write the synthetic videos as a folder shaped like a downloaded Fashion dataset.
+
+Layout of `out_dir`::
+
+    videos/synth_train_0000.mp4 ...   H.264, 30 fps
+    fashion_train.txt                 one relative path per line: videos/synth_train_0000.mp4
+    fashion_test.txt
+
+so `prepare --source DIR` treats it exactly like a download whose URL lists were fetched.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ffbench.synthetic.render import FPS, render_video
+
+SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    out_dir: Path
+    n_train: int
+    n_test: int
+    written: int  # videos rendered and encoded by this call
+    skipped: int  # videos already present with the right frame count and size
+    seconds: float
+    bytes: int  # total size of all listed videos
+
+
+def video_id(split: str, index: int) -> str:
+    """Name of a synthetic video, e.g. `synth_train_0000`."""
+    return f"synth_{split}_{index:04d}"
+
+
+def video_seed(seed: int, split: str, index: int) -> int:
+    """Seed of one video, derived from the dataset seed so that train and test never share a video."""
+    return int(np.random.SeedSequence([seed, SPLITS.index(split), index]).generate_state(1)[0])
+
+
+def _is_complete(path: Path, frames: int, height: int, width: int) -> bool:
+    from ffbench.video import VideoError, probe_video
+
+    if not path.is_file():
+        return False
+    try:
+        info = probe_video(path)
+    except VideoError:
+        return False
+    return (info.num_frames, info.height, info.width) == (frames, height, width)
+
+
+def _make_one(path: str, seed: int, frames: int, height: int, width: int) -> tuple[bool, int]:
+    """Render and write one video unless a complete copy exists; returns (written, size in bytes)."""
+    from ffbench.video import write_video
+
+    target = Path(path)
+    if _is_complete(target, frames, height, width):
+        return False, target.stat().st_size
+    write_video(target, render_video(seed, frames, height, width), fps=FPS)
+    return True, target.stat().st_size
+
+
+def _write_list(path: Path, lines: list[str]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write("".join(line + "\n" for line in lines))
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def make_dataset(out_dir: str | os.PathLike, n_train: int = 48, n_test: int = 16, frames: int = 64,
+                 height: int = 128, width: int = 96, seed: int = 0, workers: int | None = None,
+                 progress: bool = True) -> DatasetSummary:
+    """Write `n_train` + `n_test` synthetic videos and their list files into `out_dir`.
+
+    Resumable: videos already present with the right frame count and size are kept. Each video is
+    written atomically, so an interrupted run leaves no partial mp4 behind.
+
+    Args:
+        out_dir: output folder (created if needed).
+        n_train, n_test: number of videos per split.
+        frames, height, width: size of every video (H and W even, as H.264 needs).
+        seed: dataset seed; the same seed gives the same videos.
+        workers: processes rendering in parallel; default min(2, CPU count). 1 renders in this process.
+        progress: show a tqdm progress bar.
+    """
+    for name, value in (("n_train", n_train), ("n_test", n_test)):
+        if not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer; got {value!r}")
+    if not isinstance(frames, int) or frames < 1:
+        raise ValueError(f"frames must be a positive integer; got {frames!r}")
+    for name, value in (("height", height), ("width", width)):
+        if not isinstance(value, int) or value < 8 or value % 2:
+            raise ValueError(f"{name} must be an even integer >= 8 (H.264 needs even sizes); got {value!r}")
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1)
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1; got {workers!r}")
+
+    start = time.perf_counter()
+    out = Path(out_dir)
+    (out / "videos").mkdir(parents=True, exist_ok=True)
+    jobs = []
+    lists: dict[str, list[str]] = {}
+    for split, count in zip(SPLITS, (n_train, n_test), strict=True):
+        lists[split] = [f"videos/{video_id(split, i)}.mp4" for i in range(count)]
+        jobs += [(str(out / rel), video_seed(seed, split, i), frames, height, width)
+                 for i, rel in enumerate(lists[split])]
+
+    bar = tqdm(total=len(jobs), desc="synthetic videos", unit="video", disable=not progress)
+    results = []
+    if workers == 1 or len(jobs) <= 1:
+        for job in jobs:
+            results.append(_make_one(*job))
+            bar.update()
+    else:
+        # spawn, not fork: the caller may hold torch's thread pools, which do not survive a fork.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = [pool.submit(_make_one, *job) for job in jobs]
+            for future in futures:
+                results.append(future.result())
+                bar.update()
+    bar.close()
+
+    for split in SPLITS:
+        _write_list(out / f"fashion_{split}.txt", lists[split])
+    written = sum(w for w, _ in results)
+    return DatasetSummary(out_dir=out, n_train=n_train, n_test=n_test, written=written,
+                          skipped=len(results) - written, seconds=time.perf_counter() - start,
+                          bytes=sum(size for _, size in results))
