@@ -4,17 +4,76 @@ from __future__ import annotations
 
 import click
 
-from ffbench.commands._unbuilt import not_built
-
 
 @click.command("prepare")
-@click.option("--synthetic", is_flag=True, help="Use the embedded synthetic fashion video generator.")
-@click.option("--out", "out_dir", default="data", show_default=True, help="Output directory.")
-def prepare(synthetic: bool, out_dir: str) -> None:
+@click.option("--synthetic", is_flag=True,
+              help="Render the embedded synthetic fashion videos instead of downloading.")
+@click.option("--source", "source", type=click.Path(exists=True, file_okay=False),
+              help="A local folder laid out like a download (fashion_train.txt / fashion_test.txt + videos).")
+@click.option("--urls", "urls", type=click.Path(exists=True, dir_okay=False),
+              help="A URL list: lines 'URL' (train) or 'SPLIT URL'. Default: the official UBC Fashion lists.")
+@click.option("--out", "out_dir", default=None,
+              help="Dataset directory. [default: data/synthetic with --synthetic, else data/fashion]")
+@click.option("--preset", type=click.Choice(["cpu", "paper"]), default="cpu", show_default=True,
+              help="Frame size and default encoders (cpu: 128x96, tiny VAE/CLIP; "
+                   "paper: 640x512, SD VAE, CLIP B/32).")
+@click.option("--vae", default=None,
+              help="VAE: hub id, local directory or 'tiny' (trained here). [default: preset's]")
+@click.option("--clip", default=None,
+              help="CLIP vision tower: hub id, local directory or 'tiny'. [default: preset's]")
+@click.option("--resize", type=click.Choice(["stretch", "crop"]), default="stretch", show_default=True,
+              help="stretch: scale each axis to the preset size; "
+                   "crop: centre crop to its aspect, then scale.")
+@click.option("--shard-size-mb", default=256.0, show_default=True, type=float, help="Payload per shard.")
+@click.option("--workers", default=4, show_default=True, type=int, help="Parallel downloads.")
+@click.option("--verify", "verify_only", is_flag=True,
+              help="Only check existing shards against their manifests; exit 1 naming any bad shard.")
+@click.option("--vae-steps", default=None, type=int,
+              help="Training steps of the tiny VAE. [default: its own]")
+@click.option("--n-train", default=48, show_default=True, type=int, help="Synthetic training videos.")
+@click.option("--n-test", default=16, show_default=True, type=int, help="Synthetic test videos.")
+@click.option("--frames", default=64, show_default=True, type=int, help="Frames per synthetic video.")
+@click.option("--height", default=None, type=int,
+              help="Override the preset's frame height (small experiments).")
+@click.option("--width", default=None, type=int,
+              help="Override the preset's frame width (small experiments).")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Seed of the synthetic set and tiny encoders.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def prepare(synthetic: bool, source: str | None, urls: str | None, out_dir: str | None, preset: str,
+            vae: str | None, clip: str | None, resize: str, shard_size_mb: float, workers: int,
+            verify_only: bool,
+            vae_steps: int | None, n_train: int, n_test: int, frames: int, height: int | None,
+            width: int | None, seed: int, quiet: bool) -> None:
     """Download, verify and shard the Fashion dataset with cached VAE latents and CLIP tokens.
 
+    Resumable: run it again after an interruption and it finishes the same shards.
+
     \b
-    Example:
+    Examples:
       ffbench prepare --synthetic --preset cpu --out data/synthetic
+      ffbench prepare --preset paper --out data/fashion --resize crop
+      ffbench prepare --source ~/videos/fashion --preset cpu --out data/local
+      ffbench prepare --verify --out data/synthetic
     """
-    not_built("prepare", "issue 3, data")
+    from ffbench.datasets.prepare import prepare as run_prepare
+
+    out = out_dir or ("data/synthetic" if synthetic else "data/fashion")
+    try:
+        result = run_prepare(out, preset=preset, synthetic=synthetic, source=source, urls=urls, vae=vae,
+                             clip=clip, resize=resize, shard_size_mb=shard_size_mb, workers=workers,
+                             verify_only=verify_only, seed=seed, n_train=n_train, n_test=n_test,
+                             frames=frames,
+                             vae_steps=vae_steps, height=height, width=width, progress=not quiet)
+    except ValueError as exc:  # EncoderUnavailable, ManifestError, bad options: a message, not a traceback
+        raise click.ClickException(str(exc)) from None
+    if verify_only:
+        bad = {split: problems for split, problems in result.problems.items() if problems}
+        for split, problems in result.problems.items():
+            click.echo(f"{split}: {'OK' if not problems else f'{len(problems)} problem(s)'}")
+            for problem in problems:
+                click.echo(f"  {problem}")
+        if bad:
+            raise SystemExit(1)
+        return
+    click.echo(result.summary())
