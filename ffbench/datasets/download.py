@@ -17,7 +17,8 @@ output), and leaves in `dest`:
 
 Statuses in the report: ok, cached (verified by an earlier run, not fetched again), http_error, timeout,
 connection_error, truncated, wrong_content_type, html_body, text_body, empty, size_mismatch,
-decode_error, no_frames, missing (a local file that does not exist), duplicate (id listed twice), error.
+decode_error, no_frames, bad_redirect (to a scheme other than http/https), missing (a local file that
+does not exist), duplicate (id listed twice), error (an unexpected failure, with its message).
 """
 
 from __future__ import annotations
@@ -292,6 +293,8 @@ class _Fetcher:
             retry = exc.code >= 500 or exc.code in (408, 429)
             message = f"HTTP {exc.code} {exc.reason}"
             raise _Attempt("http_error", message, retry, exc.code, ctype, body) from None
+        except UnsupportedSourceError as exc:  # a redirect to a scheme we refuse
+            raise _Attempt("bad_redirect", str(exc), False) from None
         except (URLError, OSError, http.client.HTTPException) as exc:
             raise _network_failure(exc) from None
         with resp:
@@ -338,8 +341,6 @@ def _network_failure(exc: BaseException, code: int | None = None, ctype: str = "
     reason = exc.reason if isinstance(exc, URLError) else exc
     if isinstance(reason, (TimeoutError, socket.timeout)):
         return _Attempt("timeout", f"timed out ({reason or 'no answer'})", True, code, ctype)
-    if isinstance(reason, UnsupportedSourceError):
-        return _Attempt("http_error", str(reason), False, code, ctype)
     return _Attempt("connection_error", f"{type(reason).__name__}: {reason}", True, code, ctype)
 
 
