@@ -11,7 +11,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from ffbench.datasets import download, sources
@@ -23,6 +22,7 @@ from ffbench.datasets.sources import (
     video_id_from_url,
 )
 from ffbench.datasets.verify import sniff_body
+from ffbench.synthetic import make_dataset, render_video
 from ffbench.video import write_video
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -31,25 +31,13 @@ HTML = b"<!DOCTYPE html><html><head><title>404</title></head><body>Not found</bo
 
 
 # -- fixtures ----------------------------------------------------------------------------------------
-def _tiny_frames(seed: int, frames: int = 8, height: int = 24, width: int = 32) -> np.ndarray:
-    """A moving gradient plus noise, uint8 (F, H, W, 3)."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width]
-    out = np.empty((frames, height, width, 3), np.uint8)
-    for t in range(frames):
-        base = (x * 6 + y * 4 + t * 20 + seed * 40) % 256
-        noise = rng.integers(0, 64, (height, width, 3))
-        out[t] = np.stack([base, 255 - base, (base * 2) % 256], -1) // 2 + noise
-    return out
-
-
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory) -> dict[str, bytes]:
     """Tiny mp4 bodies: two at 32x24, 8 frames, 25 fps, and one at 12 fps with 10 frames."""
     d = tmp_path_factory.mktemp("mp4")
     out = {}
     for name, seed, n, fps in (("a", 1, 8, 25.0), ("b", 2, 8, 25.0), ("c", 3, 10, 12.0)):
-        out[name] = write_video(d / f"{name}.mp4", _tiny_frames(seed, n), fps=fps).read_bytes()
+        out[name] = write_video(d / f"{name}.mp4", render_video(seed, n, 24, 32), fps=fps).read_bytes()
     return out
 
 
@@ -254,6 +242,16 @@ def test_partial_restarts_when_server_ignores_range(server, videos, tmp_path):
     assert (tmp_path / "videos" / "b_x.mp4").read_bytes() == videos["b"]
 
 
+def test_error_page_replaces_a_stale_partial_in_quarantine(server, tmp_path):
+    (tmp_path / "partial").mkdir()
+    (tmp_path / "partial" / "pg2.mp4.part").write_bytes(b"\x00" * 100)
+    summary = _fetch(tmp_path, {"train": [f"{server.url}/html/pg2.mp4"]})
+    assert summary.records[0].status == "wrong_content_type"
+    assert (tmp_path / "quarantine" / "pg2.body").read_bytes() == HTML
+    assert not (tmp_path / "partial" / "pg2.mp4.part").exists()
+    assert not (tmp_path / "videos" / "pg2.mp4").exists()
+
+
 def test_kept_file_damaged_on_disk_is_fetched_again(server, videos, tmp_path):
     url = f"{server.url}/good/a_dmg.mp4"
     _fetch(tmp_path, {"train": [url]})
@@ -339,7 +337,7 @@ def test_urls_file_format(tmp_path):
 def test_urls_file_download(server, videos, tmp_path):
     f = tmp_path / "urls.txt"
     f.write_text(f"train {server.url}/good/a_u1.mp4\ntest {server.url}/good/b_u2.mp4\n")
-    summary = fetch_dataset(tmp_path / "d", urls_file=f, progress=False, timeout=TIMEOUT)
+    summary = fetch_dataset(tmp_path / "d", urls_file=f, progress=True, timeout=TIMEOUT)
     assert {(p.id, p.split) for p in summary.probes} == {("a_u1", "train"), ("b_u2", "test")}
     assert (tmp_path / "d" / "fashion_test.txt").read_text() == f"{server.url}/good/b_u2.mp4\n"
 
@@ -379,6 +377,16 @@ def test_source_dir_verifies_and_links(videos, tmp_path):
     # dest is itself a valid source folder
     again = fetch_dataset(tmp_path / "dest2", source_dir=dest, progress=False)
     assert [p.id for p in again.probes] == ["v1", "v2"]
+
+
+def test_synthetic_generator_output_is_a_valid_source(tmp_path):
+    make_dataset(tmp_path / "synth", n_train=2, n_test=1, frames=6, height=24, width=32, workers=1,
+                 progress=False)
+    summary = fetch_dataset(tmp_path / "dest", source_dir=tmp_path / "synth", progress=False)
+    assert [(p.id, p.split, p.width, p.height, p.frames) for p in summary.probes] == [
+        ("synth_train_0000", "train", 32, 24, 6), ("synth_train_0001", "train", 32, 24, 6),
+        ("synth_test_0000", "test", 32, 24, 6)]
+    assert {r.status for r in summary.records} == {"ok"}
 
 
 def test_source_dir_errors(tmp_path):

@@ -270,6 +270,8 @@ class _Fetcher:
         assert last is not None
         tries = f" after {attempt + 1} attempts" if last.retry and attempt else ""
         rec.status, rec.error = last.status, f"{last}{tries}"
+        if last.body is not None:  # keep what the server said (an error page), not an old partial
+            part.unlink(missing_ok=True)
         rec.bytes = part.stat().st_size if part.exists() else len(last.body or b"")
         self._quarantine(rec, body_file=part if part.exists() else None, body=last.body)
 
