@@ -249,6 +249,7 @@ class _Fetcher:
             os.link(src.path, part)  # same filesystem: no copy
         except OSError:
             shutil.copyfile(src.path, part)
+        self.bytes_bar.update(part.stat().st_size)
         self._keep(src, rec, part, expected_size=None)  # verifies the copy, so we keep what we checked
 
     def _fetch_http(self, src: Source, rec: DownloadRecord) -> None:
