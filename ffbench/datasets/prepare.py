@@ -113,21 +113,21 @@ def _stage_source(data_dir: Path, synthetic: bool, source: str | Path | None, ur
     if len(given) > 1:
         raise ValueError(f"pass at most one of --synthetic, --source, --urls; got {', '.join(given)}")
     if synthetic:
-        source = _generate(data_dir / "generated", synth)
+        source = _generate(data_dir / "generated", synth, progress)
     return fetch_dataset(data_dir / "source", urls_file=urls, source_dir=source, workers=workers,
                          progress=progress)
 
 
-def _generate(out: Path, synth: dict) -> Path:
+def _generate(out: Path, synth: dict, progress: bool) -> Path:
     """Render the synthetic set once; a marker written last records the settings it was made with."""
     from ffbench.synthetic import make_dataset
 
     marker = out / ".complete.json"
-    if marker.is_file() and json.loads(marker.read_text()) == synth:
-        return out
-    if out.exists():
-        shutil.rmtree(out)  # a partial or differently-configured set: render it again (deterministic)
-    make_dataset(out, **synth)
+    if marker.is_file():
+        if json.loads(marker.read_text()) == synth:
+            return out
+        shutil.rmtree(out)  # made with other settings: start again
+    make_dataset(out, **synth, progress=progress)  # resumes a partial set itself
     write_json_atomic(marker, synth)
     return out
 
