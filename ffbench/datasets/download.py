@@ -25,35 +25,57 @@ from __future__ import annotations
 
 import csv
 import http.client
-import io
 import json
 import os
 import shutil
 import socket
 import threading
 import time
-import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.error import HTTPError, URLError
-from urllib.request import HTTPRedirectHandler, Request, build_opener
+from urllib.request import Request
 
 from tqdm import tqdm
 
-from ffbench.datasets import sources
-from ffbench.datasets.sources import Source, UnsupportedSourceError, list_file_name, make_source
-from ffbench.datasets.verify import VerifyError, check_content_type, sha256_file, verify_video_file
-from ffbench.video import VideoError, probe_video
+from ffbench.datasets.sources import (
+    USER_AGENT,
+    DownloadError,
+    Source,
+    UnsupportedSourceError,
+    atomic_write_text,
+    collect_sources,
+    http_opener,
+    write_lists,
+)
+from ffbench.datasets.verify import (
+    ProbeRecord,
+    VerifyError,
+    check_content_type,
+    probe_all,
+    read_index,
+    read_probe,
+    sha256_file,
+    verify_video_file,
+    write_csv,
+)
 
-USER_AGENT = "ffbench-downloader/0.1 (+https://github.com/ffbench)"
+__all__ = [
+    "DownloadError",
+    "DownloadRecord",
+    "DownloadSummary",
+    "ProbeRecord",
+    "UnsupportedSourceError",
+    "fetch_dataset",
+    "probe_all",
+    "read_probe",
+    "read_report",
+]
+
 _CHUNK = 1 << 16
 _ERROR_BODY_LIMIT = 1 << 20  # bytes of an error page kept in quarantine
 _OK = ("ok", "cached")
-
-
-class DownloadError(RuntimeError):
-    """The download could not start at all (e.g. the official URL lists are unreachable)."""
 
 
 @dataclass
@@ -69,20 +91,6 @@ class DownloadRecord:
     bytes: int = 0
     sha256: str = ""
     error: str = ""
-
-
-@dataclass(frozen=True)
-class ProbeRecord:
-    """One row of probe.csv: geometry read from the video file itself."""
-
-    id: str
-    split: str
-    path: str  # relative to the dataset folder
-    width: int
-    height: int
-    fps: float
-    frames: int
-    url: str
 
 
 @dataclass
@@ -120,22 +128,6 @@ class _Attempt(Exception):
         self.content_type, self.body = content_type, body
 
 
-class _HttpOnlyRedirects(HTTPRedirectHandler):
-    """Follow redirects only to http(s): urllib would otherwise also follow one to ftp://."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        kind, _ = sources.classify_url(newurl)
-        if kind != "http":
-            raise UnsupportedSourceError(f"{req.full_url} redirects to {newurl!r}; only http(s) is followed")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 class _Fetcher:
     """Fetches and verifies sources into one dataset folder; safe to call from several threads."""
 
@@ -145,21 +137,21 @@ class _Fetcher:
         for d in (self.videos, self.partial, self.quarantine):
             d.mkdir(parents=True, exist_ok=True)
         self.index_path = dest / "verified.json"
-        self.index: dict[str, dict] = _read_index(self.index_path)
+        self.index: dict[str, dict] = read_index(self.index_path)
         self.lock = threading.Lock()
-        self.opener = build_opener(_HttpOnlyRedirects)
+        self.opener = http_opener()
         self.bytes_bar = bytes_bar
 
     # -- bookkeeping -------------------------------------------------------------------------------
     def _remember(self, src: Source, size: int, digest: str) -> None:
         with self.lock:
             self.index[src.id] = {"url": src.url, "split": src.split, "size": size, "sha256": digest}
-            _atomic_write_text(self.index_path, json.dumps(self.index, indent=1, sort_keys=True))
+            atomic_write_text(self.index_path, json.dumps(self.index, indent=1, sort_keys=True))
 
     def _forget(self, video_id: str) -> None:
         with self.lock:
             if self.index.pop(video_id, None) is not None:
-                _atomic_write_text(self.index_path, json.dumps(self.index, indent=1, sort_keys=True))
+                atomic_write_text(self.index_path, json.dumps(self.index, indent=1, sort_keys=True))
 
     def _quarantine(self, rec: DownloadRecord, body_file: Path | None = None, body: bytes | None = None,
                     copy: bool = False) -> None:
@@ -172,7 +164,7 @@ class _Fetcher:
                 os.replace(body_file, target)
         elif body is not None:
             target.write_bytes(body)
-        _atomic_write_text(self.quarantine / f"{rec.id}.json", json.dumps(asdict(rec), indent=1))
+        atomic_write_text(self.quarantine / f"{rec.id}.json", json.dumps(asdict(rec), indent=1))
 
     def _clear_quarantine(self, video_id: str) -> None:
         for suffix in (".body", ".json"):
@@ -379,109 +371,6 @@ def _parse_content_range(value: str) -> tuple[int, int | None]:
         return -1, None
 
 
-def _read_index(path: Path) -> dict[str, dict]:
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        warnings.warn(f"{path} is unreadable; every video will be verified again", stacklevel=3)
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-# -- the lists ---------------------------------------------------------------------------------------
-def _fetch_official_lists(dest: Path, timeout: float, retries: int, backoff: float) -> dict[str, list[str]]:
-    """Download fashion_train.txt / fashion_test.txt into `dest` (once) and return their URLs."""
-    opener = build_opener(_HttpOnlyRedirects)
-    out: dict[str, list[str]] = {}
-    for split, url in sources.OFFICIAL_URL_LISTS.items():
-        path = dest / list_file_name(split)
-        if not path.exists():
-            text = _fetch_text(opener, url, timeout, retries, backoff)
-            sources.parse_url_lines(text, url)  # refuse an HTML page before saving it
-            _atomic_write_text(path, text)
-        out[split] = sources.read_url_list(path)
-    return out
-
-
-def _fetch_text(opener, url: str, timeout: float, retries: int, backoff: float) -> str:
-    last: BaseException | None = None
-    for attempt in range(retries + 1):
-        try:
-            with opener.open(Request(url, headers={"User-Agent": USER_AGENT}), timeout=timeout) as resp:
-                return resp.read().decode("utf-8-sig")
-        except HTTPError as exc:
-            last = exc
-            if exc.code < 500:
-                break
-        except (URLError, OSError, http.client.HTTPException) as exc:
-            last = exc
-        if attempt < retries:
-            time.sleep(backoff * 2**attempt)
-    raise DownloadError(
-        f"could not fetch the official URL list {url}: {last}.\n"
-        "Offline or the list moved? Pass --urls FILE (one URL a line, or 'SPLIT URL'), --source DIR "
-        "(a folder with fashion_train.txt / fashion_test.txt and the videos), or --synthetic."
-    )
-
-
-def _collect(dest: Path, urls: dict[str, list[str]] | None, urls_file, source_dir, timeout: float,
-             retries: int, backoff: float) -> list[Source]:
-    """Turn the chosen source into checked `Source`s (raises on a bad scheme or id, before any fetch)."""
-    chosen = [name for name, v in (("urls", urls), ("urls_file", urls_file), ("source_dir", source_dir))
-              if v is not None]
-    if len(chosen) > 1:
-        raise ValueError(f"pass at most one of urls, urls_file, source_dir; got {', '.join(chosen)}")
-    base: Path | None = None
-    if source_dir is not None:
-        base = Path(source_dir)
-        if not base.is_dir():
-            raise ValueError(f"source_dir {str(base)!r} is not a folder; pass the folder holding "
-                             "fashion_train.txt / fashion_test.txt")
-        lists = {s: sources.read_url_list(base / list_file_name(s)) for s in sources.SPLITS
-                 if (base / list_file_name(s)).exists()}
-        if not lists:
-            raise ValueError(f"source_dir {str(base)!r} holds neither fashion_train.txt nor fashion_test.txt")
-    elif urls_file is not None:
-        lists = sources.parse_urls_file(urls_file)
-        base = Path(urls_file).parent
-    elif urls is not None:
-        lists = {sources.check_split(s): list(v) for s, v in urls.items()}
-    else:
-        lists = _fetch_official_lists(dest, timeout, retries, backoff)
-        base = dest
-    out, bad = [], []
-    for split, entries in lists.items():
-        for url in entries:
-            try:
-                out.append(make_source(url, split, base))
-            except UnsupportedSourceError as exc:
-                bad.append(str(exc))
-    if bad:
-        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-        raise UnsupportedSourceError(f"{bad[0]}{more}")
-    return out
-
-
-def _write_lists(dest: Path, srcs: list[Source]) -> None:
-    """Write dest/fashion_<split>.txt with local entries pointing at the kept copies."""
-    by_split: dict[str, list[str]] = {}
-    for s in srcs:
-        by_split.setdefault(s.split, []).append(s.url if s.kind == "http" else f"videos/{s.id}.mp4")
-    for split, lines in by_split.items():
-        _atomic_write_text(dest / list_file_name(split), "".join(f"{line}\n" for line in lines))
-
-
-def _write_csv(path: Path, rows: list, cls) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=[f.name for f in fields(cls)], lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow(asdict(row))
-    _atomic_write_text(path, buf.getvalue())
-
-
 def read_report(dest: str | Path) -> list[dict[str, str]]:
     """The rows of dest/download_report.csv as dicts of strings."""
     with open(Path(dest) / "download_report.csv", newline="", encoding="utf-8") as f:
@@ -519,7 +408,7 @@ def fetch_dataset(dest: str | Path, urls: dict[str, list[str]] | None = None,
         raise ValueError(f"timeout must be positive seconds; got {timeout}")
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    srcs = _collect(dest, urls, urls_file, source_dir, timeout, retries, backoff)
+    srcs = collect_sources(dest, urls, urls_file, source_dir, timeout, retries, backoff)
 
     unique: dict[str, Source] = {}
     records: list[DownloadRecord | None] = []
@@ -531,7 +420,7 @@ def fetch_dataset(dest: str | Path, urls: dict[str, list[str]] | None = None,
         else:
             unique[s.id] = s
             records.append(None)
-    _write_lists(dest, list(unique.values()))
+    write_lists(dest, list(unique.values()))
 
     with tqdm(total=len(unique), desc="videos", unit="file", disable=not progress) as files_bar, \
             tqdm(desc="download", unit="B", unit_scale=True, disable=not progress, position=1) as bytes_bar:
@@ -546,57 +435,6 @@ def fetch_dataset(dest: str | Path, urls: dict[str, list[str]] | None = None,
             done = dict(zip(unique, pool.map(run, unique.values()), strict=True))
     it = iter(unique)
     records = [r if r is not None else done[next(it)] for r in records]
-    _write_csv(dest / "download_report.csv", records, DownloadRecord)
+    write_csv(dest / "download_report.csv", records, DownloadRecord)
     summary = DownloadSummary(dest=dest, records=records, probes=probe_all(dest, workers=workers))
     return summary
-
-
-def probe_all(dest: str | Path, workers: int = 4) -> list[ProbeRecord]:
-    """Probe every kept video listed in dest/fashion_<split>.txt and write dest/probe.csv.
-
-    Width, height, fps and frame count are read from each file. A kept file that no longer decodes is
-    moved to quarantine and dropped from verified.json (with a warning), never reported as a video.
-    Rows are ordered by split (train, test, then others) and list order.
-    """
-    dest = Path(dest)
-    index = _read_index(dest / "verified.json")
-    wanted: list[tuple[str, str, str]] = []  # (id, split, url)
-    seen: set[str] = set()
-    splits = sorted((p.name[len("fashion_"):-len(".txt")] for p in dest.glob("fashion_*.txt")),
-                    key=lambda s: (sources.SPLITS.index(s) if s in sources.SPLITS else 99, s))
-    for split in splits:
-        for entry in sources.read_url_list(dest / list_file_name(split)):
-            vid = sources.video_id_from_url(entry)
-            if vid in index and vid not in seen and (dest / "videos" / f"{vid}.mp4").exists():
-                seen.add(vid)
-                wanted.append((vid, split, index[vid].get("url", entry)))
-
-    def probe(item: tuple[str, str, str]) -> ProbeRecord | None:
-        vid, split, url = item
-        rel = f"videos/{vid}.mp4"
-        try:
-            info = probe_video(dest / rel)
-        except VideoError as exc:
-            warnings.warn(f"{dest / rel} no longer decodes ({exc}); moved to quarantine", stacklevel=2)
-            os.replace(dest / rel, dest / "quarantine" / f"{vid}.body")
-            return None
-        return ProbeRecord(vid, split, rel, info.width, info.height, round(info.fps, 6), info.num_frames, url)
-
-    (dest / "quarantine").mkdir(exist_ok=True)
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = list(pool.map(probe, wanted))
-    dropped = [w[0] for w, r in zip(wanted, results, strict=True) if r is None]
-    if dropped:
-        for vid in dropped:
-            index.pop(vid, None)
-        _atomic_write_text(dest / "verified.json", json.dumps(index, indent=1, sort_keys=True))
-    rows = [r for r in results if r is not None]
-    _write_csv(dest / "probe.csv", rows, ProbeRecord)
-    return rows
-
-
-def read_probe(dest: str | Path) -> list[ProbeRecord]:
-    """Read dest/probe.csv back into ProbeRecords."""
-    with open(Path(dest) / "probe.csv", newline="", encoding="utf-8") as f:
-        return [ProbeRecord(r["id"], r["split"], r["path"], int(r["width"]), int(r["height"]),
-                            float(r["fps"]), int(r["frames"]), r["url"]) for r in csv.DictReader(f)]

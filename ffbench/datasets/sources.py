@@ -17,10 +17,15 @@ URL list formats:
 
 from __future__ import annotations
 
+import http.client
+import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urlsplit
+from urllib.request import HTTPRedirectHandler, OpenerDirector, Request, build_opener
 
 OFFICIAL_URL_LISTS: dict[str, str] = {
     "train": "https://vision.cs.ubc.ca/datasets/fashion/resources/fashion_dataset/fashion_train.txt",
@@ -161,3 +166,123 @@ def parse_urls_file(path: str | Path, default_split: str = "train") -> dict[str,
 def list_file_name(split: str) -> str:
     """The list file of a split, as in the official download: `fashion_<split>.txt`."""
     return f"fashion_{check_split(split)}.txt"
+
+
+# -- fetching and collecting the lists ---------------------------------------------------------------
+USER_AGENT = "ffbench-downloader/0.1"
+
+
+class DownloadError(RuntimeError):
+    """The download could not start at all (e.g. the official URL lists are unreachable)."""
+
+
+class HttpOnlyRedirects(HTTPRedirectHandler):
+    """Follow redirects only to http(s): urllib would otherwise also follow one to ftp://."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        kind, _ = classify_url(newurl)
+        if kind != "http":
+            raise UnsupportedSourceError(f"{req.full_url} redirects to {newurl!r}; only http(s) is followed")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def http_opener() -> OpenerDirector:
+    """A urllib opener that follows redirects to http(s) only."""
+    return build_opener(HttpOnlyRedirects)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to a temporary name beside `path`, then rename it into place."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def fetch_official_lists(dest: Path, timeout: float, retries: int, backoff: float) -> dict[str, list[str]]:
+    """Download fashion_train.txt / fashion_test.txt into `dest` (once) and return their entries.
+
+    Raises DownloadError, naming the alternatives, when a list cannot be fetched (e.g. offline).
+    """
+    opener = http_opener()
+    out: dict[str, list[str]] = {}
+    for split, url in OFFICIAL_URL_LISTS.items():
+        path = dest / list_file_name(split)
+        if not path.exists():
+            text = _fetch_text(opener, url, timeout, retries, backoff)
+            parse_url_lines(text, url)  # refuse an HTML page before saving it
+            atomic_write_text(path, text)
+        out[split] = read_url_list(path)
+    return out
+
+
+def _fetch_text(opener: OpenerDirector, url: str, timeout: float, retries: int, backoff: float) -> str:
+    last: BaseException | None = None
+    for attempt in range(retries + 1):
+        try:
+            with opener.open(Request(url, headers={"User-Agent": USER_AGENT}), timeout=timeout) as resp:
+                return resp.read().decode("utf-8-sig")
+        except HTTPError as exc:
+            last = exc
+            if exc.code < 500:
+                break
+        except (URLError, OSError, http.client.HTTPException) as exc:
+            last = exc
+        if attempt < retries:
+            time.sleep(backoff * 2**attempt)
+    raise DownloadError(
+        f"could not fetch the official URL list {url}: {last}.\n"
+        "Offline or the list moved? Pass --urls FILE (one URL a line, or 'SPLIT URL'), --source DIR "
+        "(a folder with fashion_train.txt / fashion_test.txt and the videos), or --synthetic."
+    )
+
+
+def collect_sources(dest: Path, urls: dict[str, list[str]] | None = None, urls_file: str | Path | None = None,
+                    source_dir: str | Path | None = None, timeout: float = 30.0, retries: int = 3,
+                    backoff: float = 0.5) -> list[Source]:
+    """Turn the chosen source into checked `Source`s, in list order (train first).
+
+    At most one of `urls`, `urls_file`, `source_dir`; with none, the official lists are fetched into
+    `dest`. Raises UnsupportedSourceError naming the first bad URL (and how many more) before any fetch.
+    """
+    chosen = [name for name, v in (("urls", urls), ("urls_file", urls_file), ("source_dir", source_dir))
+              if v is not None]
+    if len(chosen) > 1:
+        raise ValueError(f"pass at most one of urls, urls_file, source_dir; got {', '.join(chosen)}")
+    base: Path | None = None
+    if source_dir is not None:
+        base = Path(source_dir)
+        if not base.is_dir():
+            raise ValueError(f"source_dir {str(base)!r} is not a folder; pass the folder holding "
+                             "fashion_train.txt / fashion_test.txt")
+        lists = {s: read_url_list(base / list_file_name(s)) for s in SPLITS
+                 if (base / list_file_name(s)).exists()}
+        if not lists:
+            raise ValueError(f"source_dir {str(base)!r} holds neither fashion_train.txt nor fashion_test.txt")
+    elif urls_file is not None:
+        lists = parse_urls_file(urls_file)
+        base = Path(urls_file).parent
+    elif urls is not None:
+        lists = {check_split(s): list(v) for s, v in urls.items()}
+    else:
+        lists = fetch_official_lists(dest, timeout, retries, backoff)
+        base = dest
+    out, bad = [], []
+    for split, entries in lists.items():
+        for url in entries:
+            try:
+                out.append(make_source(url, split, base))
+            except UnsupportedSourceError as exc:
+                bad.append(str(exc))
+    if bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise UnsupportedSourceError(f"{bad[0]}{more}")
+    return out
+
+
+def write_lists(dest: Path, srcs: list[Source]) -> None:
+    """Write dest/fashion_<split>.txt, local entries pointing at the kept copies (`videos/<id>.mp4`)."""
+    by_split: dict[str, list[str]] = {}
+    for s in srcs:
+        by_split.setdefault(s.split, []).append(s.url if s.kind == "http" else f"videos/{s.id}.mp4")
+    for split, lines in by_split.items():
+        atomic_write_text(dest / list_file_name(split), "".join(f"{line}\n" for line in lines))

@@ -4,13 +4,29 @@ The order matters for useful reports: the HTTP headers are judged first (a `text
 error page whatever the body), then the first bytes are sniffed (an HTML page served as `video/mp4`),
 then the size is compared with what the server promised, and only then is the file decoded with
 `ffbench.video.probe_video`, which opens it and decodes its first and last frames.
+
+`probe_all(dest)` reads the real width, height, fps and frame count of every kept video into probe.csv.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
+import json
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from ffbench.datasets.sources import (
+    SPLITS,
+    atomic_write_text,
+    list_file_name,
+    read_url_list,
+    video_id_from_url,
+)
 from ffbench.video import VideoError, VideoInfo, probe_video
 
 # Content types that can only be an error page or a document, never a video.
@@ -88,3 +104,90 @@ def verify_video_file(path: Path, expected_size: int | None = None) -> VideoInfo
         geometry = f"{info.num_frames} frames of {info.width}x{info.height}"
         raise VerifyError("no_frames", f"the video has {geometry}")
     return info
+
+
+@dataclass(frozen=True)
+class ProbeRecord:
+    """One row of probe.csv: geometry read from the video file itself."""
+
+    id: str
+    split: str
+    path: str  # relative to the dataset folder
+    width: int
+    height: int
+    fps: float
+    frames: int
+    url: str
+
+
+def read_index(path: Path) -> dict[str, dict]:
+    """The verified.json index ({id: {url, split, size, sha256}}), or {} if missing or unreadable."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        warnings.warn(f"{path} is unreadable; every video will be verified again", stacklevel=3)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_csv(path: Path, rows: list, cls) -> None:
+    """Write dataclass rows as CSV (header = the dataclass fields), atomically."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=[f.name for f in fields(cls)], lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(asdict(row))
+    atomic_write_text(path, buf.getvalue())
+
+
+def probe_all(dest: str | Path, workers: int = 4) -> list[ProbeRecord]:
+    """Probe every kept video listed in dest/fashion_<split>.txt and write dest/probe.csv.
+
+    Width, height, fps and frame count are read from each file. A kept file that no longer decodes is
+    moved to quarantine and dropped from verified.json (with a warning), never reported as a video.
+    Rows are ordered by split (train, test, then others) and list order.
+    """
+    dest = Path(dest)
+    index = read_index(dest / "verified.json")
+    wanted: list[tuple[str, str, str]] = []  # (id, split, url)
+    seen: set[str] = set()
+    splits = sorted((p.name[len("fashion_"):-len(".txt")] for p in dest.glob("fashion_*.txt")),
+                    key=lambda s: (SPLITS.index(s) if s in SPLITS else 99, s))
+    for split in splits:
+        for entry in read_url_list(dest / list_file_name(split)):
+            vid = video_id_from_url(entry)
+            if vid in index and vid not in seen and (dest / "videos" / f"{vid}.mp4").exists():
+                seen.add(vid)
+                wanted.append((vid, split, index[vid].get("url", entry)))
+
+    def probe(item: tuple[str, str, str]) -> ProbeRecord | None:
+        vid, split, url = item
+        rel = f"videos/{vid}.mp4"
+        try:
+            info = probe_video(dest / rel)
+        except VideoError as exc:
+            warnings.warn(f"{dest / rel} no longer decodes ({exc}); moved to quarantine", stacklevel=2)
+            os.replace(dest / rel, dest / "quarantine" / f"{vid}.body")
+            return None
+        return ProbeRecord(vid, split, rel, info.width, info.height, round(info.fps, 6), info.num_frames, url)
+
+    (dest / "quarantine").mkdir(exist_ok=True)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = list(pool.map(probe, wanted))
+    dropped = [w[0] for w, r in zip(wanted, results, strict=True) if r is None]
+    if dropped:
+        for vid in dropped:
+            index.pop(vid, None)
+        atomic_write_text(dest / "verified.json", json.dumps(index, indent=1, sort_keys=True))
+    rows = [r for r in results if r is not None]
+    write_csv(dest / "probe.csv", rows, ProbeRecord)
+    return rows
+
+
+def read_probe(dest: str | Path) -> list[ProbeRecord]:
+    """Read dest/probe.csv back into ProbeRecords."""
+    with open(Path(dest) / "probe.csv", newline="", encoding="utf-8") as f:
+        return [ProbeRecord(r["id"], r["split"], r["path"], int(r["width"]), int(r["height"]),
+                            float(r["fps"]), int(r["frames"]), r["url"]) for r in csv.DictReader(f)]
