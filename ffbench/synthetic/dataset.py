@@ -127,8 +127,11 @@ def make_dataset(out_dir: str | os.PathLike, n_train: int = 48, n_test: int = 16
             results.append(_make_one(*job))
             bar.update()
     else:
-        # spawn, not fork: the caller may hold torch's thread pools, which do not survive a fork.
-        context = multiprocessing.get_context("spawn")
+        # fork: spawn would re-import the caller's main script, which breaks scripts without a
+        # `__main__` guard. The workers only run numpy and PyAV, never torch, so torch thread pools
+        # held by the parent (which do not survive a fork) are never touched.
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = [pool.submit(_make_one, *job) for job in jobs]
             for future in futures:

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ffbench.synthetic.canvas import FOOT_Y, Canvas, col
 from ffbench.synthetic.motion import Pose
 from ffbench.synthetic.patterns import Fabric, accent_mask, hsv, sample_fabric
 from ffbench.synthetic.sdf import capsule, coverage, ellipse, smoothstep, trapezoid
 
 RGB = tuple[float, float, float]
 
-FOOT_Y = 0.94  # soles, in body units from the top of the frame
 HEAD_Y, HEAD_RX, HEAD_RY = 0.135, 0.043, 0.056
 SHOULDER_Y, SHOULDER_X = 0.215, 0.072  # arm pivots
 WAIST_Y, WAIST_W = 0.39, 0.045
@@ -90,17 +90,6 @@ def sample_look(rng: np.random.Generator) -> Look:
     )
 
 
-def _paint(img: np.ndarray, alpha: np.ndarray, colour) -> None:
-    """In place: img = img * (1 - alpha) + colour * alpha; alpha (n, H, W), colour RGB or (n, H, W, 3)."""
-    colour = np.asarray(colour, dtype=np.float32)
-    img += alpha[..., None] * (colour - img)
-
-
-def _col(a: np.ndarray) -> np.ndarray:
-    """Per-frame parameters (n,) as (n, 1, 1) float32 so they broadcast against (n, H, W) grids."""
-    return np.asarray(a, dtype=np.float32)[:, None, None]
-
-
 def _width(theta: np.ndarray, depth: float) -> np.ndarray:
     """Apparent width factor of an elliptic cross-section turned by theta (1 at front, `depth` at side)."""
     return np.sqrt(np.cos(theta) ** 2 + (depth * np.sin(theta)) ** 2)
@@ -133,90 +122,100 @@ def render_frames(look: Look, pose: Pose, height: int, width: int) -> np.ndarray
         float32 array (n, H, W, 3) in [0, 1].
     """
     n = len(pose.theta)
-    pixel = 1.0 / (height * look.scale)  # one pixel in body units
-    ys = ((np.arange(height, dtype=np.float32) + 0.5) / height)[None, :, None]
-    xs = ((np.arange(width, dtype=np.float32) + 0.5 - width / 2) / height)[None, None, :]
-    yb = FOOT_Y - (FOOT_Y - ys) / look.scale  # (1, H, 1)
-    xb = (xs - _col(pose.shift)) / look.scale - _col(pose.tilt) * (FOOT_Y - yb)  # (n, H, W)
-    theta = _col(pose.theta)
-    cos_t, sin_t = np.cos(theta), np.sin(theta)
-
     # Studio background, constant over time.
-    grad = ((ys - ys.min()) / max(float(ys.max() - ys.min()), 1e-6))[..., None]  # (1, H, 1, 1)
+    ys = (np.arange(height, dtype=np.float32) + 0.5) / height
+    grad = ((ys - ys[0]) / max(float(ys[-1] - ys[0]), 1e-6))[:, None, None]  # (H, 1, 1)
     top, bottom = np.float32(look.background_top), np.float32(look.background_bottom)
-    img = np.broadcast_to(top + (bottom - top) * grad, (n, height, width, 3)).astype(np.float32)
+    img = np.empty((n, height, width, 3), dtype=np.float32)
+    img[:] = top + (bottom - top) * grad
+    cv = Canvas(img, look.scale, pose.shift, pose.tilt)
+    px = cv.pixel
+    theta = col(pose.theta)
+    cos_t, sin_t = np.cos(theta), np.sin(theta)
+    foot_shift = col(pose.foot_shift)
 
     # Soft contact shadow under the feet.
-    shadow = np.clip(-ellipse(xb, yb, _col(pose.foot_shift), FOOT_Y, 0.085, 0.014) / 0.02, 0, 1) * 0.22
-    _paint(img, shadow, (0.0, 0.0, 0.0))
+    r = cv.region(pose.foot_shift - 0.09, pose.foot_shift + 0.09, FOOT_Y - 0.02, FOOT_Y + 0.02)
+    shadow = np.clip(-ellipse(r.xb, r.yb, foot_shift, FOOT_Y, 0.085, 0.014) / 0.02, 0, 1) * 0.22
+    cv.paint(r, shadow, (0.0, 0.0, 0.0))
 
     # Long hair, the part behind the body (the part over the back is drawn after the dress).
     hair_x = -0.4 * HEAD_RX * sin_t  # hair falls from the back of the head
+    hw = HEAD_RX * _width(theta, 0.9)
     long_hair = None
     if look.hair_length > 0:
-        hw = HEAD_RX * _width(theta, 0.9)
-        d, _ = trapezoid(xb, yb, hair_x, HEAD_Y, hw * 1.05, hair_x, HEAD_Y + look.hair_length, hw * 1.15)
-        long_hair = coverage(d, pixel)
-        _paint(img, long_hair, look.hair)
+        hair_r = cv.region(-0.07, 0.07, HEAD_Y, HEAD_Y + look.hair_length)
+        d, _ = trapezoid(hair_r.xb, hair_r.yb, hair_x, HEAD_Y, hw * 1.05, hair_x, HEAD_Y + look.hair_length,
+                         hw * 1.15)
+        long_hair = coverage(d, px)
+        cv.paint(hair_r, long_hair, look.hair)
 
     # Limbs: compute each once, paint the one turned away before the body and the other after it.
     arms = []
     for i, side in enumerate((-1, 1)):
-        p = {k: _col(v) for k, v in _arm_points(pose, side, i).items()}
-        d_arm = np.minimum(capsule(xb, yb, p["sx"], p["sy"], p["ex"], p["ey"], 0.016, 0.013),
-                           capsule(xb, yb, p["ex"], p["ey"], p["hx"], p["hy"], 0.013, 0.011))
-        d_arm = np.minimum(d_arm, ellipse(xb, yb, p["hx"], p["hy"] + 0.006, 0.011, 0.015))
-        cov = coverage(d_arm, pixel)
+        q = _arm_points(pose, side, i)
+        xs = np.stack([q["sx"], q["ex"], q["hx"]])
+        ys = np.stack([q["sy"], q["ey"], q["hy"]])
+        r = cv.region(xs.min(0) - 0.03, xs.max(0) + 0.03, float(ys.min()) - 0.03, float(ys.max()) + 0.03)
+        p = {k: col(v) for k, v in q.items()}
+        d_arm = np.minimum(capsule(r.xb, r.yb, p["sx"], p["sy"], p["ex"], p["ey"], 0.016, 0.013),
+                           capsule(r.xb, r.yb, p["ex"], p["ey"], p["hx"], p["hy"], 0.013, 0.011))
+        d_arm = np.minimum(d_arm, ellipse(r.xb, r.yb, p["hx"], p["hy"] + 0.006, 0.011, 0.015))
         sleeve = None
         if look.sleeve > 0:
             f = look.sleeve
-            d_sl = capsule(xb, yb, p["sx"], p["sy"], p["sx"] + f * (p["ex"] - p["sx"]),
+            d_sl = capsule(r.xb, r.yb, p["sx"], p["sy"], p["sx"] + f * (p["ex"] - p["sx"]),
                            p["sy"] + f * (p["ey"] - p["sy"]), 0.019, 0.016)
-            sleeve = coverage(d_sl, pixel)
-        arms.append((cov, sleeve, (p["depth"] < 0).astype(np.float32)))
+            sleeve = coverage(d_sl, px)
+        arms.append((r, coverage(d_arm, px), sleeve, col(q["depth"] < 0)))
 
     legs = []
     for i, side in enumerate((-1, 1)):
         hx = side * HIP_X * cos_t
-        ax = side * (HIP_X + 0.006) * cos_t + _col(pose.foot_shift)
-        ay = ANKLE_Y - _col(pose.lift[i])
-        d_leg = capsule(xb, yb, hx, HIP_Y, ax, ay, 0.026, 0.014)
-        toe = 0.012 * sin_t
-        d_shoe = ellipse(xb, yb, ax + toe, ay + 0.016, 0.013 + 0.011 * np.abs(sin_t), 0.011)
-        legs.append((coverage(d_leg, pixel), coverage(d_shoe, pixel), (side * sin_t > 0).astype(np.float32)))
+        ax = side * (HIP_X + 0.006) * cos_t + foot_shift
+        ay = ANKLE_Y - col(pose.lift[i])
+        r = cv.region(np.minimum(pose.foot_shift, 0) - 0.08, np.maximum(pose.foot_shift, 0) + 0.08,
+                      HIP_Y - 0.03, FOOT_Y + 0.01)
+        d_leg = capsule(r.xb, r.yb, hx, HIP_Y, ax, ay, 0.026, 0.014)
+        d_shoe = ellipse(r.xb, r.yb, ax + 0.012 * sin_t, ay + 0.016, 0.013 + 0.011 * np.abs(sin_t), 0.011)
+        legs.append((r, coverage(d_leg, px), coverage(d_shoe, px), col(side * np.sin(pose.theta) > 0)))
 
     def paint_arm(k: int, mask: np.ndarray, shade: float) -> None:
-        cov, sleeve, _ = arms[k]
-        _paint(img, cov * mask, np.float32(look.skin) * shade)
+        r, cov, sleeve, _ = arms[k]
+        cv.paint(r, cov * mask, np.float32(look.skin) * shade)
         if sleeve is not None:
-            _paint(img, sleeve * mask, np.float32(look.fabric.base) * shade)
+            cv.paint(r, sleeve * mask, np.float32(look.fabric.base) * shade)
 
     def paint_leg(k: int, mask: np.ndarray, shade: float) -> None:
-        leg, shoe, _ = legs[k]
-        _paint(img, leg * mask, np.float32(look.legs) * shade)
-        _paint(img, shoe * mask, np.float32(look.shoes) * shade)
+        r, leg, shoe, _ = legs[k]
+        cv.paint(r, leg * mask, np.float32(look.legs) * shade)
+        cv.paint(r, shoe * mask, np.float32(look.shoes) * shade)
 
     for k in range(2):
-        paint_arm(k, arms[k][2], 0.85)
-    paint_leg(1, legs[1][2], 0.9)  # the leg further from the camera first
-    paint_leg(0, np.ones_like(legs[0][2]), 0.95)
-    paint_leg(1, 1 - legs[1][2], 0.95)
+        paint_arm(k, arms[k][3], 0.85)
+    paint_leg(1, legs[1][3], 0.9)  # the leg further from the camera first
+    paint_leg(0, np.ones_like(legs[0][3]), 0.95)
+    paint_leg(1, 1 - legs[1][3], 0.95)
 
     # Neck and chest skin (the neckline of the dress reveals the chest).
-    neck = capsule(xb, yb, 0 * xb, HEAD_Y + 0.03, 0 * xb, SHOULDER_Y + 0.01, 0.017, 0.019)
     body_w = _width(theta, BODY_DEPTH)
-    chest, _ = trapezoid(xb, yb, 0.0, SHOULDER_Y - 0.008, look.bodice_w * body_w, 0.0, SHOULDER_Y + 0.08,
+    r = cv.region(-0.08, 0.08, HEAD_Y, SHOULDER_Y + 0.09)
+    neck = capsule(r.xb, r.yb, 0.0, HEAD_Y + 0.03, 0.0, SHOULDER_Y + 0.01, 0.017, 0.019)
+    chest, _ = trapezoid(r.xb, r.yb, 0.0, SHOULDER_Y - 0.008, look.bodice_w * body_w, 0.0, SHOULDER_Y + 0.08,
                          look.bodice_w * body_w)
-    _paint(img, coverage(np.minimum(neck, chest), pixel), look.skin)
+    cv.paint(r, coverage(np.minimum(neck, chest), px), look.skin)
 
     # The dress: bodice and skirt wrapped as cylinders, so the fabric follows the body angle.
     skirt_w = _width(theta, SKIRT_DEPTH)
+    reach = max(look.bodice_w, look.hem_w) + 0.01
+    r = cv.region(np.minimum(pose.skirt_lag, 0) - reach, np.maximum(pose.skirt_lag, 0) + reach,
+                  SHOULDER_Y - 0.015, look.hem_y + 0.01)
+    xb, yb = r.xb, r.yb
     d_bod, rel_bod = trapezoid(xb, yb, 0.0, SHOULDER_Y - 0.008, look.bodice_w * body_w, 0.0, WAIST_Y,
                                WAIST_W * body_w)
-    d_sk, rel_sk = trapezoid(xb, yb, 0.0, WAIST_Y, WAIST_W * body_w, _col(pose.skirt_lag), look.hem_y,
+    d_sk, rel_sk = trapezoid(xb, yb, 0.0, WAIST_Y, WAIST_W * body_w, col(pose.skirt_lag), look.hem_y,
                              look.hem_w * skirt_w)
     on_bodice = d_bod < d_sk
-    d_dress = np.minimum(d_bod, d_sk)
     rel = np.clip(np.where(on_bodice, rel_bod, rel_sk), -0.999, 0.999)
     half = np.where(on_bodice, look.bodice_w * body_w + (WAIST_W - look.bodice_w) * body_w
                     * np.clip((yb - SHOULDER_Y) / (WAIST_Y - SHOULDER_Y), 0, 1),
@@ -224,43 +223,44 @@ def render_frames(look: Look, pose: Pose, height: int, width: int) -> np.ndarray
                     * np.clip((yb - WAIST_Y) / (look.hem_y - WAIST_Y), 0, 1))
     depth_cos = np.sqrt(1 - rel * rel)
     psi = np.arcsin(rel) - theta  # body angle: 0 at the front
-    psi_step = np.minimum(pixel / (half * depth_cos), np.pi)
-    radius = 0.5 * (look.bodice_w + look.hem_w)
-    accent = accent_mask(look.fabric, psi, yb, psi_step, pixel, radius)
+    psi_step = np.minimum(px / (half * depth_cos), np.pi)
+    accent = accent_mask(look.fabric, psi, yb, psi_step, px, 0.5 * (look.bodice_w + look.hem_w))
     base, acc = np.float32(look.fabric.base), np.float32(look.fabric.accent)
     fabric = base + (acc - base) * accent[..., None]
     if look.belt is not None:
-        belt = coverage(np.abs(yb - WAIST_Y) - 0.008, pixel)
+        belt = coverage(np.abs(yb - WAIST_Y) - 0.008, px)
         fabric = fabric + (np.float32(look.belt) - fabric) * belt[..., None]
-    fabric = fabric * (0.7 + 0.3 * depth_cos)[..., None]  # light from the camera: darker at the sides
-    front = np.angle(np.exp(1j * psi)).astype(np.float32)  # psi wrapped to (-pi, pi]
+    fabric *= (0.7 + 0.3 * depth_cos)[..., None]  # light from the camera: darker at the sides
+    front = np.mod(psi + np.pi, 2 * np.pi) - np.pi  # psi wrapped to [-pi, pi)
     neck_edge = SHOULDER_Y + look.neckline * np.clip(1 - (front / 0.7) ** 2, 0, 1)
-    dress = coverage(d_dress, pixel) * (1 - coverage(yb - neck_edge, pixel) * (np.abs(front) < 0.7))
-    _paint(img, dress, fabric)
+    dress = coverage(np.minimum(d_bod, d_sk), px) * (1 - coverage(yb - neck_edge, px) * (np.abs(front) < 0.7))
+    cv.paint(r, dress, fabric)
 
     # Head: skin, face details at fixed body angles, then hair over the back and top.
     head_w = HEAD_RX * _width(theta, HEAD_DEPTH)
-    cap = coverage(ellipse(xb, yb, hair_x * 0.3, HEAD_Y - 0.007, head_w * 1.13, HEAD_RY * 1.1), pixel)
-    _paint(img, cap, look.hair)
-    head = coverage(ellipse(xb, yb, 0.0, HEAD_Y, head_w, HEAD_RY), pixel)
-    _paint(img, head, look.skin)
+    r = cv.region(-0.06, 0.06, HEAD_Y - 1.1 * HEAD_RY - 0.01, HEAD_Y + HEAD_RY + 0.01)
+    xb, yb = r.xb, r.yb
+    cap = coverage(ellipse(xb, yb, hair_x * 0.3, HEAD_Y - 0.007, head_w * 1.13, HEAD_RY * 1.1), px)
+    cv.paint(r, cap, look.hair)
+    head = coverage(ellipse(xb, yb, 0.0, HEAD_Y, head_w, HEAD_RY), px)
+    cv.paint(r, head, look.skin)
     for angle, dy, rx, ry, colour in ((-0.38, -0.004, 0.0075, 0.0045, (0.1, 0.07, 0.06)),
                                       (0.38, -0.004, 0.0075, 0.0045, (0.1, 0.07, 0.06)),
                                       (0.0, 0.03, 0.011, 0.004, (0.62, 0.25, 0.25))):
         seen = np.cos(angle + theta)
         fx = head_w * np.sin(angle + theta)
-        feature = coverage(ellipse(xb, yb, fx, HEAD_Y + dy, np.maximum(rx * seen, 1e-3), ry), pixel)
-        _paint(img, feature * head * np.clip(seen * 4, 0, 1), colour)
+        feature = coverage(ellipse(xb, yb, fx, HEAD_Y + dy, np.maximum(rx * seen, 1e-3), ry), px)
+        cv.paint(r, feature * head * np.clip(seen * 4, 0, 1), colour)
     head_rel = np.clip(xb / head_w, -0.999, 0.999)
     head_psi = np.arcsin(head_rel) - theta
     hair = np.maximum(smoothstep(look.hair_side + 0.12, look.hair_side - 0.12, np.cos(head_psi)),
-                      coverage(yb - (HEAD_Y - look.fringe * HEAD_RY), pixel))
-    _paint(img, head * hair, np.float32(look.hair) * (0.85 + 0.15 * np.sqrt(1 - head_rel ** 2))[..., None])
+                      coverage(yb - (HEAD_Y - look.fringe * HEAD_RY), px))
+    cv.paint(r, head * hair, np.float32(look.hair) * (0.85 + 0.15 * np.sqrt(1 - head_rel ** 2))[..., None])
 
     # Long hair over the back when the model faces away.
     if long_hair is not None:
-        _paint(img, long_hair * smoothstep(0.0, 0.4, -cos_t), look.hair)
+        cv.paint(hair_r, long_hair * smoothstep(0.0, 0.4, -cos_t), look.hair)
 
     for k in range(2):
-        paint_arm(k, 1 - arms[k][2], 1.0)
-    return np.clip(img, 0.0, 1.0)
+        paint_arm(k, 1 - arms[k][3], 1.0)
+    return np.clip(img, 0.0, 1.0, out=img)
