@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from diffusers.training_utils import EMAModel
 from torch import nn
 
 
@@ -22,6 +21,9 @@ class ModelEMA:
     """
 
     def __init__(self, model: nn.Module, decay: float) -> None:
+        # Imported here: diffusers takes seconds to import, and runs without an EMA need none of it.
+        from diffusers.training_utils import EMAModel
+
         self.names = [name for name, _ in model.named_parameters()]
         self.ema = EMAModel(model.parameters(), decay=decay)
 
