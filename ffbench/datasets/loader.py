@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import webdataset as wds
 
-from ffbench.datasets.manifest import ManifestError, read_manifest
+from ffbench.datasets.manifest import MANIFEST_NAME, ManifestError, read_manifest
 from ffbench.datasets.safety import UnsafeTarError, check_member_name
 
 log = logging.getLogger(__name__)
@@ -283,7 +283,7 @@ def latent_clip_loader(
     """Batches of random clip windows from prepared shards.
 
     Args:
-        shards_dir: `DATA/shards` (holding `<split>/manifest.json`) or `DATA` itself.
+        shards_dir: `DATA`, `DATA/shards` or the split's own folder `DATA/shards/<split>`.
         frames: window length F; videos shorter than F are skipped and counted.
         resampled: draw shards with replacement forever (training by steps); False = one epoch per
             iteration, shards split across ranks and workers.
@@ -299,9 +299,12 @@ def latent_clip_loader(
         `.stats` is the LoaderStats of the main process and `.manifest` the split's manifest.
     """
     shards_dir = Path(shards_dir)
-    if not (shards_dir / split).is_dir() and (shards_dir / "shards" / split).is_dir():
-        shards_dir = shards_dir / "shards"
-    split_dir = shards_dir / split
+    for split_dir in (shards_dir / split, shards_dir / "shards" / split, shards_dir):
+        if (split_dir / MANIFEST_NAME).is_file():
+            break
+    else:  # read_manifest names what is missing
+        split_dir = next((d for d in (shards_dir / split, shards_dir / "shards" / split) if d.is_dir()),
+                         shards_dir / split)
     if frames < 1 or batch_size < 1 or start_batch < 0:
         raise ValueError(f"frames={frames} and batch_size={batch_size} must be >= 1, "
                          f"start_batch={start_batch} >= 0")

@@ -83,12 +83,13 @@ def read_sample_file(path: str | Path) -> dict:
     return sample
 
 
-def pack_shards(sample_files: list[Path], out_dir: str | Path, shard_size_bytes: int) -> list[ShardInfo]:
+def pack_shards(sample_files: list[Path], out_dir: str | Path, shard_size_bytes: int,
+                max_samples: int = 10**9) -> list[ShardInfo]:
     """Pack single-sample files into `out_dir/shard-NNNNNN.tar`, in the given order.
 
     A new shard starts when the current one has reached `shard_size_bytes` of payload (so a shard
-    holds at least one sample). Each shard is written under a temporary name and renamed when
-    complete; shards left over from an earlier, larger packing are removed.
+    holds at least one sample) or holds `max_samples` samples. Each shard is written under a
+    temporary name and renamed when complete; shards left over from an earlier packing are removed.
     """
     from ffbench.datasets.manifest import sha256_file
 
@@ -116,7 +117,7 @@ def pack_shards(sample_files: list[Path], out_dir: str | Path, shard_size_bytes:
                                sha256_file(final), tuple(keys_per_shard[fname])))
 
     if sample_files:
-        with wds.ShardWriter(str(out_dir / SHARD_PATTERN), maxcount=10**9, maxsize=shard_size_bytes,
+        with wds.ShardWriter(str(out_dir / SHARD_PATTERN), maxcount=max_samples, maxsize=shard_size_bytes,
                              post=post, verbose=0, opener=opener, **_TAR_FIXED) as writer:
             for path in sample_files:
                 sample = read_sample_file(path)
