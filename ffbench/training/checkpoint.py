@@ -239,6 +239,9 @@ def load_checkpoint(
                                              device=str(next(module.parameters()).device))
         except FileNotFoundError as err:
             raise CheckpointError(f"{path}: {name}.safetensors is missing") from err
+        except RuntimeError as err:  # torch's size-mismatch report
+            raise CheckpointError(f"{path}/{name}.safetensors does not fit the model (it was trained with a "
+                                  f"different model configuration): {err}") from err
         if missing or unexpected:
             raise CheckpointError(
                 f"{path}/{name}.safetensors does not fit the model: missing {sorted(missing)[:5]}, "
