@@ -67,4 +67,23 @@ class Canvas:
         """Blend `colour` (RGB, or (n, h, w, 3)) over the window with opacity `alpha` (n, h, w)."""
         colour = np.asarray(colour, dtype=np.float32)
         view = self.img[:, region.rows, region.cols]
-        view += alpha[..., None] * (colour - view)
+        if view.size == 0:
+            return
+        # Limbs switch between the layers in front of and behind the body, so many frames of a layer
+        # have nothing to paint: skip them.
+        active = np.broadcast_to(alpha, view.shape[:3]).reshape(self.n, -1).max(axis=1) > 0
+        if not active.any():
+            return
+        if active.all():
+            blend = colour - view
+            blend *= alpha[..., None]
+            view += blend
+            return
+        idx = np.nonzero(active)[0]
+        part = view[idx]
+        if colour.ndim == 4:
+            colour = colour[idx]
+        blend = colour - part
+        blend *= np.broadcast_to(alpha, view.shape[:3])[idx][..., None]
+        part += blend
+        view[idx] = part
