@@ -91,7 +91,8 @@ def main(data: str, frames: int, batch_size: int, batches: int, threads: int) ->
     manifest = json.loads((data_dir / "shards" / "train" / "manifest.json").read_text())
     print(f"command: python {' '.join(shlex.quote(a) for a in sys.argv)}")
     preset = manifest["preset"]
-    print(f"preset {preset['name']} ({preset['height']}x{preset['width']}), {frames}-frame clips, batch {batch_size}, torch threads {threads}")
+    print(f"preset {preset['name']} ({preset['height']}x{preset['width']}), {frames}-frame clips, "
+          f"batch {batch_size}, torch threads {threads}")
     print(f"cached latents:      {cached:8.1f} clips/s ({n_cached} clips in {cached_s:.2f} s)")
     print(f"decode + encode:     {fly:8.1f} clips/s ({n_fly} clips in {fly_s:.2f} s)")
     print(f"speed-up of the cache: {cached / fly:.1f}x")
