@@ -1,7 +1,7 @@
 """Video I/O, the one module every part of ffbench reads and writes videos through.
 
 Reading uses decord (frame-accurate `get_batch`, about twice as fast as PyAV here); writing uses PyAV
-(H.264 in mp4) and Pillow (GIF). Frames are always uint8 arrays shaped (F, H, W, 3), RGB.
+(H.264 in mp4, and GIF). Frames are always uint8 arrays shaped (F, H, W, 3), RGB.
 
 Every failure to read (missing, empty, truncated or non-video file) raises `VideoError`, whose message
 names the file and what is wrong, so callers can catch one type and report it.
@@ -67,7 +67,7 @@ def _open_reader(src: VideoSource):
             raise VideoError(f"{name}: empty file (0 bytes); delete it and download or write it again")
         handle = str(path)
     head = src[:512] if isinstance(src, bytes) else _read_head(Path(src))
-    if _looks_like_text(head):
+    if sniff_body(head) is not None:
         raise VideoError(
             f"{name}: contains text or HTML, not video data (often an HTTP error page saved as a video); "
             "delete it and download it again"
@@ -87,12 +87,20 @@ def _read_head(path: Path, n: int = 512) -> bytes:
         return f.read(n)
 
 
-def _looks_like_text(head: bytes) -> bool:
-    stripped = head.lstrip().lower()
-    if stripped.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body", b"{", b"[")):
-        return True
-    # Binary containers have NUL bytes in their first few hundred bytes; text does not.
-    return bool(head) and b"\x00" not in head and all(b >= 9 for b in head)
+_HTML_STARTS = (b"<!doctype", b"<html", b"<head", b"<body", b"<?xml", b"<title", b"<meta", b"<!--")
+
+
+def sniff_body(head: bytes) -> str | None:
+    """Classify the first bytes of a file: "html", "text" or None (binary, possibly a video)."""
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if stripped.startswith(_HTML_STARTS):
+        return "html"
+    if stripped.startswith((b"{", b"[")):
+        return "text"
+    # Video containers have NUL bytes in their first few hundred bytes (box sizes); text has none.
+    if head and b"\x00" not in head[:512] and all(b >= 9 for b in head[:512]):
+        return "text"
+    return None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -110,7 +118,7 @@ def probe_video(src: VideoSource, check_end: bool = True) -> VideoInfo:
     still promises all frames) raises VideoError here rather than deep inside training.
     """
     if _is_gif(src):
-        frames, fps = _read_gif(src)
+        frames, fps = _read_with_pyav(src)
         return VideoInfo(width=frames.shape[2], height=frames.shape[1], fps=fps, num_frames=len(frames))
     reader = _open_reader(src)
     n = len(reader)
@@ -122,10 +130,13 @@ def probe_video(src: VideoSource, check_end: bool = True) -> VideoInfo:
 
 def _decode(reader, indices: Sequence[int], src: VideoSource) -> np.ndarray:
     decord = _decord()
-
     try:
         return reader.get_batch(list(indices)).asnumpy()
     except (RuntimeError, decord.DECORDError) as exc:
+        if "size must exactly match" in str(exc):
+            # decord 0.6 mis-sizes its output buffer for some widths (16, 24, 48, 72): PyAV decodes them.
+            frames = _read_with_pyav(src)[0]
+            return frames[_checked_indices(indices, len(frames), src)]
         raise VideoError(f"{_describe(src)}: decoding failed ({_first_line(exc)}); the file is truncated or "
                          "corrupt: delete it and download or write it again") from None
 
@@ -141,7 +152,7 @@ def read_video(src: VideoSource, indices: Sequence[int] | None = None) -> np.nda
         uint8 array (F, H, W, 3), RGB.
     """
     if _is_gif(src):
-        frames = _read_gif(src)[0]
+        frames = _read_with_pyav(src)[0]
         return frames if indices is None else frames[_checked_indices(indices, len(frames), src)]
     reader = _open_reader(src)
     return _decode(reader, _checked_indices(indices, len(reader), src), src)
@@ -165,8 +176,8 @@ def _is_gif(src: VideoSource) -> bool:
     return Path(src).suffix.lower() == ".gif"
 
 
-def _read_gif(src: VideoSource) -> tuple[np.ndarray, float]:
-    """Decode every frame of a GIF with PyAV (decord cannot read GIFs); returns (frames, fps)."""
+def _read_with_pyav(src: VideoSource) -> tuple[np.ndarray, float]:
+    """Decode every frame with PyAV where decord cannot (GIFs, some widths); returns (frames, fps)."""
     import av
 
     name = _describe(src)
@@ -178,9 +189,9 @@ def _read_gif(src: VideoSource) -> tuple[np.ndarray, float]:
             fps = float(stream.average_rate or 10)
             frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     except (av.FFmpegError, IndexError, OSError) as exc:  # IndexError: no video stream
-        raise VideoError(f"{name}: cannot be decoded as a GIF ({_first_line(exc)})") from None
+        raise VideoError(f"{name}: cannot be decoded ({_first_line(exc)})") from None
     if not frames:
-        raise VideoError(f"{name}: the GIF has no frames")
+        raise VideoError(f"{name}: the video has no frames")
     return np.stack(frames), fps
 
 

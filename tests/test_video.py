@@ -118,3 +118,11 @@ def test_truncated_bytes_raise_clear_error(mp4):
 def test_out_of_range_index_names_the_file(mp4):
     with pytest.raises(VideoError, match="out of range"):
         read_video(mp4, [0, 99])
+
+
+@pytest.mark.parametrize("width", [16, 24, 48, 72, 96])
+def test_widths_decord_mis_sizes_still_read(tmp_path, width):
+    frames = smooth_clip(frames=5, height=32, width=width)
+    decoded = read_video(write_video(tmp_path / "w.mp4", frames))
+    assert decoded.shape == frames.shape
+    assert probe_video(tmp_path / "w.mp4").width == width

@@ -27,11 +27,10 @@ from ffbench.datasets.sources import (
     read_url_list,
     video_id_from_url,
 )
-from ffbench.video import VideoError, VideoInfo, probe_video
+from ffbench.video import VideoError, VideoInfo, probe_video, sniff_body
 
 # Content types that can only be an error page or a document, never a video.
 _DOCUMENT_TYPES = ("text/", "application/xhtml", "application/json", "application/xml", "application/problem")
-_HTML_STARTS = (b"<!doctype", b"<html", b"<head", b"<body", b"<?xml", b"<title", b"<meta", b"<!--")
 
 
 class VerifyError(ValueError):
@@ -54,19 +53,6 @@ def check_content_type(content_type: str | None) -> None:
         raise VerifyError(
             "wrong_content_type", f"the server sent Content-Type {content_type!r}, not a video"
         )
-
-
-def sniff_body(head: bytes) -> str | None:
-    """Classify the first bytes of a body: "html", "text" or None (binary, possibly a video)."""
-    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if stripped.startswith(_HTML_STARTS):
-        return "html"
-    if stripped.startswith((b"{", b"[")):
-        return "text"
-    # Video containers have NUL bytes in their first few hundred bytes (box sizes); text has none.
-    if head and b"\x00" not in head[:512] and all(b >= 9 for b in head[:512]):
-        return "text"
-    return None
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
