@@ -17,8 +17,8 @@ from typing import Any
 AUTOCAST_CHOICES = ("none", "bf16", "fp16")
 
 # Settings that may change between a run and its resume without changing the experiment: how long to
-# train, how often to save and log.
-RESUMABLE_CHANGES = frozenset({"steps", "checkpoint_every", "keep", "log_every"})
+# train, how often to save and log, where the (identical, fingerprint-checked) data lives.
+RESUMABLE_CHANGES = frozenset({"steps", "checkpoint_every", "keep", "log_every", "shards_path"})
 
 
 @dataclass(frozen=True)
