@@ -39,12 +39,14 @@ import click
               help="Override the preset's frame width (small experiments).")
 @click.option("--seed", default=0, show_default=True, type=int,
               help="Seed of the synthetic set and tiny encoders.")
+@click.option("--threads", default=None, type=int,
+              help="torch threads (1 is often fastest on a busy shared machine). [default: torch's]")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def prepare(synthetic: bool, source: str | None, urls: str | None, out_dir: str | None, preset: str,
             vae: str | None, clip: str | None, resize: str, shard_size_mb: float, workers: int,
             verify_only: bool,
             vae_steps: int | None, n_train: int, n_test: int, frames: int, height: int | None,
-            width: int | None, seed: int, quiet: bool) -> None:
+            width: int | None, seed: int, threads: int | None, quiet: bool) -> None:
     """Download, verify and shard the Fashion dataset with cached VAE latents and CLIP tokens.
 
     Resumable: run it again after an interruption and it finishes the same shards.
@@ -64,7 +66,8 @@ def prepare(synthetic: bool, source: str | None, urls: str | None, out_dir: str 
                              clip=clip, resize=resize, shard_size_mb=shard_size_mb, workers=workers,
                              verify_only=verify_only, seed=seed, n_train=n_train, n_test=n_test,
                              frames=frames,
-                             vae_steps=vae_steps, height=height, width=width, progress=not quiet)
+                             vae_steps=vae_steps, height=height, width=width, threads=threads,
+                             progress=not quiet)
     except ValueError as exc:  # EncoderUnavailable, ManifestError, bad options: a message, not a traceback
         raise click.ClickException(str(exc)) from None
     if verify_only:

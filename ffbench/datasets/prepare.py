@@ -26,10 +26,12 @@ import json
 import logging
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from ffbench.datasets.clips import RESIZE_POLICIES, resize_frames
@@ -327,6 +329,7 @@ def prepare(
     clip_all_frames: bool | None = None,
     height: int | None = None,
     width: int | None = None,
+    threads: int | None = None,
     progress: bool = True,
 ) -> PrepareResult:
     """Prepare a dataset directory: source videos, encoders, shards with cached features, manifests.
@@ -341,13 +344,13 @@ def prepare(
         vae_steps: training steps of the tiny VAE (None = its default).
         clip_all_frames: store CLIP tokens of every frame (default: only with the tiny CLIP).
         n_train, n_test, frames: size of the synthetic set.
+        threads: torch threads while preparing (None = torch's default). On a shared, busy machine 1
+            is often fastest; the features do not depend on it in practice, but a resumed run should
+            use the same value as the run it resumes.
 
     Returns:
         a PrepareResult (print `.summary()`); with verify_only, only `.problems` is filled.
     """
-    from ffbench.datasets.download import read_probe
-    from ffbench.encoders import load_clip
-
     start = time.monotonic()
     data_dir = Path(data_dir)
     result = PrepareResult(data_dir=data_dir)
@@ -355,6 +358,8 @@ def prepare(
         result.problems = verify(data_dir)
         result.seconds = time.monotonic() - start
         return result
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be >= 1 or None, got {threads}")
     if resize not in RESIZE_POLICIES:
         raise ValueError(f"resize={resize!r} is not a policy; choose one of {RESIZE_POLICIES}")
     if not shard_size_mb > 0:
@@ -363,51 +368,68 @@ def prepare(
     vae_spec, clip_spec = vae or p.vae, clip or p.clip
     if clip_all_frames is None:
         clip_all_frames = clip_spec == "tiny"
+    from ffbench.datasets.download import read_probe
+    from ffbench.encoders import load_clip
 
-    # 0. weights that cannot be trained here must exist before anything slow starts
-    clip_model = load_clip(clip_spec, data_dir=data_dir, seed=seed)
-    vae_model = None
-    if vae_spec != "tiny":
-        vae_model, _ = _stage_vae(data_dir, vae_spec, [], p, resize, vae_steps, seed)
+    with _torch_threads(threads):
 
-    # 1-2. source videos, verified and probed
-    synth = {"n_train": n_train, "n_test": n_test, "frames": frames, "height": p.height, "width": p.width,
-             "seed": seed}
-    summary = _stage_source(data_dir, synthetic, source, urls, workers, synth, progress)
-    result.download = str(summary)
-    probes = read_probe(data_dir / "source")
+        # 0. weights that cannot be trained here must exist before anything slow starts (a hub id
+        # that is not cached offline fails here, in seconds, naming its flag)
+        vae_model = None
+        if vae_spec != "tiny":
+            vae_model, _ = _stage_vae(data_dir, vae_spec, [], p, resize, vae_steps, seed)
+        clip_model = load_clip(clip_spec, data_dir=data_dir, seed=seed)
 
-    # 3. encoders
-    if vae_model is None:
-        vae_model, result.vae_psnr = _stage_vae(data_dir, vae_spec, probes, p, resize, vae_steps, seed)
-    encoders = _make_encoders(vae_model, clip_model, data_dir)
+        # 1-2. source videos, verified and probed
+        synth = {"n_train": n_train, "n_test": n_test, "frames": frames, "height": p.height, "width": p.width,
+                 "seed": seed}
+        summary = _stage_source(data_dir, synthetic, source, urls, workers, synth, progress)
+        result.download = str(summary)
+        probes = read_probe(data_dir / "source")
 
-    # 4-5. per split: samples, shards, manifest
-    settings = {"shard_size_bytes": int(shard_size_mb * 1e6), "clip_all_frames": clip_all_frames,
-                "sample_format": SAMPLE_FORMAT, "seed": seed, "vae_steps": vae_steps,
-                "source": "synthetic" if synthetic else "source_dir" if source else "urls_file" if urls
-                else "official",
-                "synthetic": synth if synthetic else None}
-    fp = _fingerprint({"vae": encoders.identities["vae"]["fingerprint"],
-                       "clip": encoders.identities["clip"]["fingerprint"],
-                       "height": p.height, "width": p.width,
-                       "downsample": p.vae_downsample, "resize": resize, "clip_all_frames": clip_all_frames,
-                       "format": SAMPLE_FORMAT})
-    work_root = data_dir / "shards" / ".work"
-    if work_root.is_dir():  # caches of other encoders/settings can never be used again
-        for old in work_root.iterdir():
-            if old.name != fp:
-                shutil.rmtree(old, ignore_errors=True)
-    for split in SPLITS:
-        work = work_root / fp / split
-        work.mkdir(parents=True, exist_ok=True)
-        files, skipped = _stage_samples(data_dir, split, probes, work, encoders, p, resize, clip_all_frames,
-                                        progress)
-        short = sum(1 for r in probes if r.split == split and r.id not in skipped and r.frames < p.frames)
-        body = _manifest_body(split, p, resize, settings, encoders, result.vae_psnr, fp, skipped, short)
-        manifest = _stage_shards(data_dir / "shards" / split, files, body, settings["shard_size_bytes"])
-        result.splits[split] = SplitResult(videos=manifest["samples"], skipped=skipped, short=short,
-                                           shards=len(manifest["shards"]),
-                                           bytes=sum(s["bytes"] for s in manifest["shards"]))
+        # 3. encoders
+        if vae_model is None:
+            vae_model, result.vae_psnr = _stage_vae(data_dir, vae_spec, probes, p, resize, vae_steps, seed)
+        encoders = _make_encoders(vae_model, clip_model, data_dir)
+
+        # 4-5. per split: samples, shards, manifest
+        settings = {"shard_size_bytes": int(shard_size_mb * 1e6), "clip_all_frames": clip_all_frames,
+                    "sample_format": SAMPLE_FORMAT, "seed": seed, "vae_steps": vae_steps,
+                    "source": "synthetic" if synthetic else "source_dir" if source else "urls_file" if urls
+                    else "official",
+                    "synthetic": synth if synthetic else None}
+        fp = _fingerprint({"vae": encoders.identities["vae"]["fingerprint"],
+                           "clip": encoders.identities["clip"]["fingerprint"],
+                           "height": p.height, "width": p.width,
+                           "downsample": p.vae_downsample, "resize": resize,
+                           "clip_all_frames": clip_all_frames, "format": SAMPLE_FORMAT})
+        work_root = data_dir / "shards" / ".work"
+        if work_root.is_dir():  # caches of other encoders/settings can never be used again
+            for old in work_root.iterdir():
+                if old.name != fp:
+                    shutil.rmtree(old, ignore_errors=True)
+        for split in SPLITS:
+            work = work_root / fp / split
+            work.mkdir(parents=True, exist_ok=True)
+            files, skipped = _stage_samples(data_dir, split, probes, work, encoders, p, resize,
+                                            clip_all_frames, progress)
+            short = sum(1 for r in probes if r.split == split and r.id not in skipped and r.frames < p.frames)
+            body = _manifest_body(split, p, resize, settings, encoders, result.vae_psnr, fp, skipped, short)
+            manifest = _stage_shards(data_dir / "shards" / split, files, body, settings["shard_size_bytes"])
+            result.splits[split] = SplitResult(videos=manifest["samples"], skipped=skipped, short=short,
+                                               shards=len(manifest["shards"]),
+                                               bytes=sum(s["bytes"] for s in manifest["shards"]))
     result.seconds = time.monotonic() - start
     return result
+
+
+@contextmanager
+def _torch_threads(threads: int | None):
+    """Run with `threads` torch threads (None: leave as is), restoring the previous count after."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,141 @@
+"""`prepare` end to end on a tiny synthetic set: shards, manifests, resume after SIGKILL, rebuilds, verify."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ffbench.commands.prepare import prepare as prepare_command
+from ffbench.datasets.loader import latent_clip_loader
+from ffbench.datasets.prepare import prepare
+
+ROOT = Path(__file__).resolve().parents[1]
+# 8 training videos (one held out to measure the tiny VAE) + 2 test videos of 20 frames at 48x40.
+# One torch thread: fastest on the shared 2-core CI, and the killed and resumed runs must agree.
+SMALL = dict(n_train=8, n_test=2, frames=20, height=48, width=40, vae_steps=30, shard_size_mb=0.15, threads=1)
+CLI_SMALL = ["--n-train", "8", "--n-test", "2", "--frames", "20", "--height", "48", "--width", "40",
+             "--vae-steps", "30", "--shard-size-mb", "0.15", "--threads", "1"]
+
+
+def manifests(data: Path) -> dict[str, bytes]:
+    return {split: (data / "shards" / split / "manifest.json").read_bytes() for split in ("train", "test")}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """An uninterrupted prepare, shared by the tests that only read it."""
+    data = tmp_path_factory.mktemp("reference")
+    result = prepare(data, synthetic=True, progress=False, **SMALL)
+    assert result.splits["train"].videos == 8 and result.splits["test"].videos == 2
+    return data
+
+
+def test_prepare_writes_verified_shards_with_features_and_provenance(reference):
+    from ffbench.datasets.prepare import verify
+
+    assert verify(reference) == {"test": [], "train": []}
+    train = json.loads(manifests(reference)["train"])
+    assert train["samples"] == 8 and len(train["shards"]) >= 2  # 0.15 MB shards: more than one
+    assert train["resize"] == "stretch" and (train["preset"]["height"], train["preset"]["width"]) == (48, 40)
+    assert train["offline_stand_ins"] == ["clip", "vae"]
+    assert isinstance(train["tiny_vae_heldout_psnr"], float)
+    assert train["settings"]["synthetic"]["n_train"] == 8 and train["skipped"] == {}
+    assert train["short_videos"] == 0  # 20 frames >= the preset's 16-frame clips
+    assert not [p for p in (reference / "shards").rglob("*") if "tmp" in p.name]
+    # The identities recorded are those of the encoders on disk, without absolute paths.
+    from ffbench.encoders import encoder_identity, load_clip, load_vae
+
+    vae = encoder_identity(load_vae("tiny", data_dir=reference))
+    clip = encoder_identity(load_clip("tiny", data_dir=reference)[0])
+    assert train["encoders"]["vae"]["fingerprint"] == vae["fingerprint"]
+    assert train["encoders"]["clip"]["fingerprint"] == clip["fingerprint"]
+    assert str(reference) not in manifests(reference)["train"].decode()
+    loader = latent_clip_loader(reference, frames=16, batch_size=2,
+                                expect_encoders={"vae": {"fingerprint": vae["fingerprint"]}})
+    batch = next(iter(loader))
+    assert batch["latents"].shape == (2, 4, 16, 12, 10) and batch["clip"].shape == (2, 17, 64)
+    assert batch["latents"].std() > 0.05  # real features, not zeros
+
+
+def test_rerun_is_a_no_op(reference):
+    before = manifests(reference)
+    stamps = {p: p.stat().st_mtime_ns for p in (reference / "shards").glob("*/shard-*.tar")}
+    start = time.monotonic()
+    prepare(reference, synthetic=True, progress=False, **SMALL)
+    assert manifests(reference) == before
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # shards were not rewritten
+    assert time.monotonic() - start < 60
+
+
+def test_sigkill_then_rerun_gives_the_same_manifest(reference, tmp_path):
+    data = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "ffbench.cli", "prepare", "--synthetic", "--quiet", "--out", str(data),
+           *CLI_SMALL]
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=path)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    # Kill in the middle of the per-video stage: some samples done, no shard or manifest yet.
+    while proc.poll() is None and time.monotonic() < deadline:
+        if len(list((data / "shards" / ".work").glob("*/train/*.tar"))) >= 3:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, f"prepare ended before the kill: {proc.stderr.read().decode()[-2000:]}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (data / "shards" / "train" / "manifest.json").exists()
+    prepare(data, synthetic=True, progress=False, **SMALL)
+    assert manifests(data) == manifests(reference)
+
+
+def test_encoder_change_rebuilds_features(reference, tmp_path):
+    data = tmp_path / "copy"
+    shutil.copytree(reference, data)
+    old = json.loads(manifests(data)["train"])
+    prepare(data, synthetic=True, progress=False, **(SMALL | {"vae_steps": 31}))
+    new = json.loads(manifests(data)["train"])
+    assert new["encoders"]["vae"]["fingerprint"] != old["encoders"]["vae"]["fingerprint"]
+    assert new["encoders"]["clip"] == old["encoders"]["clip"]
+    assert new["fingerprint"] != old["fingerprint"]
+    assert {s["sha256"] for s in new["shards"]}.isdisjoint(s["sha256"] for s in old["shards"])
+    assert [p.name for p in (data / "shards" / ".work").iterdir()] == [new["fingerprint"]]  # no mixing
+    from ffbench.datasets.manifest import ManifestError
+
+    with pytest.raises(ManifestError, match="different vae"):
+        latent_clip_loader(data, expect_encoders={"vae": old["encoders"]["vae"]})
+
+
+def test_verify_command_names_a_truncated_shard(reference, tmp_path):
+    data = tmp_path / "copy"
+    shutil.copytree(reference / "shards", data / "shards")
+    runner = CliRunner()
+    ok = runner.invoke(prepare_command, ["--verify", "--out", str(data)])
+    assert ok.exit_code == 0, ok.output
+    shard = data / "shards" / "train" / "shard-000001.tar"
+    shard.write_bytes(shard.read_bytes()[:-5000])
+    bad = runner.invoke(prepare_command, ["--verify", "--out", str(data)])
+    assert bad.exit_code == 1
+    assert "shard-000001.tar" in bad.output and "truncated" in bad.output
+    loader = latent_clip_loader(data, frames=16, batch_size=1, resampled=False)
+    assert len(list(loader)) == 8 - json.loads(manifests(reference)["train"])["shards"][1]["samples"]
+    assert loader.stats.truncated_shards == 1
+
+
+def test_missing_hub_weights_fail_fast_naming_the_flag(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.monotonic()
+    out = CliRunner().invoke(prepare_command, ["--synthetic", "--out", str(tmp_path), "--vae",
+                                               "CompVis/stable-diffusion-v1-4"])
+    assert out.exit_code != 0
+    assert "--vae" in out.output and "hf download" in out.output and "tiny" in out.output
+    assert time.monotonic() - start < 10
+    assert not (tmp_path / "source").exists()  # failed before downloading or generating anything
