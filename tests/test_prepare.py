@@ -139,3 +139,22 @@ def test_missing_hub_weights_fail_fast_naming_the_flag(tmp_path, monkeypatch):
     assert "--vae" in out.output and "hf download" in out.output and "tiny" in out.output
     assert time.monotonic() - start < 10
     assert not (tmp_path / "source").exists()  # failed before downloading or generating anything
+
+
+def test_source_dir_with_a_bad_file_skips_it_and_says_why(reference, tmp_path):
+    src = tmp_path / "src"
+    (src / "videos").mkdir(parents=True)
+    for name in ("synth_train_0000", "synth_train_0001"):
+        shutil.copy(reference / "generated" / "videos" / f"{name}.mp4", src / "videos" / f"{name}.mp4")
+    (src / "videos" / "error_page.mp4").write_text("<html><body>404 Not Found</body></html>")
+    (src / "fashion_train.txt").write_text("videos/synth_train_0000.mp4\nvideos/error_page.mp4\n")
+    (src / "fashion_test.txt").write_text("videos/synth_train_0001.mp4\n")
+    # A local VAE directory (the reference's tiny VAE) instead of training one.
+    result = prepare(tmp_path / "data", source=src, vae=str(reference / "encoders" / "vae"), resize="crop",
+                     progress=False, **{k: SMALL[k] for k in ("height", "width", "threads")})
+    assert (result.splits["train"].videos, result.splits["test"].videos) == (1, 1)
+    train = json.loads(manifests(tmp_path / "data")["train"])
+    assert list(train["skipped"]) == ["error_page"] and "download" in train["skipped"]["error_page"]
+    assert train["resize"] == "crop" and train["settings"]["source"] == "source_dir"
+    assert train["encoders"]["vae"]["kind"] == "local" and train["tiny_vae_heldout_psnr"] is None
+    assert not (tmp_path / "data" / "source" / "videos" / "error_page.mp4").exists()

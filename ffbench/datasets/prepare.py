@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from filelock import FileLock
 from tqdm import tqdm
 
 from ffbench.datasets.clips import RESIZE_POLICIES, resize_frames
@@ -371,7 +372,9 @@ def prepare(
     from ffbench.datasets.download import read_probe
     from ffbench.encoders import load_clip
 
-    with _torch_threads(threads):
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # One prepare per directory at a time; the OS drops the lock if the holder is killed.
+    with FileLock(str(data_dir / ".prepare.lock")), _torch_threads(threads):
 
         # 0. weights that cannot be trained here must exist before anything slow starts (a hub id
         # that is not cached offline fails here, in seconds, naming its flag)
@@ -413,6 +416,7 @@ def prepare(
             work.mkdir(parents=True, exist_ok=True)
             files, skipped = _stage_samples(data_dir, split, probes, work, encoders, p, resize,
                                             clip_all_frames, progress)
+            skipped |= {r.id: f"download: {r.status}: {r.error}" for r in summary.failed if r.split == split}
             short = sum(1 for r in probes if r.split == split and r.id not in skipped and r.frames < p.frames)
             body = _manifest_body(split, p, resize, settings, encoders, result.vae_psnr, fp, skipped, short)
             manifest = _stage_shards(data_dir / "shards" / split, files, body, settings["shard_size_bytes"])
