@@ -24,6 +24,7 @@ import os
 import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -320,7 +321,7 @@ def latent_clip_loader(
         # 1. shard urls: resampled per (rank, worker) RNG, or shuffled per epoch and split by node/worker
         ShardSource(sorted(sizes), resampled, **place),
         # 2. skip shards whose size disagrees with the manifest (truncated), counting them
-        lambda src: drop_truncated_shards(src, sizes, stats),
+        partial(drop_truncated_shards, sizes=sizes, stats=stats),
         # 3. tar -> samples; member names checked; read errors counted, rest of the shard skipped
         wds.tarfile_to_samples(handler=_TarHandler(stats), rename_files=_checked_name),
         # 4. sample shuffle buffer
