@@ -95,6 +95,7 @@ def test_sigkill_then_rerun_gives_the_same_manifest(reference, tmp_path):
     assert not (data / "shards" / "train" / "manifest.json").exists()
     prepare(data, synthetic=True, progress=False, **SMALL)
     assert manifests(data) == manifests(reference)
+    assert not [p.name for p in (data / "shards").rglob("*") if ".tmp-" in p.name]
 
 
 def test_encoder_change_rebuilds_features(reference, tmp_path):

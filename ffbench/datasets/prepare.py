@@ -180,6 +180,7 @@ def _stage_vae(data_dir: Path, spec: str, probes: list, preset: Preset, resize: 
         from ffbench.datasets.tiny_vae import train_tiny_vae
 
         marker.unlink(missing_ok=True)
+        shutil.rmtree(out, ignore_errors=True)  # never train over a half-written or stale VAE
         frames, held = _train_frames(data_dir, probes, preset, resize)
         kwargs = {"seed": seed} | ({"steps": steps} if steps is not None else {})
         log.info("training the tiny VAE on %d frames (%d held out)", len(frames), len(held))
@@ -229,8 +230,10 @@ def _make_encoders(vae, clip, data_dir: Path) -> FeatureEncoders:
 def _stage_samples(data_dir: Path, split: str, probes: list, work: Path, encoders: FeatureEncoders,
                    preset: Preset, resize: str, clip_all_frames: bool, progress: bool) -> tuple[list, dict]:
     """Build (or find) one cached sample per video of `split`; returns (sample files, skipped)."""
-    from ffbench.datasets.shards import write_sample_file
+    from ffbench.datasets.shards import remove_stale_temporaries, write_sample_file
     from ffbench.video import VideoError, read_video
+
+    remove_stale_temporaries(work)
 
     rows = sorted((p for p in probes if p.split == split), key=lambda p: sample_key(p.id))
     keys = [sample_key(p.id) for p in rows]

@@ -54,6 +54,12 @@ def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
+def remove_stale_temporaries(folder: Path) -> None:
+    """Delete temporary files a killed writer left in `folder` (callers hold the prepare lock)."""
+    for tmp in Path(folder).glob(".*.tmp-*"):
+        tmp.unlink(missing_ok=True)
+
+
 def write_sample_file(path: str | Path, sample: dict) -> None:
     """Store one sample as a single-sample tar at `path`, atomically."""
     path = Path(path)
@@ -97,6 +103,7 @@ def pack_shards(sample_files: list[Path], out_dir: str | Path, shard_size_bytes:
         raise ValueError(f"shard_size_bytes must be positive, got {shard_size_bytes}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out_dir)
     infos: list[ShardInfo] = []
     handles: dict[str, object] = {}
     keys_per_shard: dict[str, list[str]] = {}
