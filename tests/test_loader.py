@@ -132,6 +132,16 @@ def test_short_videos_are_skipped_and_counted(tmp_path):
     assert loader.stats.short_videos == 2
 
 
+def test_resampling_over_only_unusable_data_stops_with_an_error(tmp_path):
+    split = write_split(tmp_path, [3, 4], per_shard=1)
+    with pytest.raises(ValueError, match="shorter than frames=6"):
+        take(latent_clip_loader(split, frames=6, batch_size=1), 1)
+    for shard in split.glob("shard-*.tar"):
+        shard.write_bytes(shard.read_bytes()[:1000])
+    with pytest.raises(ManifestError, match="every shard"):
+        take(latent_clip_loader(split, frames=2, batch_size=1), 1)
+
+
 def test_truncated_shard_is_skipped_and_counted(tmp_path):
     split = write_split(tmp_path, [8, 8, 8, 8], per_shard=2)
     shard = split / "shard-000001.tar"

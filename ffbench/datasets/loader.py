@@ -112,6 +112,7 @@ class ShardSource(_Stage, torch.utils.data.IterableDataset):
 
 def drop_truncated_shards(src: Iterable[dict], sizes: dict[str, int], stats: LoaderStats) -> Iterator[dict]:
     """Stage 2: skip (and count) shards that are missing or whose size is not the manifest's."""
+    bad: set[str] = set()
     for item in src:
         url = item["url"]
         try:
@@ -122,6 +123,10 @@ def drop_truncated_shards(src: Iterable[dict], sizes: dict[str, int], stats: Loa
             stats.truncated_shards += 1
             stats.note(f"skipping shard {url}: {size} bytes on disk, manifest says {sizes[url]} "
                        "(truncated or replaced; run `ffbench prepare --verify`)")
+            bad.add(url)
+            if len(bad) == len(sizes):  # resampling would otherwise spin forever
+                raise ManifestError(f"every shard of this split is missing or truncated ({len(bad)}); "
+                                    "run `ffbench prepare --verify`, then `ffbench prepare` to rebuild")
             continue
         yield item
 
@@ -167,12 +172,13 @@ def _npy(sample: dict, key: str) -> np.ndarray:
 class RandomWindow(_Stage):
     """Stage 5: cut a fresh window of `frames` frames from each video; skip and count bad samples."""
 
-    def __init__(self, frames: int, pixels: bool, stats: LoaderStats, **kw):
+    def __init__(self, frames: int, pixels: bool, stats: LoaderStats, give_up_after: int, **kw):
         super().__init__(**kw)
-        self.frames, self.pixels, self.stats = frames, pixels, stats
+        self.frames, self.pixels, self.stats, self.give_up_after = frames, pixels, stats, give_up_after
 
     def run(self, src: Iterable[dict]) -> Iterator[dict]:
         rng = _rng(self.seed, self.place(), "window")
+        failures = 0  # in a row; resampling over nothing but unusable samples would never end
         for sample in src:
             try:
                 out = self.window(sample, rng)
@@ -180,10 +186,18 @@ class RandomWindow(_Stage):
                 self.stats.corrupt_samples += 1
                 self.stats.note(f"skipping corrupt sample {sample.get('__key__')!r} from "
                                 f"{sample.get('__url__')}: {type(exc).__name__}: {exc}")
+                out = None
+            if out is None:
+                failures += 1
+                if failures >= self.give_up_after:
+                    raise ValueError(
+                        f"no usable sample among the last {failures}: {self.stats.short_videos} shorter than "
+                        f"frames={self.frames}, {self.stats.corrupt_samples} corrupt; lower `frames` or "
+                        "rebuild the shards with `ffbench prepare`")
                 continue
-            if out is not None:
-                self.stats.samples += 1
-                yield out
+            failures = 0
+            self.stats.samples += 1
+            yield out
 
     def window(self, sample: dict, rng: random.Random) -> dict | None:
         missing = [k for k in REQUIRED_KEYS + (("mp4",) if self.pixels else ()) if k not in sample]
@@ -314,6 +328,7 @@ def latent_clip_loader(
     if not manifest["shards"]:
         raise ManifestError(f"{split_dir}: the manifest lists no shards (no usable {split} videos)")
     sizes = {str(split_dir / s["name"]): s["bytes"] for s in manifest["shards"]}
+    total = sum(s["samples"] for s in manifest["shards"])
     rank, world = _dist_info(rank, world_size)
     stats = LoaderStats()
     place = dict(seed=seed, rank=rank, world=world, start_batch=start_batch)
@@ -327,7 +342,7 @@ def latent_clip_loader(
         # 4. sample shuffle buffer
         SampleShuffle(shuffle_buffer, **place),
         # 5. a fresh random window per sample; corrupt and short samples skipped and counted
-        RandomWindow(frames, pixels, stats, **place),
+        RandomWindow(frames, pixels, stats, give_up_after=max(64, 4 * total), **place),
         # 6. batches of dicts of tensors (B, C, F, H, W)
         wds.batched(batch_size, collation_fn=collate, partial=not resampled),
         # 7. fast-forward to start_batch
