@@ -1,0 +1,27 @@
+"""FashionFlow (Islam et al. 2023): latent video diffusion from one fashion image, and its pipeline.
+
+Model: `FashionFlowModel(**fashionflow_config(preset))`; training objectives `diffusion_loss` and
+`interpolation_loss`; schedulers `make_noise_scheduler`; sampling loops in `sampling`; the user-facing
+`FashionFlowPipeline` and `generate_video`.
+"""
+
+from ffbench.models.fashionflow.config import fashionflow_config
+from ffbench.models.fashionflow.losses import diffusion_loss, interpolation_inputs, interpolation_loss
+from ffbench.models.fashionflow.model import FashionFlowConfigError, FashionFlowModel
+from ffbench.models.fashionflow.sampling import sample_interpolation, sample_keyframes, sample_per_frame
+from ffbench.models.fashionflow.schedule import legacy_betas, make_noise_scheduler, switch_sampler
+
+__all__ = [
+    "FashionFlowConfigError",
+    "FashionFlowModel",
+    "diffusion_loss",
+    "fashionflow_config",
+    "interpolation_inputs",
+    "interpolation_loss",
+    "legacy_betas",
+    "make_noise_scheduler",
+    "sample_interpolation",
+    "sample_keyframes",
+    "sample_per_frame",
+    "switch_sampler",
+]

@@ -1,0 +1,161 @@
+"""FashionFlowModel: the pseudo-3D U-Net and the CLIP+VAE adapter as one diffusers model.
+
+The conditioning image enters twice (paper section 3): locally, its clean latent replaces frame 0 of
+the noisy clip; globally, CLIP tokens plus tokens from its latent (the adapter) feed cross-attention.
+`conditioning` switches either off (paper Table 2). `stage="interpolation"` builds the second model
+of section 3.3, which takes 4 extra input channels per frame (masked RGB + mask) and fills frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+
+from ffbench.models.fashionflow.adapter import ImageAdapter
+from ffbench.models.fashionflow.unet import PseudoUNet3D
+
+CONDITIONING_MODES = ("both", "global", "local")
+STAGES = ("keyframes", "interpolation")
+INTERPOLATION_EXTRA_CHANNELS = 4  # 3 for the RGB of the known frames at latent resolution, 1 for the mask
+
+
+class FashionFlowConfigError(ValueError):
+    """A model, checkpoint or pipeline component does not fit the configuration it is used with."""
+
+
+class FashionFlowModel(ModelMixin, ConfigMixin):
+    """Noise prediction for a latent clip, conditioned on one image.
+
+    forward(sample (B, C, F, h, w), timestep (B,), cond_latent (B, 4, h, w), clip_tokens (B, T, D))
+    -> eps (B, 4, F, h, w). C is `latent_channels` for the keyframe stage and `latent_channels + 4`
+    for the interpolation stage.
+
+    Args:
+        sample_size: latent (h, w) the model is trained at; the adapter's size depends on it.
+        num_frames: frames per training clip, the default clip length for sampling.
+        fps: frame rate of the training videos, the rate generated videos are written at.
+        latent_channels: channels of the VAE latent.
+        block_out_channels, layers_per_block, temporal_downsample, self_attention, attention_heads,
+        attention_head_dim, cross_attention_head_dim, norm_num_groups: U-Net shape (see PseudoUNet3D).
+        clip_tokens, clip_dim: shape of the CLIP last hidden state the adapter takes.
+        conditioning: "both" (paper), "global" (adapter + cross-attention only) or "local" (frame 0 only).
+        stage: "keyframes" (image to clip) or "interpolation" (fill every other frame).
+    """
+
+    _supports_gradient_checkpointing = True
+
+    @register_to_config
+    def __init__(
+        self,
+        sample_size: Sequence[int] = (80, 64),
+        num_frames: int = 70,
+        fps: float = 30.0,
+        latent_channels: int = 4,
+        block_out_channels: Sequence[int] = (64, 128, 256, 512),
+        layers_per_block: int = 3,
+        temporal_downsample: Sequence[bool] = (False, False, False, True),
+        self_attention: Sequence[bool] = (False, False, False, True),
+        attention_heads: int = 8,
+        attention_head_dim: int = 64,
+        cross_attention_head_dim: int = 64,
+        norm_num_groups: int = 8,
+        clip_tokens: int = 50,
+        clip_dim: int = 768,
+        conditioning: str = "both",
+        stage: str = "keyframes",
+    ):
+        super().__init__()
+        if conditioning not in CONDITIONING_MODES:
+            raise ValueError(f"conditioning={conditioning!r}; choose one of {', '.join(CONDITIONING_MODES)}")
+        if stage not in STAGES:
+            raise ValueError(f"stage={stage!r}; choose one of {', '.join(STAGES)}")
+        if len(sample_size) != 2 or min(sample_size) < 2:
+            raise ValueError(f"sample_size={sample_size!r}; give the latent (height, width), each >= 2")
+        extra = INTERPOLATION_EXTRA_CHANNELS if stage == "interpolation" else 0
+        self.unet = PseudoUNet3D(
+            in_channels=latent_channels + extra,
+            out_channels=latent_channels,
+            block_out_channels=block_out_channels,
+            layers_per_block=layers_per_block,
+            temporal_downsample=temporal_downsample,
+            self_attention=self_attention,
+            attention_heads=attention_heads,
+            attention_head_dim=attention_head_dim,
+            cross_attention_dim=clip_dim if conditioning != "local" else None,
+            cross_attention_head_dim=cross_attention_head_dim,
+            norm_num_groups=norm_num_groups,
+        )
+        self.adapter = None
+        if conditioning != "local":
+            self.adapter = ImageAdapter(latent_channels, tuple(sample_size), clip_tokens, clip_dim)
+
+    @property
+    def in_channels(self) -> int:
+        extra = INTERPOLATION_EXTRA_CHANNELS if self.config.stage == "interpolation" else 0
+        return self.config.latent_channels + extra
+
+    @property
+    def uses_global(self) -> bool:
+        return self.config.conditioning != "local"
+
+    @property
+    def replaces_first_frame(self) -> bool:
+        """Whether the clean conditioning latent replaces frame 0 (keyframe stage, local conditioning)."""
+        return self.config.conditioning != "global" and self.config.stage == "keyframes"
+
+    def _check(
+        self, sample: torch.Tensor, cond_latent: torch.Tensor, clip_tokens: torch.Tensor | None
+    ) -> None:
+        if sample.ndim != 5 or sample.shape[1] != self.in_channels:
+            raise ValueError(
+                f"sample has shape {tuple(sample.shape)}; expected (B, {self.in_channels}, F, h, w) "
+                f"for a {self.config.stage} model with {self.config.latent_channels} latent channels"
+            )
+        b, _, _, h, w = sample.shape
+        want = (b, self.config.latent_channels, h, w)
+        if tuple(cond_latent.shape) != want:
+            raise ValueError(
+                f"cond_latent has shape {tuple(cond_latent.shape)}; expected {want} (B, C, h, w)"
+            )
+        if self.uses_global:
+            want_tokens = (b, self.config.clip_tokens, self.config.clip_dim)
+            if clip_tokens is None or tuple(clip_tokens.shape) != want_tokens:
+                got = None if clip_tokens is None else tuple(clip_tokens.shape)
+                raise ValueError(
+                    f"clip_tokens has shape {got}; conditioning={self.config.conditioning!r} "
+                    f"needs {want_tokens} (B, T, D)"
+                )
+
+    def forward(
+        self,
+        sample: torch.Tensor,
+        timestep: torch.Tensor | int,
+        cond_latent: torch.Tensor,
+        clip_tokens: torch.Tensor | None = None,
+        enable_time: bool = True,
+    ) -> torch.Tensor:
+        """Predict the noise of `sample` (B, C, F, h, w) at `timestep` (B,) -> (B, latent_channels, F, h, w).
+
+        cond_latent (B, 4, h, w) is the clean latent of the conditioning image; clip_tokens (B, T, D) its
+        CLIP last hidden state (unused with conditioning="local"). With `enable_time=False` frames are
+        processed independently (the image model inside the video model).
+        """
+        self._check(sample, cond_latent, clip_tokens)
+        timestep = torch.as_tensor(timestep, device=sample.device)
+        if timestep.ndim == 0:
+            timestep = timestep.expand(sample.shape[0])
+        if self.replaces_first_frame:
+            sample = sample.clone()
+            sample[:, : self.config.latent_channels, 0] = cond_latent.to(sample.dtype)
+        context = None
+        if self.adapter is not None:
+            context = self.adapter(clip_tokens.to(sample.dtype), cond_latent.to(sample.dtype))
+        return self.unet(sample, timestep, context, enable_time=enable_time)
+
+
+# Saved pipelines record a component's class by module path: record the package's public path so
+# checkpoints keep loading if the file layout inside the package changes.
+FashionFlowModel.__module__ = "ffbench.models.fashionflow"
