@@ -1,0 +1,42 @@
+"""Feature cache: .npz files keyed by a hash of everything that determines their content."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def cache_key(**parts: object) -> str:
+    """A sha256 hex digest of the JSON form of `parts` (sorted keys), e.g. extractor sha256,
+    protocol, file list and seed."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def save_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
+    """Write `arrays` to `path` (.npz, no pickle) through a temporary file and os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp.npz", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_npz(path: str | Path) -> dict[str, np.ndarray] | None:
+    """Load a cache file, or None when it is missing or unreadable (a torn file is rebuilt)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError):
+        return None

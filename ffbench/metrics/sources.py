@@ -1,0 +1,66 @@
+"""Video sources for evaluation: a folder of mp4/gif files or a folder of WebDataset shards.
+
+`open_source(path)` decides which, lists the items (for the cache key) and streams them one at a time,
+each as a file path or the bytes of one video, so memory does not grow with the number of videos.
+A folder holding neither videos nor shards but a `test/` sub-folder (a prepared dataset root) is read
+from `test/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+VIDEO_SUFFIXES = (".mp4", ".gif", ".webm", ".mkv", ".avi", ".mov")
+SHARD_SUFFIX = ".tar"
+
+
+@dataclass
+class VideoSourceDir:
+    """A resolved video source: `kind` is "videos" or "shards"; `files` sorted."""
+
+    root: Path
+    kind: str
+    files: list[Path] = field(default_factory=list)
+
+    def fingerprint(self) -> str:
+        """sha256 over the names, sizes and modification times of the files (cheap, content-sensitive)."""
+        listing = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in self.files]
+        return hashlib.sha256(json.dumps([self.kind, listing]).encode()).hexdigest()
+
+    def __iter__(self) -> Iterator[tuple[str, Path | bytes]]:
+        """Yield (name, path or bytes) for every video, in a fixed order."""
+        if self.kind == "videos":
+            for f in self.files:
+                yield f.name, f
+            return
+        import webdataset as wds
+
+        # Shards in sorted order, no shuffling: the order fixes the seeded clip starts.
+        dataset = wds.WebDataset([str(f) for f in self.files], shardshuffle=False, empty_check=False)
+        for sample in dataset:
+            data = sample.get("mp4")
+            if data is None:
+                raise ValueError(f"shard sample {sample.get('__key__')!r} in {self.root} has no 'mp4' entry; "
+                                 "--real shards must be written by `ffbench prepare`")
+            yield str(sample["__key__"]), bytes(data)
+
+
+def open_source(path: str | Path, flag: str = "--real") -> VideoSourceDir:
+    """Resolve `path` to a video folder or a shard folder, or raise a ValueError naming `flag`."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise ValueError(f"{flag} {path}: not a directory; pass a folder of mp4/gif videos or of .tar shards")
+    videos = sorted(f for f in root.iterdir() if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES)
+    shards = sorted(f for f in root.iterdir() if f.is_file() and f.suffix == SHARD_SUFFIX)
+    if videos:
+        return VideoSourceDir(root, "videos", videos)
+    if shards:
+        return VideoSourceDir(root, "shards", shards)
+    if (root / "test").is_dir():
+        return open_source(root / "test", flag)
+    raise ValueError(f"{flag} {path}: no videos ({', '.join(VIDEO_SUFFIXES)}) or .tar shards found; "
+                     "pass the folder that holds them")
