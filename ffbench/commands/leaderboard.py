@@ -4,17 +4,30 @@ from __future__ import annotations
 
 import click
 
-from ffbench.commands._unbuilt import not_built
-
 
 @click.command("leaderboard")
 @click.option("--format", "fmt", type=click.Choice(["markdown", "csv"]), default="markdown",
               show_default=True, help="Output format.")
-def leaderboard(fmt: str) -> None:
+@click.option("--dir", "directory", default="leaderboard", show_default=True,
+              type=click.Path(file_okay=False),
+              help="Folder of <dataset>.csv files written by `ffbench eval`.")
+@click.option("--dataset", default=None, help="Only this dataset's CSV (default: every CSV in --dir).")
+@click.option("--metric", default=None, type=click.Choice(["fvd", "kvd", "vfid", "fid", "is"]),
+              help="Only this metric.")
+def leaderboard(fmt: str, directory: str, dataset: str | None, metric: str | None) -> None:
     """Print one table per metric, methods as rows.
+
+    A table holds numbers from one extractor and one protocol only; random-init tables say so.
 
     \b
     Example:
       ffbench leaderboard --format markdown
+      ffbench leaderboard --dataset synthetic --metric fvd --format csv
     """
-    not_built("leaderboard", "issue 5, metrics")
+    from ffbench.leaderboard import format_leaderboard, read_leaderboard
+
+    try:
+        df = read_leaderboard(directory, dataset)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(format_leaderboard(df, fmt, metric), nl=False)
