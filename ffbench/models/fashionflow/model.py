@@ -8,6 +8,7 @@ of section 3.3, which takes 4 extra input channels per frame (masked RGB + mask)
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -91,6 +92,21 @@ class FashionFlowModel(ModelMixin, ConfigMixin):
         self.adapter = None
         if conditioning != "local":
             self.adapter = ImageAdapter(latent_channels, tuple(sample_size), clip_tokens, clip_dim)
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """diffusers' `from_pretrained`, then own, 64-byte-aligned copies of the weights.
+
+        safetensors hands back views into one file buffer; CPU kernels pick other code paths for
+        unaligned data and the loaded model's outputs then differ from the saved one's in the last bits.
+        """
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        with torch.no_grad():
+            for tensor in itertools.chain(model.parameters(), model.buffers()):
+                if tensor.device.type == "cpu" and tensor.data_ptr() % 64:
+                    tensor.data = tensor.data.clone()
+        return loaded
 
     @property
     def in_channels(self) -> int:
