@@ -85,8 +85,10 @@ def _recalibrate(extractor: Extractor, protocol: Protocol, real: VideoSourceDir,
     """Re-estimate a random extractor's BatchNorm statistics on up to `recal_items` real units."""
     extractor.model.to(device)
 
+    seen = 0
+
     def batches():
-        seen = 0
+        nonlocal seen
         for batch, _, _ in iter_inputs(real, protocol, 0, batch_size):
             if seen >= recal_items:
                 return
@@ -97,7 +99,7 @@ def _recalibrate(extractor: Extractor, protocol: Protocol, real: VideoSourceDir,
     extractor.recalibrated = True
     extractor.sha256 = f"{RANDOM_LABEL}:" + recipe_hash(base=extractor.sha256, real=real.fingerprint(),
                                                        spec=protocol.feature_spec(), items=recal_items)
-    extractor.label += f", BatchNorm re-estimated on {recal_items} real {protocol.unit}s"
+    extractor.label += f", BatchNorm re-estimated on {seen} real {protocol.unit}s"
 
 
 def _distance(protocol: Protocol, real: Extraction | None, fake: Extraction, output: str, seed: int) -> tuple:
