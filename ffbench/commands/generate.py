@@ -1,19 +1,108 @@
-"""`ffbench generate`: one still image in, a video file out."""
+"""`ffbench generate`: one still image in, a video file out (a thin wrapper of `generate_video`)."""
 
 from __future__ import annotations
 
-import click
+from pathlib import Path
 
-from ffbench.commands._unbuilt import not_built
+import click
 
 
 @click.command("generate")
-@click.argument("image", type=click.Path())
-def generate(image: str) -> None:
-    """Generate a video from one still IMAGE with a trained model.
+@click.argument("image", type=click.Path(dir_okay=False))
+@click.option(
+    "--checkpoint",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Saved FashionFlowPipeline directory (ffbench train exports <run>/pipeline).",
+)
+@click.option(
+    "-o",
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Output mp4.  [default: IMAGE's name with .mp4, in the current directory]",
+)
+@click.option(
+    "--frames", type=int, default=None, help="Frames to sample.  [default: the model's training clip length]"
+)
+@click.option(
+    "--steps",
+    type=int,
+    default=25,
+    show_default=True,
+    help="Sampler steps (the paper: --sampler ddpm --steps 1000).",
+)
+@click.option(
+    "--sampler",
+    type=click.Choice(["ddpm", "ddim", "dpmpp"]),
+    default="dpmpp",
+    show_default=True,
+    help="ddpm (ancestral), ddim, or dpmpp (DPM-Solver++ multistep).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampling noise.")
+@click.option(
+    "--guidance-scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Classifier-free guidance weight; > 1 needs a model trained with --cond-dropout.",
+)
+@click.option("--gif", is_flag=True, help="Also write a GIF preview beside the mp4.")
+@click.option(
+    "--interpolate",
+    is_flag=True,
+    help="Double the frame rate with the interpolation model (2*frames-1 frames at 2x fps).",
+)
+@click.option(
+    "--interpolator",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Interpolation model directory (ffbench train fashionflow --stage interpolate exports "
+    "<run>/interpolator), unless the pipeline has one.",
+)
+@click.option("--device", default=None, help="torch device.  [default: cuda if available, else cpu]")
+def generate(
+    image: str,
+    checkpoint: str,
+    out_path: str | None,
+    frames: int | None,
+    steps: int,
+    sampler: str,
+    seed: int,
+    guidance_scale: float,
+    gif: bool,
+    interpolate: bool,
+    interpolator: str | None,
+    device: str | None,
+) -> None:
+    """Generate a video from one still IMAGE with a trained FashionFlow pipeline.
+
+    Any image mode (RGBA, greyscale, CMYK, palette) is converted to RGB, resized to cover the model's
+    frame size and centre-cropped. The video is written at the training data's frame rate.
 
     \b
     Example:
-      ffbench generate person.png --checkpoint runs/ff-cpu/pipeline -o person.mp4
+      ffbench generate person.png --checkpoint runs/ff-cpu/pipeline -o person.mp4 --frames 16 --gif
     """
-    not_built("generate", "issue 4, model")
+    from ffbench.models.fashionflow.generate import generate_video
+
+    out_path = out_path or f"{Path(image).stem}.mp4"
+    try:
+        out = generate_video(
+            image,
+            checkpoint,
+            out_path,
+            frames=frames,
+            steps=steps,
+            sampler=sampler,
+            seed=seed,
+            guidance_scale=guidance_scale,
+            gif=gif,
+            interpolate=interpolate,
+            interpolator=interpolator,
+            device=device,
+        )
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"wrote {out}")

@@ -10,6 +10,7 @@ Model: `FashionFlowModel(**fashionflow_config(preset))`; training objectives `di
 from diffusers import ModelMixin, SchedulerMixin  # noqa: F401
 
 from ffbench.models.fashionflow.config import fashionflow_config
+from ffbench.models.fashionflow.generate import generate_video, load_pipeline
 from ffbench.models.fashionflow.losses import diffusion_loss, interpolation_inputs, interpolation_loss
 from ffbench.models.fashionflow.model import FashionFlowConfigError, FashionFlowModel
 from ffbench.models.fashionflow.pipeline import FashionFlowPipeline, FashionFlowPipelineOutput
@@ -23,9 +24,11 @@ __all__ = [
     "FashionFlowPipelineOutput",
     "diffusion_loss",
     "fashionflow_config",
+    "generate_video",
     "interpolation_inputs",
     "interpolation_loss",
     "legacy_betas",
+    "load_pipeline",
     "make_noise_scheduler",
     "sample_interpolation",
     "sample_keyframes",

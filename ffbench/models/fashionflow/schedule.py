@@ -19,12 +19,13 @@ SAMPLERS = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler, "dpmpp": DPMSolverMult
 # Latents scaled by the VAE factor are not confined to [-1, 1]: never clip the x0 estimate.
 # Near t = 999 the cosine schedule has almost no signal (alpha_bar ~ 1e-9), and estimating x0 there from
 # an epsilon model divides its error by ~3e-5. DDPM takes every step anyway, as the paper does; DDIM
-# starts one stride below T ("leading", offset 1, as Stable Diffusion does); DPM-Solver++ clips lambda
+# starts one stride below T ("leading", offset 1, as Stable Diffusion does) and ends on its clean
+# estimate (set_alpha_to_one); DPM-Solver++ clips lambda
 # at -5.1, the setting diffusers documents for squaredcos_cap_v2 (a no-op for the legacy schedule).
 _COMMON = dict(prediction_type="epsilon")
 _PER_KIND = {
     "ddpm": dict(clip_sample=False, variance_type="fixed_small", timestep_spacing="trailing"),
-    "ddim": dict(clip_sample=False, set_alpha_to_one=False, timestep_spacing="leading", steps_offset=1),
+    "ddim": dict(clip_sample=False, set_alpha_to_one=True, timestep_spacing="leading", steps_offset=1),
     "dpmpp": dict(
         algorithm_type="dpmsolver++",
         solver_order=2,

@@ -1,0 +1,133 @@
+"""`generate_video`: the library side of `ffbench generate` (image file + saved pipeline -> mp4)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ffbench.models.fashionflow.images import load_image
+from ffbench.models.fashionflow.model import FashionFlowConfigError, FashionFlowModel
+from ffbench.models.fashionflow.pipeline import FashionFlowPipeline
+from ffbench.models.fashionflow.schedule import SAMPLERS, switch_sampler
+
+_HOW = (
+    "give a directory written by FashionFlowPipeline.save_pretrained (ffbench train exports <run>/pipeline)"
+)
+
+
+def load_pipeline(
+    checkpoint: str | os.PathLike,
+    interpolator: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+) -> FashionFlowPipeline:
+    """Load a saved FashionFlowPipeline (optionally with a separately saved interpolation model).
+
+    Raises ValueError naming the directory when it is not a pipeline, and FashionFlowConfigError when its
+    parts do not fit together (e.g. a model built for another latent size or CLIP width than the VAE/CLIP).
+    """
+    path = Path(checkpoint)
+    index = path / "model_index.json"
+    if not index.is_file():
+        raise ValueError(f"checkpoint {str(path)!r} has no model_index.json; {_HOW}")
+    try:
+        kind = json.loads(index.read_text()).get("_class_name")
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"checkpoint {str(path)!r}: unreadable model_index.json ({err}); {_HOW}") from err
+    if kind != "FashionFlowPipeline":
+        raise ValueError(f"checkpoint {str(path)!r} holds a {kind}, not a FashionFlowPipeline; {_HOW}")
+    extra = {}
+    if interpolator is not None:
+        extra["interpolator"] = _load_model(Path(interpolator), "interpolator")
+    try:
+        pipe = FashionFlowPipeline.from_pretrained(path, **extra)
+    except FashionFlowConfigError as err:
+        raise FashionFlowConfigError(f"checkpoint {str(path)!r} does not fit together: {err}") from err
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
+        raise ValueError(
+            f"checkpoint {str(path)!r} cannot be loaded as a FashionFlow pipeline: {err}"
+        ) from err
+    if device is not None:
+        pipe.to(device)
+    return pipe
+
+
+def _load_model(path: Path, role: str) -> FashionFlowModel:
+    if not (path / "config.json").is_file():
+        raise ValueError(
+            f"{role} {str(path)!r} has no config.json; give a FashionFlowModel.save_pretrained directory "
+            "(ffbench train fashionflow --stage interpolate exports <run>/interpolator)"
+        )
+    try:
+        return FashionFlowModel.from_pretrained(path)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
+        raise ValueError(f"{role} {str(path)!r} cannot be loaded as a FashionFlowModel: {err}") from err
+
+
+def generate_video(
+    image_path: str | os.PathLike,
+    checkpoint: str | os.PathLike,
+    out_path: str | os.PathLike,
+    frames: int | None = None,
+    steps: int = 25,
+    sampler: str = "dpmpp",
+    seed: int = 0,
+    guidance_scale: float = 1.0,
+    gif: bool = False,
+    interpolate: bool = False,
+    interpolator: str | os.PathLike | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """Generate a video from one image with a saved pipeline and write it as an H.264 mp4.
+
+    Args:
+        image_path: any still image PIL reads (RGBA, L, CMYK, palette...); it is converted to RGB, resized
+            to cover the model's frame size and centre-cropped.
+        checkpoint: a FashionFlowPipeline directory.
+        out_path: the mp4 to write (atomically); with `gif`, a GIF preview is written beside it.
+        frames: frames to sample (default: the model's training clip length).
+        steps / sampler: scheduler steps and sampler ("ddpm", "ddim", "dpmpp"; ddpm with 1000 steps is
+            the paper's); the noise schedule stays the one the model was trained with.
+        seed: seed of the sampling noise (a CPU generator, so results do not depend on the device).
+        guidance_scale: classifier-free guidance weight (> 1 needs a model trained with condition dropout).
+        interpolate: double the frame rate with the interpolation model (2 * frames - 1 frames are written
+            at twice the fps); `interpolator` is its directory unless the pipeline contains one.
+        device: "cpu", "cuda", ... (default: cuda when available).
+    Returns: the path of the mp4. The video is written at the training data's frame rate.
+    """
+    from ffbench.video import write_gif, write_video
+
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler={sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    if frames is not None and frames < 1:
+        raise ValueError(f"frames={frames}; give at least 1")
+    image = load_image(image_path)  # fail on a bad image before loading any weights
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    pipe = load_pipeline(checkpoint, interpolator, device)
+    if interpolate and pipe.interpolator is None:
+        raise ValueError(
+            f"--interpolate: checkpoint {str(checkpoint)!r} has no interpolator; pass the directory of a "
+            "model trained with `ffbench train fashionflow --stage interpolate` (its <run>/interpolator)"
+        )
+    pipe.scheduler = switch_sampler(pipe.scheduler, sampler)
+    pipe.set_progress_bar_config(disable=not progress)
+    generator = torch.Generator("cpu").manual_seed(seed)
+    video = pipe(
+        image,
+        num_frames=frames,
+        num_inference_steps=steps,
+        guidance_scale=guidance_scale,
+        generator=generator,
+        output_type="np",
+        interpolate=interpolate,
+    ).frames[0]  # (F, H, W, 3)
+    video = (np.clip(video, 0.0, 1.0) * 255).round().astype(np.uint8)
+    fps = float(pipe.unet.config.fps) * (2 if interpolate else 1)
+    out = write_video(Path(out_path), video, fps=fps)
+    if gif:
+        write_gif(out.with_suffix(".gif"), video, fps=fps)
+    return out
