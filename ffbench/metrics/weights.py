@@ -170,12 +170,20 @@ def _load_state_dict(path: Path, flag: str) -> dict[str, torch.Tensor]:
 
 def load_strict(model: nn.Module, state: dict[str, torch.Tensor], path: Path, flag: str) -> None:
     """load_state_dict(strict=True), with an error that lists a few missing/unexpected keys."""
+    expected = set(model.state_dict())
+    # Files from old PyTorch lack num_batches_tracked; BatchNorm fills it in on load.
+    missing = sorted(k for k in expected - set(state) if not k.endswith("num_batches_tracked"))
+    unexpected = sorted(set(state) - expected)
+    if missing or unexpected:
+        raise WeightsError(f"{flag} {path}: keys do not match this network: {len(missing)} missing "
+                           f"{missing[:5]}, {len(unexpected)} unexpected {unexpected[:5]}; pass the file of "
+                           "the matching port")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise WeightsError(f"{flag} {path}: the keys or shapes do not match this network "
-                           f"({str(exc).splitlines()[0][:300]} ...); pass the file of the matching "
-                           "port") from None
+        detail = " ".join(str(exc).split())[:400]
+        raise WeightsError(f"{flag} {path}: the tensor shapes do not match this network ({detail}); pass "
+                           "the file of the matching port") from None
 
 
 def recipe_hash(**recipe: object) -> str:
