@@ -1,0 +1,161 @@
+"""Noise schedules against their formulas, and the sampling loops against an exact denoiser."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from test_fashionflow_helpers import single_thread, tiny_model  # noqa: F401
+
+from ffbench.models.fashionflow import (
+    legacy_betas,
+    make_noise_scheduler,
+    sample_interpolation,
+    sample_keyframes,
+    sample_per_frame,
+    switch_sampler,
+)
+from ffbench.models.fashionflow.sampling import interpolation_windows
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+@pytest.mark.parametrize("kind", ["ddpm", "ddim", "dpmpp"])
+def test_cosine_schedule_is_nichol_dhariwal(kind):
+    sched = make_noise_scheduler("cosine", kind)
+    t_max, s = 1000, 0.008
+
+    def alpha_bar(t: float) -> float:
+        return math.cos((t / t_max + s) / (1 + s) * math.pi / 2) ** 2
+
+    betas = np.array([min(1 - alpha_bar(i + 1) / alpha_bar(i), 0.999) for i in range(t_max)])
+    assert sched.config.num_train_timesteps == 1000
+    assert sched.config.prediction_type == "epsilon"
+    np.testing.assert_allclose(sched.betas.double().numpy(), betas, rtol=1e-5, atol=1e-8)
+    # the closed form of alpha_bar itself, away from the capped last steps
+    ab = np.array([alpha_bar(i + 1) / alpha_bar(0) for i in range(900)])
+    np.testing.assert_allclose(sched.alphas_cumprod[:900].double().numpy(), ab, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["ddpm", "ddim", "dpmpp"])
+def test_legacy_schedule_is_the_public_codes_cosine_eased_ramp(kind):
+    sched = make_noise_scheduler("legacy", kind)
+    t_max = 1000
+    # the public code's loop written out: for i = T-1 .. 0, start + (end - start)/2 (1 + cos(pi i/(T-1)))
+    ref = [
+        1e-4 + 0.5 * (0.02 - 1e-4) * (1 + math.cos(i / (t_max - 1) * math.pi)) for i in reversed(range(t_max))
+    ]
+    np.testing.assert_allclose(sched.betas.double().numpy(), ref, rtol=1e-6)
+    np.testing.assert_allclose(legacy_betas(), ref, rtol=1e-12)
+    assert sched.betas[0] == pytest.approx(1e-4) and sched.betas[-1] == pytest.approx(0.02)
+    assert torch.all(sched.betas[1:] >= sched.betas[:-1])
+    np.testing.assert_allclose(
+        sched.alphas_cumprod.double().numpy(), np.cumprod(1 - np.array(ref)), rtol=1e-4
+    )
+
+
+def test_switch_sampler_keeps_the_schedule_and_bad_names_are_refused():
+    for schedule in ("cosine", "legacy"):
+        base = make_noise_scheduler(schedule, "ddpm")
+        for kind in ("ddim", "dpmpp", "ddpm"):
+            assert torch.equal(switch_sampler(base, kind).betas, base.betas)
+    with pytest.raises(ValueError, match="schedule='linear'"):
+        make_noise_scheduler("linear")
+    with pytest.raises(ValueError, match="kind='euler'"):
+        make_noise_scheduler("cosine", "euler")
+
+
+class ExactDenoiser(torch.nn.Module):
+    """Optimal epsilon when the data is one fixed clip x0: eps = (x_t - sqrt(ab_t) x0) / sqrt(1 - ab_t)."""
+
+    def __init__(self, x0: torch.Tensor, alphas_cumprod: torch.Tensor, stage: str = "keyframes"):
+        super().__init__()
+        self.x0, self.ab = x0, alphas_cumprod.double()
+        self.config = SimpleNamespace(stage=stage, num_frames=5)
+        self.replaces_first_frame = stage == "keyframes"
+        self.calls = 0
+        self.dtype = torch.float32
+
+    def forward(self, sample, t, cond, clip):
+        self.calls += 1
+        ab = self.ab[int(t)]
+        x = sample[:, :4].double()
+        x0 = self.x0[..., : x.shape[2], :, :].double().expand_as(x)
+        return ((x - ab.sqrt() * x0) / (1 - ab).sqrt()).float()
+
+
+@pytest.mark.parametrize(("kind", "steps"), [("ddpm", 1000), ("ddim", 50), ("dpmpp", 25)])
+@pytest.mark.parametrize("schedule", ["cosine", "legacy"])
+def test_samplers_recover_the_clip_of_an_exact_denoiser(kind, steps, schedule):
+    sched = make_noise_scheduler(schedule, kind)
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.randn(1, 4, 5, 3, 2, generator=g)
+    model = ExactDenoiser(x0, sched.alphas_cumprod)
+    out = sample_keyframes(model, sched, x0[:, :, 0], None, 5, steps, generator=g)
+    assert model.calls == steps
+    assert torch.equal(out[:, :, 0], x0[:, :, 0])  # the conditioning frame is put back exactly
+    assert (out - x0).abs().max() < 1e-3
+
+
+def test_guidance_combines_conditional_and_unconditional_passes():
+    sched = make_noise_scheduler("cosine", "ddim")
+    x0 = torch.randn(1, 4, 3, 3, 2)
+    model = ExactDenoiser(x0, sched.alphas_cumprod)
+    # both passes see the same sample, so eps_u + s (eps_c - eps_u) = eps: guidance leaves it exact
+    out = sample_keyframes(model, sched, x0[:, :, 0], None, 3, 20, guidance_scale=3.0)
+    assert model.calls == 20 and (out - x0).abs().max() < 1e-3
+
+
+def test_per_frame_sampler_costs_one_run_per_frame():
+    sched = make_noise_scheduler("cosine", "dpmpp")
+    x0 = torch.randn(1, 4, 2, 3, 2)
+    model = ExactDenoiser(x0, sched.alphas_cumprod)
+    out = sample_per_frame(model, sched, x0[:, :, 0], None, 6, 10)
+    assert out.shape == (1, 4, 6, 3, 2) and model.calls == 5 * 10
+    assert torch.allclose(out[:, :, 1:], x0[:, :, 1:2].expand(1, 4, 5, 3, 2), atol=1e-3)
+
+
+def test_interpolation_windows_start_and_end_on_keyframes():
+    assert interpolation_windows(31, 16) == [(0, 15), (14, 29), (28, 31)]
+    assert interpolation_windows(9, 5) == [(0, 5), (4, 9)]
+    assert interpolation_windows(1, 5) == [(0, 1)]
+    for start, stop in interpolation_windows(139, 70):
+        assert start % 2 == 0 and (stop - 1) % 2 == 0 and stop - start <= 70
+    with pytest.raises(ValueError, match="odd number"):
+        interpolation_windows(10, 5)
+
+
+def test_interpolation_keeps_keyframes_and_fills_the_rest():
+    sched = make_noise_scheduler("cosine", "ddim")
+    target = torch.randn(1, 4, 9, 3, 2)
+    model = ExactDenoiser(target, sched.alphas_cumprod, stage="interpolation")
+    # the exact denoiser ignores the window offset; make every window see the same target
+    target[:, :, 4:] = target[:, :, :5].clone()
+    out = sample_interpolation(
+        model, sched, target[:, :, ::2], torch.zeros(1, 3, 5, 3, 2), target[:, :, 0], None, 10, window=5
+    )
+    assert out.shape == (1, 4, 9, 3, 2) and model.calls == 2 * 10
+    assert torch.equal(out[:, :, ::2], target[:, :, ::2])
+    assert (out - target).abs().max() < 1e-3
+
+
+def test_sampling_a_real_tiny_model_pins_frame_zero_and_is_seeded():
+    model = tiny_model()
+    cond, clip = torch.randn(2, 4, 8, 6), torch.randn(2, 17, 64)
+    runs = [
+        sample_keyframes(
+            model,
+            make_noise_scheduler("cosine", "dpmpp"),
+            cond,
+            clip,
+            4,
+            3,
+            generator=torch.Generator().manual_seed(seed),
+        )
+        for seed in (1, 1, 2)
+    ]
+    assert torch.equal(runs[0][:, :, 0], cond)
+    assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], runs[2])
