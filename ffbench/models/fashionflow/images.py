@@ -66,4 +66,4 @@ def fit_image(image: Image.Image, height: int, width: int) -> np.ndarray:
     fitted = ImageOps.fit(
         to_rgb(image), (width, height), method=Image.Resampling.BICUBIC, centering=(0.5, 0.5)
     )
-    return np.asarray(fitted, dtype=np.uint8)
+    return np.array(fitted, dtype=np.uint8)  # a writable copy
