@@ -1,0 +1,103 @@
+"""Leaderboard CSV: concurrent appends stay intact; tables never mix extractors or protocols."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from ffbench.commands.leaderboard import leaderboard
+from ffbench.leaderboard import (
+    COLUMNS,
+    append_rows,
+    format_leaderboard,
+    leaderboard_path,
+    leaderboard_tables,
+    read_leaderboard,
+)
+from ffbench.metrics.protocols import PROTOCOLS
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def row(method: str, metric: str = "fvd", value: float = 1.0, sha: str = "a" * 64, time: str = "2026-01-01",
+        protocol: str | None = None, extractor: str = "i3d-k400 (i3d_pretrained_400.pt)") -> dict:
+    base = dict.fromkeys(COLUMNS, "")
+    base.update(time=time, dataset="fashion", method=method, metric=metric, value=value, std=0.0, n_seeds=1,
+                seeds="0", n_real=100, n_fake=100, frames="16", extractor=extractor, extractor_sha256=sha,
+                protocol=protocol or PROTOCOLS[metric].to_json(), flags="")
+    return base
+
+
+def test_four_processes_appending_fifty_rows_each_leave_two_hundred_intact_rows(tmp_path):
+    path = tmp_path / "fashion.csv"
+    script = (
+        "import sys\n"
+        "from ffbench.leaderboard import append_rows, COLUMNS\n"
+        "for i in range(50):\n"
+        "    r = dict.fromkeys(COLUMNS, 'x,\"quoted\"\\nline')\n"
+        "    r.update(method=f'p{sys.argv[2]}', value=float(i), metric='fvd')\n"
+        "    append_rows(sys.argv[1], [r])\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(path), str(k)], cwd=REPO) for k in range(4)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
+    df = read_leaderboard(path)
+    assert len(df) == 200
+    assert sorted(df.groupby("method")["value"].apply(lambda v: sorted(v.astype(float))).tolist()) == \
+        [[float(i) for i in range(50)]] * 4
+    assert (df["extractor"] == 'x,"quoted"\nline').all()
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_tables_split_by_extractor_and_protocol_and_keep_latest_row_per_method(tmp_path):
+    path = leaderboard_path(tmp_path, "fashion")
+    other_protocol = PROTOCOLS["fvd"].replace(frames=32).to_json()
+    append_rows(path, [
+        row("fashionflow", value=1659.5, time="2026-01-01"),
+        row("fashionflow", value=1500.0, time="2026-01-02"),
+        row("imaginator", value=3383.2),
+        row("fashionflow", value=7.0, sha="random-init:abc", extractor="i3d-k400 random-init (seed 0)"),
+        row("fashionflow", value=900.0, protocol=other_protocol),
+        row("fashionflow", metric="is", value=2.965),
+        row("poke", metric="is", value=2.823),
+    ])
+    tables = leaderboard_tables(read_leaderboard(tmp_path))
+    assert len(tables) == 4
+    by_title = {title: table for title, table in tables}
+    published = [t for title, t in by_title.items() if title.startswith("FVD") and "sha256 aaaa" in title
+                 and "16-frame" in title]
+    assert len(published) == 1
+    assert published[0]["method"].tolist() == ["fashionflow", "imaginator"]  # lower FVD first
+    assert published[0]["FVD"].tolist() == ["1500", "3383"]  # latest fashionflow row
+    random_titles = [t for t in by_title if "random-init" in t]
+    assert len(random_titles) == 1 and "within this table only" in random_titles[0]
+    assert any("32-frame" in t for t in by_title)
+    is_table = next(t for title, t in by_title.items() if title.startswith("IS"))
+    assert is_table["method"].tolist() == ["fashionflow", "poke"]  # higher IS first
+
+
+def test_markdown_and_csv_output_and_cli(tmp_path):
+    append_rows(leaderboard_path(tmp_path, "synthetic"), [row("a", value=2.0), row("b", value=1.0)])
+    text = format_leaderboard(read_leaderboard(tmp_path), "markdown")
+    assert text.startswith("### FVD on fashion") and "| method" in text and "| b " in text
+    csv_text = format_leaderboard(read_leaderboard(tmp_path), "csv")
+    lines = csv_text.splitlines()
+    assert lines[0].startswith("# FVD") and lines[1].startswith("method,FVD,std")
+    result = CliRunner().invoke(leaderboard, ["--dir", str(tmp_path), "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    assert result.output == csv_text
+    missing = CliRunner().invoke(leaderboard, ["--dir", str(tmp_path / "none")])
+    assert missing.exit_code != 0 and "ffbench eval" in missing.output
+
+
+def test_rows_keep_protocol_json_and_reject_bad_names(tmp_path):
+    path = append_rows(leaderboard_path(tmp_path, "fashion"), [row("m")])
+    stored = pd.read_csv(path)
+    assert json.loads(stored["protocol"][0])["frames"] == 16
+    with pytest.raises(ValueError, match="dataset"):
+        leaderboard_path(tmp_path, "../evil")
