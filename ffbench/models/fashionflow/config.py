@@ -18,14 +18,16 @@ PAPER_SHAPE = dict(
     norm_num_groups=8,
 )
 
-# Same topology at a quarter of the width with narrow heads: 2.2M U-Net parameters; a training step
-# (batch 2, 16 frames, latent 32x24, forward + backward + AdamW) takes about 0.3 s on 2 CPU cores.
+# Same topology at an eighth of the width, narrow heads: 1.12M U-Net parameters. Measured on this
+# project's 2-core CPU: a training step (batch 2, 16 frames, latent 32x24, forward + backward + AdamW)
+# takes 0.35 s with widths 8/16/32/64, 0.66 s with 16/32/64/64 and 0.68 s with 16/32/64/128.
 CPU_SHAPE = dict(
     PAPER_SHAPE,
-    block_out_channels=(16, 32, 64, 128),
+    block_out_channels=(8, 16, 32, 64),
     attention_heads=4,
-    attention_head_dim=32,
-    cross_attention_head_dim=32,
+    attention_head_dim=16,
+    cross_attention_head_dim=16,
+    norm_num_groups=4,
 )
 
 SHAPES = {"paper": PAPER_SHAPE, "cpu": CPU_SHAPE}
