@@ -33,6 +33,11 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def fingerprint(data: object) -> str:
+    """Short sha256 of JSON data (sorted keys): names a set of settings in file and folder names."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def write_json_atomic(path: str | Path, data: Any) -> None:
     """Write JSON (sorted keys, stable bytes) to a temporary name, then rename it into place."""
     path = Path(path)

@@ -21,25 +21,24 @@ Every stage is resumable and skips work already done and checked, so a prepare k
 
 from __future__ import annotations
 
-import hashlib
 import json
-import logging
 import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 from filelock import FileLock
 from tqdm import tqdm
 
-from ffbench.datasets.clips import RESIZE_POLICIES, resize_frames
+from ffbench.datasets.clips import RESIZE_POLICIES
+from ffbench.datasets.encoder_stage import make_encoders, stage_vae
 from ffbench.datasets.features import FeatureEncoders, build_sample
 from ffbench.datasets.manifest import (
     MANIFEST_NAME,
     MANIFEST_VERSION,
+    fingerprint,
     read_manifest,
     sha256_file,
     verify_split,
@@ -48,12 +47,9 @@ from ffbench.datasets.manifest import (
 from ffbench.datasets.shards import pack_shards, sample_key
 from ffbench.presets import Preset, get_preset
 
-log = logging.getLogger(__name__)
 SPLITS = ("train", "test")
 SAMPLE_FORMAT = 1  # bump when the bytes of a sample change for the same inputs
 DEFAULT_SHARD_MB = 256.0
-VAE_FRAMES_PER_VIDEO = 32  # frames per training video given to the tiny VAE (evenly spaced)
-VAE_HELDOUT_EVERY = 8  # every 8th training video (sorted ids) is held out to measure the VAE's PSNR
 
 
 @dataclass
@@ -101,10 +97,6 @@ def resolve_preset(preset: str | Preset, height: int | None = None, width: int |
     return p
 
 
-def _fingerprint(data: object) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-
-
 # -- stage 1 and 2: source videos ------------------------------------------------------------------
 
 
@@ -133,95 +125,6 @@ def _generate(out: Path, synth: dict, progress: bool) -> Path:
     make_dataset(out, **synth, progress=progress)  # resumes a partial set itself
     write_json_atomic(marker, synth)
     return out
-
-
-# -- stage 3: encoders -----------------------------------------------------------------------------
-
-
-def _train_frames(data_dir: Path, probes: list, preset: Preset, resize: str) -> tuple[np.ndarray, np.ndarray]:
-    """Resized frames of the training videos for the tiny VAE: (train, held-out), uint8 (N, H, W, 3)."""
-    from ffbench.video import VideoError, read_video
-
-    train, held = [], []
-    rows = sorted((p for p in probes if p.split == "train"), key=lambda p: p.id)
-    for i, p in enumerate(rows):
-        idx = np.unique(np.linspace(0, p.frames - 1, min(VAE_FRAMES_PER_VIDEO, p.frames)).round().astype(int))
-        try:
-            frames = read_video(data_dir / "source" / p.path, indices=idx.tolist())
-        except VideoError as exc:
-            log.warning("tiny VAE: skipping %s: %s", p.id, exc)
-            continue
-        (held if i % VAE_HELDOUT_EVERY == VAE_HELDOUT_EVERY - 1 else train).append(
-            resize_frames(frames, preset.height, preset.width, resize))
-    if not train or not held:
-        raise ValueError(f"the tiny VAE needs at least {VAE_HELDOUT_EVERY} readable training videos (one is "
-                         f"held out to measure it); found {len(rows)}")
-    return np.concatenate(train), np.concatenate(held)
-
-
-def _stage_vae(data_dir: Path, spec: str, probes: list, preset: Preset, resize: str, steps: int | None,
-               seed: int) -> tuple[object, float | None]:
-    from ffbench.encoders import load_vae
-
-    if spec != "tiny":
-        return load_vae(spec, data_dir=data_dir), None
-    out = data_dir / "encoders" / "vae"
-    marker = data_dir / "encoders" / "vae.prepare.json"
-    ids = sorted(p.id for p in probes if p.split == "train")
-    settings = {"height": preset.height, "width": preset.width, "resize": resize, "steps": steps,
-                "seed": seed,
-                "train_ids": _fingerprint(ids), "frames_per_video": VAE_FRAMES_PER_VIDEO,
-                "heldout_every": VAE_HELDOUT_EVERY, "downsample": preset.vae_downsample,
-                "latent_channels": preset.latent_channels}
-    ident = out / "identity.json"
-    done = marker.is_file() and ident.is_file() and json.loads(marker.read_text()) == {
-        "settings": settings, "identity_sha256": sha256_file(ident)}
-    if not done:
-        from ffbench.datasets.tiny_vae import train_tiny_vae
-
-        marker.unlink(missing_ok=True)
-        shutil.rmtree(out, ignore_errors=True)  # never train over a half-written or stale VAE
-        frames, held = _train_frames(data_dir, probes, preset, resize)
-        kwargs = {"seed": seed} | ({"steps": steps} if steps is not None else {})
-        log.info("training the tiny VAE on %d frames (%d held out)", len(frames), len(held))
-        train_tiny_vae(frames, held, out, **kwargs)
-        write_json_atomic(marker, {"settings": settings, "identity_sha256": sha256_file(ident)})
-    return load_vae("tiny", data_dir=data_dir), _psnr(json.loads(ident.read_text()))
-
-
-def _psnr(identity: dict) -> float | None:
-    for key in ("heldout_psnr", "psnr_heldout", "held_out_psnr", "psnr"):
-        if isinstance(identity.get(key), (int, float)):
-            return float(identity[key])
-    return None
-
-
-def _portable(identity: dict, data_dir: Path) -> dict:
-    """An encoder identity without machine-specific absolute paths (manifests must not depend on them)."""
-    out = dict(identity)
-    path = out.get("path")
-    if isinstance(path, str) and Path(path).is_absolute():
-        try:
-            out["path"] = str(Path(path).resolve().relative_to(data_dir.resolve()))
-        except ValueError:
-            out["path"] = Path(path).name
-    return out
-
-
-def _make_encoders(vae, clip, data_dir: Path) -> FeatureEncoders:
-    from ffbench.encoders import clip_image_tokens, encoder_identity, frames_to_tensor, vae_encode
-
-    model, processor = clip
-
-    def latents(frames: np.ndarray) -> np.ndarray:
-        return vae_encode(vae, frames_to_tensor(frames)[None])[0].movedim(1, 0).numpy()  # (N, C, h, w)
-
-    def tokens(frames: np.ndarray) -> np.ndarray:
-        return clip_image_tokens(model, processor, frames).numpy()  # (N, T, D)
-
-    identities = {"vae": _portable(encoder_identity(vae), data_dir),
-                  "clip": _portable(encoder_identity(model), data_dir)}
-    return FeatureEncoders(latents=latents, clip_tokens=tokens, identities=identities)
 
 
 # -- stage 4 and 5: samples, shards, manifest ------------------------------------------------------
@@ -383,7 +286,7 @@ def prepare(
         # that is not cached offline fails here, in seconds, naming its flag)
         vae_model = None
         if vae_spec != "tiny":
-            vae_model, _ = _stage_vae(data_dir, vae_spec, [], p, resize, vae_steps, seed)
+            vae_model, _ = stage_vae(data_dir, vae_spec, [], p, resize, vae_steps, seed)
         clip_model = load_clip(clip_spec, data_dir=data_dir, seed=seed)
 
         # 1-2. source videos, verified and probed
@@ -395,8 +298,8 @@ def prepare(
 
         # 3. encoders
         if vae_model is None:
-            vae_model, result.vae_psnr = _stage_vae(data_dir, vae_spec, probes, p, resize, vae_steps, seed)
-        encoders = _make_encoders(vae_model, clip_model, data_dir)
+            vae_model, result.vae_psnr = stage_vae(data_dir, vae_spec, probes, p, resize, vae_steps, seed)
+        encoders = make_encoders(vae_model, clip_model, data_dir)
 
         # 4-5. per split: samples, shards, manifest
         settings = {"shard_size_bytes": int(shard_size_mb * 1e6), "clip_all_frames": clip_all_frames,
@@ -404,7 +307,7 @@ def prepare(
                     "source": "synthetic" if synthetic else "source_dir" if source else "urls_file" if urls
                     else "official",
                     "synthetic": synth if synthetic else None}
-        fp = _fingerprint({"vae": encoders.identities["vae"]["fingerprint"],
+        fp = fingerprint({"vae": encoders.identities["vae"]["fingerprint"],
                            "clip": encoders.identities["clip"]["fingerprint"],
                            "height": p.height, "width": p.width,
                            "downsample": p.vae_downsample, "resize": resize,
