@@ -35,6 +35,15 @@ def _check_batch(batch: dict, keys: tuple[str, ...]) -> None:
         raise ValueError(f"training batch lacks {missing}; it has {sorted(batch)}")
 
 
+def add_noise(
+    scheduler: SchedulerMixin, clean: torch.Tensor, noise: torch.Tensor, t: torch.Tensor
+) -> torch.Tensor:
+    """The forward process q(x_t | x_0) = sqrt(ab_t) x_0 + sqrt(1 - ab_t) eps for (B, ...) tensors, from
+    the scheduler's alphas_cumprod: the same for every sampler kind (DPM-Solver's add_noise is not)."""
+    ab = scheduler.alphas_cumprod.to(clean.device, torch.float64)[t].reshape(-1, *([1] * (clean.ndim - 1)))
+    return (ab.sqrt() * clean.double() + (1 - ab).sqrt() * noise.double()).to(clean.dtype)
+
+
 def _timesteps_and_noise(scheduler: SchedulerMixin, latents: torch.Tensor, generator: torch.Generator | None):
     b = latents.shape[0]
     gen_device = generator.device if generator is not None else latents.device
@@ -70,7 +79,7 @@ def diffusion_loss(
     _check_batch(batch, ("latents", "cond_latent", "clip"))
     latents, cond, clip = batch["latents"], batch["cond_latent"], batch["clip"]
     t, noise = _timesteps_and_noise(scheduler, latents, generator)
-    noisy = scheduler.add_noise(latents, noise, t)
+    noisy = add_noise(scheduler, latents, noise, t)
     cond, clip = _drop_conditions(cond, clip, cond_dropout, generator)
     pred = model(noisy, t, cond, clip)  # the model itself puts `cond` into frame 0 when local
     if model.replaces_first_frame:
@@ -98,7 +107,7 @@ def interpolation_loss(
         raise ValueError(f"interpolation needs clips of at least 2 frames, got {latents.shape[2]}")
     known = keyframe_mask(latents.shape[2], latents.device)
     t, noise = _timesteps_and_noise(scheduler, latents, generator)
-    noisy = torch.where(known[None, None, :, None, None], latents, scheduler.add_noise(latents, noise, t))
+    noisy = torch.where(known[None, None, :, None, None], latents, add_noise(scheduler, latents, noise, t))
     cond, clip = _drop_conditions(cond, clip, cond_dropout, generator)
     pred = model(interpolation_inputs(noisy, lowres, known), t, cond, clip)
     return F.mse_loss(pred[:, :, ~known].float(), noise[:, :, ~known].float())
