@@ -36,6 +36,12 @@ def test_paper_size_parameter_counts_match_the_reference():
     # the public code's torchinfo summary: 71,671,548 (U-Net); Linear(1280,768) + Linear(54,50) (adapter)
     assert unet == 71_671_548
     assert adapter == 1280 * 768 + 768 + 54 * 50 + 50
+    # and the full-size forward goes through (shapes only, on meta tensors): 70 frames, latent 80 x 64
+    with torch.device("meta"):
+        sample, cond, clip = torch.empty(1, 4, 70, 80, 64), torch.empty(1, 4, 80, 64), torch.empty(1, 50, 768)
+        with torch.no_grad():
+            out = model(sample, torch.tensor([999]), cond, clip)
+    assert out.shape == (1, 4, 70, 80, 64)
 
 
 def test_paper_config_geometry():
