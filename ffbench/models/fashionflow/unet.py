@@ -22,6 +22,8 @@ from ffbench.models.fashionflow.convs import Downsample, PseudoConv3d, ResnetBlo
 
 
 class DownStage(nn.Module):
+    """Residual blocks, optional attention, downsample, cross-attention. Returns the two skips too."""
+
     def __init__(
         self,
         cin: int,
@@ -65,6 +67,8 @@ class DownStage(nn.Module):
 
 
 class UpStage(nn.Module):
+    """Upsample, residual blocks fed the matching down stage's skips, optional attention, cross-attention."""
+
     def __init__(
         self,
         cin: int,
@@ -111,6 +115,8 @@ class UpStage(nn.Module):
 
 
 class MidStage(nn.Module):
+    """Residual block, spatio-temporal attention, residual block, at the lowest resolution."""
+
     def __init__(self, dim: int, temb_dim: int, groups: int, attention: tuple[int, int]):
         super().__init__()
         self.resnet1 = ResnetBlock(dim, dim, temb_dim, groups)
