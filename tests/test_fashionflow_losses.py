@@ -126,3 +126,19 @@ def test_losses_refuse_the_wrong_model_or_batch():
     del batch["clip"]
     with pytest.raises(ValueError, match=r"lacks \['clip'\]"):
         diffusion_loss(tiny_model(), sched, batch)
+
+
+@pytest.mark.parametrize("stage", ["keyframes", "interpolation"])
+def test_a_fixed_batch_can_be_fitted(stage):
+    # same timesteps and noise every step: the target is fixed, so a working model + loss must fit it
+    model, sched, batch = tiny_model(stage=stage).train(), make_noise_scheduler("cosine"), _batch(b=2)
+    loss_fn = diffusion_loss if stage == "keyframes" else interpolation_loss
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(25):
+        loss = loss_fn(model, sched, batch, generator=torch.Generator().manual_seed(1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0], losses
