@@ -23,6 +23,7 @@ from ffbench.presets import Preset
 log = logging.getLogger(__name__)
 VAE_FRAMES_PER_VIDEO = 32  # frames per training video given to the tiny VAE (evenly spaced)
 VAE_HELDOUT_EVERY = 8  # every 8th training video (sorted ids) is held out to measure the VAE's PSNR
+VOLATILE_KEYS = ("seconds",)  # run-dependent entries of the tiny VAE's identity.json
 
 
 def _train_frames(data_dir: Path, probes: list, preset: Preset, resize: str) -> tuple[np.ndarray, np.ndarray]:
@@ -47,7 +48,8 @@ def _train_frames(data_dir: Path, probes: list, preset: Preset, resize: str) -> 
 
 
 def stage_vae(data_dir: Path, spec: str, probes: list, preset: Preset, resize: str, steps: int | None,
-               seed: int) -> tuple[object, float | None]:
+              seed: int, progress: bool = False) -> tuple[object, float | None]:
+    """The VAE for `spec` and, for a tiny VAE, its held-out PSNR (trained here unless already done)."""
     from ffbench.encoders import load_vae
 
     if spec != "tiny":
@@ -71,7 +73,7 @@ def stage_vae(data_dir: Path, spec: str, probes: list, preset: Preset, resize: s
         frames, held = _train_frames(data_dir, probes, preset, resize)
         kwargs = {"seed": seed} | ({"steps": steps} if steps is not None else {})
         log.info("training the tiny VAE on %d frames (%d held out)", len(frames), len(held))
-        train_tiny_vae(frames, held, out, **kwargs)
+        train_tiny_vae(frames, held, out, progress=progress, **kwargs)
         write_json_atomic(marker, {"settings": settings, "identity_sha256": sha256_file(ident)})
     return load_vae("tiny", data_dir=data_dir), _psnr(json.loads(ident.read_text()))
 
@@ -84,8 +86,11 @@ def _psnr(identity: dict) -> float | None:
 
 
 def portable_identity(identity: dict, data_dir: Path) -> dict:
-    """An encoder identity without machine-specific absolute paths (manifests must not depend on them)."""
+    """An encoder identity without what differs between identical runs: absolute paths and the tiny
+    VAE's training wall time (a resumed prepare must write the same manifest as an uninterrupted one)."""
     out = dict(identity)
+    if isinstance(out.get("trained"), dict):
+        out["trained"] = {k: v for k, v in out["trained"].items() if k not in VOLATILE_KEYS}
     path = out.get("path")
     if isinstance(path, str) and Path(path).is_absolute():
         try:

@@ -298,7 +298,8 @@ def prepare(
 
         # 3. encoders
         if vae_model is None:
-            vae_model, result.vae_psnr = stage_vae(data_dir, vae_spec, probes, p, resize, vae_steps, seed)
+            vae_model, result.vae_psnr = stage_vae(data_dir, vae_spec, probes, p, resize, vae_steps, seed,
+                                                   progress)
         encoders = make_encoders(vae_model, clip_model, data_dir)
 
         # 4-5. per split: samples, shards, manifest
