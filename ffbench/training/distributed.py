@@ -70,6 +70,25 @@ def unwrap_model(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, DistributedDataParallel) else model
 
 
+class DDPView:
+    """Calls go through the DDP wrapper (so gradients are synchronised); attribute reads such as
+    `.config` go to the wrapped module. Lets a loss written for a bare model run under DDP."""
+
+    def __init__(self, ddp: DistributedDataParallel) -> None:
+        self._ddp = ddp
+
+    def __call__(self, *args, **kwargs):
+        return self._ddp(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self._ddp.module, name)
+
+
+def loss_view(model: nn.Module) -> nn.Module | DDPView:
+    """`model` itself, or a `DDPView` of it when it is a DDP wrapper."""
+    return DDPView(model) if isinstance(model, DistributedDataParallel) else model
+
+
 def barrier(info: DistInfo) -> None:
     if info.distributed:
         dist.barrier()

@@ -22,7 +22,7 @@ from torch import nn
 
 from ffbench.presets import Preset, get_preset
 from ffbench.training.config import TrainConfig
-from ffbench.training.distributed import DistInfo, cleanup_distributed, init_distributed
+from ffbench.training.distributed import DistInfo, cleanup_distributed, init_distributed, loss_view
 from ffbench.training.loop import TrainResult, seed_everything, train
 
 log = logging.getLogger("ffbench.training")
@@ -118,7 +118,8 @@ def make_loss(scheduler: Any, options: FashionFlowOptions, cond_dropout: float):
     fn = diffusion_loss if options.stage == "base" else interpolation_loss
 
     def loss_fn(model: nn.Module, batch: dict[str, Any], generator: torch.Generator) -> torch.Tensor:
-        return fn(model, scheduler, batch, generator=generator, cond_dropout=cond_dropout)
+        # The losses read model attributes (config, replaces_first_frame): see through a DDP wrapper.
+        return fn(loss_view(model), scheduler, batch, generator=generator, cond_dropout=cond_dropout)
 
     return loss_fn
 
