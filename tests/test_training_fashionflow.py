@@ -196,14 +196,15 @@ def test_loss_through_ddp_equals_the_bare_model(tmp_path):
 
 def test_cpu_preset_model_learns(tmp_path):
     """Learning test: the cpu-preset FashionFlow model (full widths, 16 frames, latent 32x24) on four
-    fixed moving-blob clips. Mean loss of the last 10 of 40 steps < 0.7 x that of the first 10
-    (measured: about 0.57). lr 1e-3, higher than the paper's 2e-4, to learn within a test's budget."""
+    fixed moving-blob clips. Mean loss of the last 10 of 30 steps < 0.7 x that of the first 10
+    (measured: 0.937 -> 0.502, ratio 0.54). lr 2e-3, ten times the paper's 2e-4, to learn within a
+    test's budget."""
     from ffbench.models.fashionflow import diffusion_loss, make_noise_scheduler
 
     seed_everything(0)
     model, batches = _tiny_model_and_batches(frames=PRESET.frames)
     scheduler = make_noise_scheduler("cosine")
-    config = TrainConfig(steps=40, lr=1e-3, checkpoint_every=1000, log_every=10, ema_decay=0.0)
+    config = TrainConfig(steps=30, lr=2e-3, checkpoint_every=1000, log_every=10, ema_decay=0.0)
     result = train_loop(model, lambda m, b, g: diffusion_loss(m, scheduler, b, generator=g), batches, config,
                         tmp_path, info=SINGLE, progress=False)
     first, last = np.mean(result.losses[:10]), np.mean(result.losses[-10:])
