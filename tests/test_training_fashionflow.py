@@ -210,3 +210,20 @@ def test_cpu_preset_model_learns(tmp_path):
     first, last = np.mean(result.losses[:10]), np.mean(result.losses[-10:])
     print(f"cpu preset: {result.seconds_per_step:.2f} s/step; loss {first:.3f} -> {last:.3f}")
     assert last < 0.7 * first, (first, last)
+
+
+def test_interpolation_stage_trains_and_joins_the_pipeline(data_dir, tmp_path):
+    base, interp = tmp_path / "base", tmp_path / "interp"
+    short = ["--steps", "1", "--ema-decay", "0", "--no-progress", "--shards", str(data_dir)]
+    assert _cli(*short, "--out", str(base)).exit_code == 0
+    result = _cli(*short, "--out", str(interp), "--stage", "interpolate")
+    assert result.exit_code == 0, result.output
+    assert not (interp / "pipeline").exists()
+
+    from ffbench.models.fashionflow import load_pipeline
+
+    pipe = load_pipeline(base / "pipeline", interpolator=interp / "interpolator")
+    assert pipe.interpolator.config.stage == "interpolation"
+    saved = load_file(interp / "checkpoint-1" / "model.safetensors")
+    params = dict(pipe.interpolator.named_parameters())
+    assert all(torch.equal(params[k], v) for k, v in saved.items() if k in params)
