@@ -201,6 +201,7 @@ def train(
             _truncate_log(run_dir / "log.jsonl", step)
     elif resume and info.is_main:
         log.info("no checkpoint in %s: starting from step 0", run_dir)
+        _truncate_log(run_dir / "log.jsonl", 0)
     barrier(info)
 
     def save(at_step: int) -> Path:
