@@ -205,3 +205,25 @@ def test_generate_refuses_a_checkpoint_of_a_different_config(saved, tmp_path):
     assert str(bad) in result.output and "clip_dim=32" in result.output
     result = _cli(image, "--checkpoint", tmp_path, "-o", tmp_path / "x.mp4")
     assert result.exit_code != 0 and "model_index.json" in result.output
+
+
+def test_generate_a_directory_of_images_loads_once_and_matches_single_calls(saved, tmp_path):
+    from ffbench.video import read_video
+
+    images = tmp_path / "images"
+    images.mkdir()
+    _photo("RGB", size=(70, 90)).save(images / "a.png")
+    _photo("L", size=(60, 80)).save(images / "b.jpg")
+    (images / "notes.txt").write_text("not an image, ignored")
+    out_dir = tmp_path / "videos"
+    result = _cli(images, "--checkpoint", saved, "-o", out_dir, "--frames", 3, "--steps", 2)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out_dir.iterdir()) == ["a.mp4", "b.mp4"]
+    single = tmp_path / "b_alone.mp4"
+    result = _cli(images / "b.jpg", "--checkpoint", saved, "-o", single, "--frames", 3, "--steps", 2)
+    assert result.exit_code == 0, result.output
+    assert (read_video(single) == read_video(out_dir / "b.mp4")).all()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = _cli(empty, "--checkpoint", saved, "-o", out_dir)
+    assert result.exit_code != 0 and "no images" in result.output

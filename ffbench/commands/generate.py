@@ -6,9 +6,11 @@ from pathlib import Path
 
 import click
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
 
 @click.command("generate")
-@click.argument("image", type=click.Path(dir_okay=False))
+@click.argument("image", type=click.Path(exists=True))
 @click.option(
     "--checkpoint",
     type=click.Path(file_okay=False),
@@ -19,9 +21,10 @@ import click
     "-o",
     "--out",
     "out_path",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     default=None,
-    help="Output mp4.  [default: IMAGE's name with .mp4, in the current directory]",
+    help="Output mp4 (a directory when IMAGE is a directory).  [default: IMAGE's name with .mp4, in the "
+    "current directory]",
 )
 @click.option(
     "--frames", type=int, default=None, help="Frames to sample.  [default: the model's training clip length]"
@@ -78,21 +81,33 @@ def generate(
 ) -> None:
     """Generate a video from one still IMAGE with a trained FashionFlow pipeline.
 
+    IMAGE may also be a directory: every .png/.jpg/.jpeg/.webp in it becomes <out>/<name>.mp4, with the
+    pipeline loaded once.
+
     Any image mode (RGBA, greyscale, CMYK, palette) is converted to RGB, resized to cover the model's
     frame size and centre-cropped. The video is written at the training data's frame rate.
 
     \b
     Example:
       ffbench generate person.png --checkpoint runs/ff-cpu/pipeline -o person.mp4 --frames 16 --gif
+      ffbench generate data/synthetic/cond/test --checkpoint runs/ff-cpu/pipeline -o runs/ff-cpu/samples
     """
-    from ffbench.models.fashionflow.generate import generate_video
+    from ffbench.models.fashionflow.generate import generate_videos
 
-    out_path = out_path or f"{Path(image).stem}.mp4"
+    source = Path(image)
+    if source.is_dir():
+        images = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise click.ClickException(f"{source}: no images ({', '.join(IMAGE_SUFFIXES)}) in this directory")
+        out_dir = Path(out_path or "samples")
+        outs = [out_dir / f"{p.stem}.mp4" for p in images]
+    else:
+        images, outs = [source], [Path(out_path or f"{source.stem}.mp4")]
     try:
-        out = generate_video(
-            image,
+        written = generate_videos(
+            images,
             checkpoint,
-            out_path,
+            outs,
             frames=frames,
             steps=steps,
             sampler=sampler,
@@ -105,4 +120,4 @@ def generate(
         )
     except ValueError as err:
         raise click.ClickException(str(err)) from err
-    click.echo(f"wrote {out}")
+    click.echo(f"wrote {written[0]}" if len(written) == 1 else f"wrote {len(written)} videos to {out_dir}")

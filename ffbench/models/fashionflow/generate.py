@@ -99,13 +99,41 @@ def generate_video(
         device: "cpu", "cuda", ... (default: cuda when available).
     Returns: the path of the mp4. The video is written at the training data's frame rate.
     """
+    return generate_videos(
+        [image_path], checkpoint, [out_path], frames=frames, steps=steps, sampler=sampler, seed=seed,
+        guidance_scale=guidance_scale, gif=gif, interpolate=interpolate, interpolator=interpolator,
+        device=device, progress=progress,
+    )[0]
+
+
+def generate_videos(
+    image_paths: list[str | os.PathLike],
+    checkpoint: str | os.PathLike,
+    out_paths: list[str | os.PathLike],
+    frames: int | None = None,
+    steps: int = 25,
+    sampler: str = "dpmpp",
+    seed: int = 0,
+    guidance_scale: float = 1.0,
+    gif: bool = False,
+    interpolate: bool = False,
+    interpolator: str | os.PathLike | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> list[Path]:
+    """`generate_video` for many images, loading the pipeline once; each image uses the same `seed`, so a
+    video does not depend on which other images were in the batch. Returns the mp4 paths."""
+    from tqdm.auto import tqdm
+
     from ffbench.video import write_gif, write_video
 
+    if len(image_paths) != len(out_paths):
+        raise ValueError(f"{len(image_paths)} images but {len(out_paths)} output paths; give one per image")
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler={sampler!r}; choose one of {', '.join(SAMPLERS)}")
     if frames is not None and frames < 1:
         raise ValueError(f"frames={frames}; give at least 1")
-    image = load_image(image_path)  # fail on a bad image before loading any weights
+    images = [load_image(p) for p in image_paths]  # fail on a bad image before loading any weights
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     pipe = load_pipeline(checkpoint, interpolator, device)
     if interpolate and pipe.interpolator is None:
@@ -114,20 +142,24 @@ def generate_video(
             "model trained with `ffbench train fashionflow --stage interpolate` (its <run>/interpolator)"
         )
     pipe.scheduler = switch_sampler(pipe.scheduler, sampler)
-    pipe.set_progress_bar_config(disable=not progress)
-    generator = torch.Generator("cpu").manual_seed(seed)
-    video = pipe(
-        image,
-        num_frames=frames,
-        num_inference_steps=steps,
-        guidance_scale=guidance_scale,
-        generator=generator,
-        output_type="np",
-        interpolate=interpolate,
-    ).frames[0]  # (F, H, W, 3)
-    video = (np.clip(video, 0.0, 1.0) * 255).round().astype(np.uint8)
+    pipe.set_progress_bar_config(disable=not progress or len(images) > 1)
     fps = float(pipe.unet.config.fps) * (2 if interpolate else 1)
-    out = write_video(Path(out_path), video, fps=fps)
-    if gif:
-        write_gif(out.with_suffix(".gif"), video, fps=fps)
-    return out
+    written = []
+    many = progress and len(images) > 1
+    for image, out_path in tqdm(list(zip(images, out_paths, strict=True)), desc="videos", disable=not many):
+        generator = torch.Generator("cpu").manual_seed(seed)
+        video = pipe(
+            image,
+            num_frames=frames,
+            num_inference_steps=steps,
+            guidance_scale=guidance_scale,
+            generator=generator,
+            output_type="np",
+            interpolate=interpolate,
+        ).frames[0]  # (F, H, W, 3)
+        video = (np.clip(video, 0.0, 1.0) * 255).round().astype(np.uint8)
+        out = write_video(Path(out_path), video, fps=fps)
+        if gif:
+            write_gif(out.with_suffix(".gif"), video, fps=fps)
+        written.append(out)
+    return written
