@@ -1,0 +1,214 @@
+"""The offline stand-in VAE: a small diffusers `AutoencoderKL` trained on the prepared training frames.
+
+Without Stable Diffusion's weights the latent pipeline still needs a decoder that turns latents back
+into images; a random one turns every generated latent into noise. So `ffbench prepare --vae tiny`
+(or `ffbench train vae`) trains this one on frames of the training videos and measures its PSNR on
+frames of other, held-out videos. Downsample 4 (three encoder stages), 4 latent channels, no
+attention: at the cpu preset (128x96) the latents are 4x32x24.
+
+Training: Adam with a one-cycle schedule, L1 + MSE reconstruction of random crops (the network is
+fully convolutional, so it is evaluated on whole frames), decoded from the posterior mean (the
+latents `vae_encode` caches are means too) plus a small KL term that keeps the latents bounded.
+The config's scaling factor is then set to 1/std of the training latents, so cached latents are
+about unit variance, as diffusion expects.
+
+Deterministic: the same frames, settings and seed give the same weights on the same machine and
+thread count (initialisation and batch sampling both come from `seed`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ffbench.encoders import frames_to_tensor, state_dict_sha256, vae_decode, vae_encode
+
+# Architecture of the stand-in (diffusers AutoencoderKL keyword arguments).
+TINY_VAE_CONFIG = dict(
+    in_channels=3,
+    out_channels=3,
+    down_block_types=("DownEncoderBlock2D",) * 3,
+    up_block_types=("UpDecoderBlock2D",) * 3,
+    block_out_channels=(16, 32, 64),
+    layers_per_block=1,
+    latent_channels=4,
+    norm_num_groups=16,
+    sample_size=128,
+    mid_block_add_attention=False,  # attention costs more than it gives at this size
+)
+DOWNSAMPLE = 4
+DEFAULT_STEPS = 600
+TARGET_PSNR = 24.0  # dB on held-out frames at the cpu preset
+
+
+def build_tiny_vae(seed: int = 0, scaling_factor: float = 1.0):
+    """A randomly initialised stand-in AutoencoderKL from `seed` (the caller's RNG is left untouched)."""
+    from diffusers import AutoencoderKL
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return AutoencoderKL(**TINY_VAE_CONFIG, scaling_factor=scaling_factor)
+
+
+def _as_frames(frames: np.ndarray | Iterable[np.ndarray], name: str) -> np.ndarray:
+    arr = frames if isinstance(frames, np.ndarray) else np.stack(list(frames))
+    if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != 3 or len(arr) == 0:
+        raise ValueError(
+            f"{name} must be a non-empty uint8 array (N, H, W, 3) or iterable of (H, W, 3) frames, "
+            f"got dtype {arr.dtype} shape {arr.shape}"
+        )
+    h, w = arr.shape[1:3]
+    if h % DOWNSAMPLE or w % DOWNSAMPLE:
+        raise ValueError(f"{name}: frame size {h}x{w} must be a multiple of {DOWNSAMPLE} in both axes")
+    return arr
+
+
+@torch.no_grad()
+def heldout_psnr(vae, frames: np.ndarray, batch_size: int = 16) -> float:
+    """Mean per-frame PSNR (dB, peak 255) of uint8 frames (N, H, W, 3) after encode -> decode -> uint8."""
+    video = frames_to_tensor(frames)[None]  # (1, 3, N, H, W)
+    rec = vae_decode(vae, vae_encode(vae, video, chunk_size=batch_size), chunk_size=batch_size)
+    rec8 = rec.add(1).mul(127.5).round().clamp(0, 255)
+    ref8 = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].double()  # (1, 3, N, H, W)
+    mse = (rec8.double() - ref8).pow(2).mean(dim=(0, 1, 3, 4)).clamp_min(1e-10)
+    return float((10 * torch.log10(255.0**2 / mse)).mean())
+
+
+@torch.no_grad()
+def _latent_std(vae, frames: np.ndarray, batch_size: int = 16) -> float:
+    vae.register_to_config(scaling_factor=1.0)
+    lat = vae_encode(vae, frames_to_tensor(frames)[None], chunk_size=batch_size)
+    return float(lat.std())
+
+
+def _batch(frames: np.ndarray, batch_size: int, crop: int, gen: torch.Generator) -> torch.Tensor:
+    """Random frames, one random crop (aligned to the downsample grid) and a random horizontal flip."""
+    n, h, w = frames.shape[:3]
+    idx = torch.randint(0, n, (batch_size,), generator=gen).numpy()
+    y = int(torch.randint(0, (h - crop) // DOWNSAMPLE + 1, (1,), generator=gen)) * DOWNSAMPLE
+    x = int(torch.randint(0, (w - crop) // DOWNSAMPLE + 1, (1,), generator=gen)) * DOWNSAMPLE
+    px = frames_to_tensor(frames[idx, y : y + crop, x : x + crop])  # (3, B, crop, crop)
+    px = px.movedim(1, 0)  # (B, 3, crop, crop)
+    if bool(torch.rand(1, generator=gen) < 0.5):
+        px = px.flip(-1)
+    return px.contiguous()
+
+
+def train_tiny_vae(
+    frames_train: np.ndarray | Iterable[np.ndarray],
+    frames_heldout: np.ndarray | Iterable[np.ndarray],
+    out_dir: str | Path,
+    steps: int = DEFAULT_STEPS,
+    seed: int = 0,
+    progress: bool = True,
+    *,
+    batch_size: int = 8,
+    crop: int = 64,
+    lr: float = 2e-3,
+    kl_weight: float = 1e-6,
+    max_heldout: int = 256,
+) -> dict:
+    """Train the stand-in VAE, save it to `out_dir` (save_pretrained + identity.json), return the identity.
+
+    Args:
+        frames_train: uint8 (N, H, W, 3) frames of the training videos at the preset size.
+        frames_heldout: uint8 (M, H, W, 3) frames of *other* videos, for the held-out PSNR only
+            (at most `max_heldout` of them, evenly spaced, are scored).
+        out_dir: written atomically: a temporary sibling directory renamed into place.
+        steps, batch_size, crop, lr, kl_weight: optimisation settings (crop is the square training
+            patch side, clipped to the frame size).
+        seed: initialisation and batch sampling.
+
+    Returns:
+        The identity written to `identity.json`: heldout_psnr (dB), steps, seconds, seed, the
+        measured latent std and scaling factor, the settings and the weights' sha256.
+    """
+    train = _as_frames(frames_train, "frames_train")
+    held = _as_frames(frames_heldout, "frames_heldout")
+    if held.shape[1:] != train.shape[1:]:
+        raise ValueError(
+            f"frames_heldout size {held.shape[1:3]} differs from frames_train {train.shape[1:3]}"
+        )
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be >= 1, got steps={steps} batch_size={batch_size}")
+    crop = min(crop, *train.shape[1:3]) // DOWNSAMPLE * DOWNSAMPLE
+    if len(held) > max_heldout:
+        held = held[np.linspace(0, len(held) - 1, max_heldout).round().astype(int)]
+
+    start = time.perf_counter()
+    vae = build_tiny_vae(seed).train()
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(vae.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
+    losses = []
+    bar = tqdm(range(steps), desc="tiny VAE", unit="step", disable=not progress)
+    for _ in bar:
+        x = _batch(train, batch_size, crop, gen)
+        post = vae.encode(x).latent_dist
+        rec = vae.decode(post.mean).sample
+        err = rec - x
+        kl = post.kl().mean() / (x.shape[-2] * x.shape[-1])  # per pixel, like the reconstruction terms
+        loss = err.abs().mean() + err.pow(2).mean() + kl_weight * kl
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(f"tiny VAE loss became {loss.item()}; lower lr (now {lr})")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+    vae.eval()
+
+    # Unit-variance latents: measure on (up to 256) training frames, store 1/std as the scaling factor.
+    sample = train[np.linspace(0, len(train) - 1, min(len(train), 256)).round().astype(int)]
+    std = _latent_std(vae, sample)
+    vae.register_to_config(scaling_factor=1.0 / std)
+    psnr = heldout_psnr(vae, held)
+    seconds = time.perf_counter() - start
+    window = max(1, steps // 10)
+    identity = {
+        "kind": "tiny",
+        "offline_stand_in": True,
+        "heldout_psnr": round(psnr, 3),
+        "heldout_frames": int(len(held)),
+        "target_psnr": TARGET_PSNR,
+        "train_frames": int(len(train)),
+        "frame_size": [int(train.shape[1]), int(train.shape[2])],
+        "steps": steps,
+        "seconds": round(seconds, 1),
+        "seed": seed,
+        "settings": {"batch_size": batch_size, "crop": crop, "lr": lr, "kl_weight": kl_weight},
+        "latent_std": std,
+        "scaling_factor": 1.0 / std,
+        "loss_first": float(np.mean(losses[:window])),
+        "loss_last": float(np.mean(losses[-window:])),
+        "torch_threads": torch.get_num_threads(),
+        "sha256": state_dict_sha256(vae),
+    }
+    _save(vae, identity, Path(out_dir))
+    return identity
+
+
+def _save(vae, identity: dict, out_dir: Path) -> None:
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    try:
+        vae.save_pretrained(tmp)
+        (tmp / "identity.json").write_text(json.dumps(identity, indent=2))
+        if out_dir.exists():  # a directory cannot be os.replace'd onto a non-empty one: move it aside first
+            old = out_dir.with_name(f".{out_dir.name}-old-{os.getpid()}")
+            os.replace(out_dir, old)
+            shutil.rmtree(old)
+        os.replace(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

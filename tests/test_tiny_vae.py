@@ -1,0 +1,89 @@
+"""The tiny stand-in VAE: trains, saves atomically, reloads through load_vae, sets unit-variance latents."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ffbench import encoders as E
+from ffbench.datasets import tiny_vae as T
+
+STEPS = 30
+
+
+@pytest.fixture(scope="module")
+def frames():
+    from ffbench.synthetic import render_video
+
+    train = np.concatenate([render_video(seed, 4, 32, 24) for seed in range(3)])  # (12, 32, 24, 3)
+    held = render_video(7, 4, 32, 24)
+    return train, held
+
+
+@pytest.fixture(scope="module")
+def trained(frames, tmp_path_factory):
+    data = tmp_path_factory.mktemp("data")
+    out = data / "encoders" / "vae"
+    ident = T.train_tiny_vae(*frames, out, steps=STEPS, seed=0, progress=False, batch_size=4, crop=16)
+    return data, out, ident
+
+
+def test_training_lowers_the_loss_and_records_its_identity(trained):
+    _, out, ident = trained
+    assert ident["loss_last"] < 0.8 * ident["loss_first"]
+    assert ident["steps"] == STEPS and ident["seed"] == 0 and ident["offline_stand_in"] is True
+    assert ident["heldout_frames"] == 4 and ident["train_frames"] == 12
+    assert 5.0 < ident["heldout_psnr"] < 60.0
+    assert json.loads((out / "identity.json").read_text()) == ident
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temporary left behind
+
+
+def test_saved_vae_reloads_with_same_weights_and_unit_variance_latents(trained, frames):
+    data, _, ident = trained
+    vae = E.load_vae("tiny", data_dir=data)
+    enc = E.encoder_identity(vae, "tiny")
+    assert enc["sha256"] == ident["sha256"] and enc["downsample"] == 4 and enc["latent_channels"] == 4
+    assert enc["scaling_factor"] == pytest.approx(1 / ident["latent_std"])
+    assert enc["trained"]["heldout_psnr"] == ident["heldout_psnr"]
+    train, held = frames
+    lat = E.vae_encode(vae, E.frames_to_tensor(train)[None])
+    assert lat.shape == (1, 4, 12, 8, 6)
+    assert lat.std().item() == pytest.approx(1.0, rel=1e-3)  # measured on these same training frames
+    assert T.heldout_psnr(vae, held) == pytest.approx(ident["heldout_psnr"], abs=1e-3)
+
+
+def test_heldout_psnr_matches_an_independent_computation(trained, frames):
+    data, _, _ = trained
+    vae = E.load_vae("tiny", data_dir=data)
+    held = frames[1]
+    with torch.no_grad():
+        x = torch.from_numpy(held).permute(0, 3, 1, 2).float() / 127.5 - 1
+        rec = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
+    rec8 = ((rec + 1) * 127.5).round().permute(0, 2, 3, 1).numpy()
+    mse = ((rec8 - held.astype(np.float64)) ** 2).reshape(len(held), -1).mean(1)
+    expected = np.mean(10 * np.log10(255.0**2 / mse))
+    assert T.heldout_psnr(vae, held) == pytest.approx(expected, abs=0.02)
+
+
+def test_same_seed_same_weights_and_retraining_replaces_atomically(trained, frames, tmp_path):
+    _, _, ident = trained
+    out = tmp_path / "vae"
+    (out).mkdir()
+    (out / "stale.txt").write_text("old")
+    again = T.train_tiny_vae(*frames, out, steps=STEPS, seed=0, progress=False, batch_size=4, crop=16)
+    assert again["sha256"] == ident["sha256"]
+    assert not (out / "stale.txt").exists() and (out / "config.json").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["vae"]
+
+
+def test_bad_frames_are_rejected(frames, tmp_path):
+    train, held = frames
+    with pytest.raises(ValueError, match="uint8"):
+        T.train_tiny_vae(train.astype(np.float32), held, tmp_path / "v", steps=1, progress=False)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        T.train_tiny_vae(train[:, :30], held[:, :30], tmp_path / "v", steps=1, progress=False)
+    with pytest.raises(ValueError, match="differs"):
+        T.train_tiny_vae(train, held[:, :16], tmp_path / "v", steps=1, progress=False)
