@@ -49,6 +49,7 @@ TINY_CLIP = dict(
     projection_dim=64,
 )
 
+_VOLATILE = {"seconds", "torch_threads"}  # fields of a tiny VAE's identity.json left out of its identity
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
@@ -461,7 +462,9 @@ def encoder_identity(model: torch.nn.Module, spec: str | None = None) -> dict:
         )
         path = source.get("path")
         if path and (Path(path) / "identity.json").exists():
-            ident["trained"] = json.loads((Path(path) / "identity.json").read_text())
+            trained = json.loads((Path(path) / "identity.json").read_text())
+            # wall-clock facts vary between identical trainings; identities must not
+            ident["trained"] = {k: v for k, v in trained.items() if k not in _VOLATILE}
         settings = {"scale": scale, "shift": shift}
     else:  # a transformers CLIP vision tower
         cfg = model.config
