@@ -115,6 +115,11 @@ def _distance(protocol: Protocol, real: Extraction | None, fake: Extraction, out
     return mean, {"split_std": split_std, "splits": splits}
 
 
+def _seeded(protocol: Protocol) -> bool:
+    """Whether the seed changes the value: clip starts (fvd, kvd) or the IS shuffle."""
+    return protocol.unit == "clip" or protocol.distance == "inception_score"
+
+
 def _flags(protocol: Protocol, result: MetricResult, fake: Extraction, dim: int) -> list[str]:
     flags = []
     if result.random_init:
@@ -165,8 +170,7 @@ def evaluate(metrics: str | Sequence[str], real: str | Path, fake: str | Path, s
             _recalibrate(extractor, first, real_src, batch_size, recal_items, device)
         outputs = tuple(sorted({p.output for p in members}))
         need_real = any(p.distance != "inception_score" for p in members)
-        seeded = first.unit == "clip" or any(p.distance == "inception_score" for p in members)
-        run_seeds = list(seeds) if seeded else [seeds[0]]
+        run_seeds = list(seeds) if any(_seeded(p) for p in members) else [seeds[0]]
         per_seed: dict[str, list[float]] = {p.name: [] for p in members}
         details: dict[str, dict] = {p.name: {} for p in members}
         real_x = fake_x = None
@@ -177,17 +181,22 @@ def evaluate(metrics: str | Sequence[str], real: str | Path, fake: str | Path, s
                 real_x = extract(real_src, first, extractor, outputs, **kwargs) if need_real else None
                 fake_x = extract(fake_src, first, extractor, outputs, **kwargs)
             for p in members:
+                if per_seed[p.name] and not _seeded(p):
+                    continue  # deterministic: one value whatever the seed
                 value, detail = _distance(p, real_x, fake_x, p.output, seed)
                 per_seed[p.name].append(value)
                 details[p.name] = detail
         for p in members:
             values = per_seed[p.name]
+            scored_real = p.distance != "inception_score"  # IS scores the fake set alone
             frames = f"{fake_x.frames_min}" if fake_x.frames_min == fake_x.frames_max else \
                 f"{fake_x.frames_min}-{fake_x.frames_max}"
             result = MetricResult(
                 metric=p.name, value=float(np.mean(values)), std=float(np.std(values)), per_seed=values,
-                seeds=list(run_seeds), n_real=real_x.n_items if real_x else 0, n_fake=fake_x.n_items,
-                n_real_videos=real_x.n_videos if real_x else 0, n_fake_videos=fake_x.n_videos, frames=frames,
+                seeds=list(run_seeds) if _seeded(p) else run_seeds[:1],
+                n_real=real_x.n_items if real_x and scored_real else 0,
+                n_fake=fake_x.n_items, n_real_videos=real_x.n_videos if real_x and scored_real else 0,
+                n_fake_videos=fake_x.n_videos, frames=frames,
                 unit=p.unit, protocol=p, extractor=extractor.label, extractor_sha256=extractor.sha256,
                 detail=details[p.name])
             result.flags = _flags(p, result, fake_x, feature_dim(p))
