@@ -24,7 +24,8 @@ import click
 @click.option("--resize", type=click.Choice(["stretch", "crop"]), default="stretch", show_default=True,
               help="stretch: scale each axis to the preset size; "
                    "crop: centre crop to its aspect, then scale.")
-@click.option("--shard-size-mb", default=256.0, show_default=True, type=float, help="Payload per shard.")
+@click.option("--shard-size-mb", default=None, type=float,
+              help="Payload per shard. [default: 8 up to 256x256 frames, else 256]")
 @click.option("--workers", default=4, show_default=True, type=int, help="Parallel downloads.")
 @click.option("--verify", "verify_only", is_flag=True,
               help="Only check existing shards against their manifests; exit 1 naming any bad shard.")
@@ -43,7 +44,7 @@ import click
               help="torch threads (1 is often fastest on a busy shared machine). [default: torch's]")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def prepare(synthetic: bool, source: str | None, urls: str | None, out_dir: str | None, preset: str,
-            vae: str | None, clip: str | None, resize: str, shard_size_mb: float, workers: int,
+            vae: str | None, clip: str | None, resize: str, shard_size_mb: float | None, workers: int,
             verify_only: bool,
             vae_steps: int | None, n_train: int, n_test: int, frames: int, height: int | None,
             width: int | None, seed: int, threads: int | None, quiet: bool) -> None:

@@ -49,7 +49,10 @@ from ffbench.presets import Preset, get_preset
 
 SPLITS = ("train", "test")
 SAMPLE_FORMAT = 1  # bump when the bytes of a sample change for the same inputs
-DEFAULT_SHARD_MB = 256.0
+# Payload per shard: large shards for full-size data (fewer files, sequential reads); small ones
+# at small frame sizes so that even the cpu preset's ~35 MB split has shards to shuffle and to
+# split across ranks and workers.
+SHARD_MB_LARGE, SHARD_MB_SMALL = 256.0, 8.0
 
 
 @dataclass
@@ -225,7 +228,7 @@ def prepare(
     vae: str | None = None,
     clip: str | None = None,
     resize: str = "stretch",
-    shard_size_mb: float = DEFAULT_SHARD_MB,
+    shard_size_mb: float | None = None,
     workers: int = 4,
     verify_only: bool = False,
     seed: int = 0,
@@ -247,7 +250,8 @@ def prepare(
         synthetic / source / urls: where videos come from (at most one; none = the official lists).
         vae, clip: hub id, local directory or "tiny"; default: the preset's.
         resize: "stretch" (scale each axis) or "crop" (centre crop to the aspect, then scale).
-        shard_size_mb: payload per shard before a new one starts.
+        shard_size_mb: payload per shard before a new one starts (None: 8 MB up to 256x256 frames,
+            else 256 MB).
         vae_steps: training steps of the tiny VAE (None = its default).
         clip_all_frames: store CLIP tokens of every frame (default: only with the tiny CLIP).
         n_train, n_test, frames: size of the synthetic set.
@@ -269,9 +273,11 @@ def prepare(
         raise ValueError(f"threads must be >= 1 or None, got {threads}")
     if resize not in RESIZE_POLICIES:
         raise ValueError(f"resize={resize!r} is not a policy; choose one of {RESIZE_POLICIES}")
+    p = resolve_preset(preset, height, width)
+    if shard_size_mb is None:
+        shard_size_mb = SHARD_MB_SMALL if p.height * p.width <= 256 * 256 else SHARD_MB_LARGE
     if not shard_size_mb > 0:
         raise ValueError(f"shard_size_mb must be positive, got {shard_size_mb}")
-    p = resolve_preset(preset, height, width)
     vae_spec, clip_spec = vae or p.vae, clip or p.clip
     if clip_all_frames is None:
         clip_all_frames = clip_spec == "tiny"
