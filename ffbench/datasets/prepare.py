@@ -191,7 +191,7 @@ def _manifest_body(split: str, preset: Preset, resize: str, settings: dict, enco
 
 def _stage_shards(split_dir: Path, files: list[Path], body: dict, shard_bytes: int) -> dict:
     """Pack shards and write the manifest, unless an identical manifest already vouches for them."""
-    keys = [f.name.split("--")[0] for f in files]
+    keys = [f.name.rsplit("--", 1)[0] for f in files]
     try:
         old = read_manifest(split_dir)
     except ValueError:
