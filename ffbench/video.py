@@ -133,7 +133,7 @@ def _decode(reader, indices: Sequence[int], src: VideoSource) -> np.ndarray:
     try:
         return reader.get_batch(list(indices)).asnumpy()
     except (RuntimeError, decord.DECORDError) as exc:
-        if "size must exactly match" in str(exc):
+        if "size must exactly match" in str(exc) or "from_size == to_size" in str(exc):
             # decord 0.6 mis-sizes its output buffer for some widths (16, 24, 48, 72): PyAV decodes them.
             frames = _read_with_pyav(src)[0]
             return frames[_checked_indices(indices, len(frames), src)]
