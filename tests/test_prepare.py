@@ -159,3 +159,13 @@ def test_source_dir_with_a_bad_file_skips_it_and_says_why(reference, tmp_path):
     assert train["resize"] == "crop" and train["settings"]["source"] == "source_dir"
     assert train["encoders"]["vae"]["kind"] == "local" and train["tiny_vae_heldout_psnr"] is None
     assert not (tmp_path / "data" / "source" / "videos" / "error_page.mp4").exists()
+
+
+def test_rerun_repairs_a_damaged_shard(reference, tmp_path):
+    data = tmp_path / "copy"
+    shutil.copytree(reference, data)
+    shard = data / "shards" / "train" / "shard-000000.tar"
+    shard.write_bytes(shard.read_bytes()[:4096])
+    prepare(data, synthetic=True, progress=False, **SMALL)  # samples are cached: only repacking
+    assert manifests(data) == manifests(reference)
+    assert shard.read_bytes() == (reference / "shards" / "train" / "shard-000000.tar").read_bytes()
