@@ -25,8 +25,21 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# The demo: every step is a plain ffbench command, resumable, on the embedded synthetic data and the
+# offline stand-ins (tiny VAE trained here, random CLIP, random-init metric extractors, labelled so).
+FFB := $(VENV)/bin/ffbench
+DEMO_STEPS ?= 300
+
 demo: $(STAMP)
-	$(PY) -m ffbench.demo --out $(DEMO)
+	$(FFB) prepare --synthetic --preset cpu --out $(DEMO)/data
+	$(FFB) train fashionflow --shards $(DEMO)/data --preset cpu --out $(DEMO)/runs/fashionflow \
+		--steps $(DEMO_STEPS) --checkpoint-every 100 --ema-decay 0.99 --threads 1 --resume
+	$(FFB) generate $(DEMO)/data/shards/test --checkpoint $(DEMO)/runs/fashionflow/pipeline \
+		-o $(DEMO)/runs/fashionflow/samples --steps 25 --sampler dpmpp
+	$(FFB) eval --metric all --real $(DEMO)/data/shards/test --fake $(DEMO)/runs/fashionflow/samples \
+		--method fashionflow --i3d random --i3d-vfid random --inception random \
+		--leaderboard-dir $(DEMO)/leaderboard --dataset synthetic-cpu --cache-dir $(DEMO)/cache
+	$(FFB) leaderboard --dir $(DEMO)/leaderboard
 
 bench: $(STAMP)
 	$(PY) bench/loader.py

@@ -6,5 +6,5 @@ import click
 
 
 def not_built(command: str, issue: str) -> None:
-    """Stop with exit status 2 and a message naming the missing piece."""
+    """Stop with exit status 1 (a ClickException) and a message naming the missing piece."""
     raise click.ClickException(f"'ffbench {command}' is not built yet ({issue}); nothing was done.")
