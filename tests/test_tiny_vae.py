@@ -88,3 +88,9 @@ def test_bad_frames_are_rejected(frames, tmp_path):
         T.train_tiny_vae(train[:, :30], held[:, :30], tmp_path / "v", steps=1, progress=False)
     with pytest.raises(ValueError, match="differs"):
         T.train_tiny_vae(train, held[:, :16], tmp_path / "v", steps=1, progress=False)
+
+
+def test_default_trains_on_whole_frames(frames, tmp_path):
+    ident = T.train_tiny_vae(*frames, tmp_path / "vae", steps=2, progress=False)
+    assert ident["settings"]["crop"] is None and ident["settings"]["batch_size"] == 4
+    assert (tmp_path / "vae" / "diffusion_pytorch_model.safetensors").exists()

@@ -6,8 +6,8 @@ into images; a random one turns every generated latent into noise. So `ffbench p
 frames of other, held-out videos. Downsample 4 (three encoder stages), 4 latent channels, no
 attention: at the cpu preset (128x96) the latents are 4x32x24.
 
-Training: Adam with a one-cycle schedule, L1 + MSE reconstruction of random crops (the network is
-fully convolutional, so it is evaluated on whole frames), decoded from the posterior mean (the
+Training: Adam with a one-cycle schedule, L1 + MSE reconstruction of whole frames (random crops
+are an option), decoded from the posterior mean (the
 latents `vae_encode` caches are means too) plus a small KL term that keeps the latents bounded.
 The config's scaling factor is then set to 1/std of the training latents, so cached latents are
 about unit variance, as diffusion expects.
@@ -47,6 +47,8 @@ TINY_VAE_CONFIG = dict(
     mid_block_add_attention=False,  # attention costs more than it gives at this size
 )
 DOWNSAMPLE = 4
+# Measured at the cpu preset (42 train / 6 held-out synthetic videos x 32 frames, 1 thread, busy
+# 2-core machine): 600 steps of 4 whole frames -> 24.3 dB held-out PSNR in 390 s (24.2 dB at 500).
 DEFAULT_STEPS = 600
 TARGET_PSNR = 24.0  # dB on held-out frames at the cpu preset
 
@@ -91,14 +93,15 @@ def _latent_std(vae, frames: np.ndarray, batch_size: int = 16) -> float:
     return float(lat.std())
 
 
-def _batch(frames: np.ndarray, batch_size: int, crop: int, gen: torch.Generator) -> torch.Tensor:
+def _batch(frames: np.ndarray, batch_size: int, crop: int | None, gen: torch.Generator) -> torch.Tensor:
     """Random frames, one random crop (aligned to the downsample grid) and a random horizontal flip."""
     n, h, w = frames.shape[:3]
     idx = torch.randint(0, n, (batch_size,), generator=gen).numpy()
-    y = int(torch.randint(0, (h - crop) // DOWNSAMPLE + 1, (1,), generator=gen)) * DOWNSAMPLE
-    x = int(torch.randint(0, (w - crop) // DOWNSAMPLE + 1, (1,), generator=gen)) * DOWNSAMPLE
-    px = frames_to_tensor(frames[idx, y : y + crop, x : x + crop])  # (3, B, crop, crop)
-    px = px.movedim(1, 0)  # (B, 3, crop, crop)
+    crop_h, crop_w = (h, w) if crop is None else (crop, crop)
+    y = int(torch.randint(0, (h - crop_h) // DOWNSAMPLE + 1, (1,), generator=gen)) * DOWNSAMPLE
+    x = int(torch.randint(0, (w - crop_w) // DOWNSAMPLE + 1, (1,), generator=gen)) * DOWNSAMPLE
+    px = frames_to_tensor(frames[idx, y : y + crop_h, x : x + crop_w])  # (3, B, crop_h, crop_w)
+    px = px.movedim(1, 0)  # (B, 3, crop_h, crop_w)
     if bool(torch.rand(1, generator=gen) < 0.5):
         px = px.flip(-1)
     return px.contiguous()
@@ -112,8 +115,8 @@ def train_tiny_vae(
     seed: int = 0,
     progress: bool = True,
     *,
-    batch_size: int = 8,
-    crop: int = 64,
+    batch_size: int = 4,
+    crop: int | None = None,
     lr: float = 2e-3,
     kl_weight: float = 1e-6,
     max_heldout: int = 256,
@@ -125,8 +128,9 @@ def train_tiny_vae(
         frames_heldout: uint8 (M, H, W, 3) frames of *other* videos, for the held-out PSNR only
             (at most `max_heldout` of them, evenly spaced, are scored).
         out_dir: written atomically: a temporary sibling directory renamed into place.
-        steps, batch_size, crop, lr, kl_weight: optimisation settings (crop is the square training
-            patch side, clipped to the frame size).
+        steps, batch_size, crop, lr, kl_weight: optimisation settings. crop None trains on whole
+            frames (measured better than 64x64 or 32x32 crops: GroupNorm statistics of a crop differ
+            from a whole frame's); an int trains on square patches of that side.
         seed: initialisation and batch sampling.
 
     Returns:
@@ -141,7 +145,8 @@ def train_tiny_vae(
         )
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be >= 1, got steps={steps} batch_size={batch_size}")
-    crop = min(crop, *train.shape[1:3]) // DOWNSAMPLE * DOWNSAMPLE
+    if crop is not None:
+        crop = max(DOWNSAMPLE, min(crop, *train.shape[1:3]) // DOWNSAMPLE * DOWNSAMPLE)
     if len(held) > max_heldout:
         held = held[np.linspace(0, len(held) - 1, max_heldout).round().astype(int)]
 
