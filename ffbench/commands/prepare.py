@@ -41,7 +41,7 @@ import click
 @click.option("--seed", default=0, show_default=True, type=int,
               help="Seed of the synthetic set and tiny encoders.")
 @click.option("--threads", default=None, type=int,
-              help="torch threads (1 is often fastest on a busy shared machine). [default: torch's]")
+              help="torch threads. [default: 1 with the tiny encoders, else torch's]")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def prepare(synthetic: bool, source: str | None, urls: str | None, out_dir: str | None, preset: str,
             vae: str | None, clip: str | None, resize: str, shard_size_mb: float | None, workers: int,

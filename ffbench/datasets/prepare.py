@@ -255,9 +255,10 @@ def prepare(
         vae_steps: training steps of the tiny VAE (None = its default).
         clip_all_frames: store CLIP tokens of every frame (default: only with the tiny CLIP).
         n_train, n_test, frames: size of the synthetic set.
-        threads: torch threads while preparing (None = torch's default). On a shared, busy machine 1
-            is often fastest; the features do not depend on it in practice, but a resumed run should
-            use the same value as the run it resumes.
+        threads: torch threads while preparing. None: 1 when both encoders are the tiny stand-ins
+            (their ops are too small to gain from threads, and on a busy 2-core machine two threads
+            measured 4x slower than one), else torch's default. A resumed run should use the same
+            value as the run it resumes.
 
     Returns:
         a PrepareResult (print `.summary()`); with verify_only, only `.problems` is filled.
@@ -281,6 +282,8 @@ def prepare(
     vae_spec, clip_spec = vae or p.vae, clip or p.clip
     if clip_all_frames is None:
         clip_all_frames = clip_spec == "tiny"
+    if threads is None and vae_spec == clip_spec == "tiny":
+        threads = 1
     from ffbench.datasets.download import read_probe
     from ffbench.encoders import load_clip
 
