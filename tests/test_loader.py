@@ -12,9 +12,10 @@ import torch
 from ffbench.datasets.clips import area_downsample
 from ffbench.datasets.features import FeatureEncoders, build_sample
 from ffbench.datasets.loader import latent_clip_loader
-from ffbench.datasets.manifest import MANIFEST_VERSION, ManifestError, sha256_file, write_json_atomic
+from ffbench.datasets.manifest import MANIFEST_VERSION, ManifestError
 from ffbench.datasets.safety import UnsafeTarError
 from ffbench.datasets.shards import ShardInfo, pack_shards, write_sample_file
+from ffbench.fileio import sha256_file, write_json_atomic
 
 H, W, D = 48, 40, 4  # frame size and VAE downsample of these tests (latent 12 x 10)
 IDENT = {"vae": {"fingerprint": "toy-vae", "kind": "toy"}, "clip": {"fingerprint": "toy-clip", "kind": "toy"}}

@@ -12,9 +12,10 @@ import pytest
 
 from ffbench.datasets.clips import area_downsample, crop_box, resize_frames
 from ffbench.datasets.features import FeatureEncoders, build_sample
-from ffbench.datasets.manifest import MANIFEST_VERSION, verify_split, write_json_atomic
+from ffbench.datasets.manifest import MANIFEST_VERSION, verify_split
 from ffbench.datasets.safety import UnsafeTarError, check_member_name
 from ffbench.datasets.shards import pack_shards, read_sample_file, sample_key, write_sample_file
+from ffbench.fileio import write_json_atomic
 
 
 def toy_encoders(downsample: int = 4) -> FeatureEncoders:
@@ -195,8 +196,8 @@ def test_verify_refuses_unsafe_member_names(tmp_path):
         info = tarfile.TarInfo("../escape.json")
         info.size = 2
         tar.addfile(info, io.BytesIO(b"{}"))
-    from ffbench.datasets.manifest import sha256_file
     from ffbench.datasets.shards import ShardInfo
+    from ffbench.fileio import sha256_file
 
     path = split / "shard-000000.tar"
     _write_manifest(split, [ShardInfo(path.name, 1, path.stat().st_size, sha256_file(path), ("x",))])

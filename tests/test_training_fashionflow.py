@@ -60,7 +60,7 @@ def data_dir(tmp_path_factory):
     from diffusers import AutoencoderKL
 
     from ffbench.datasets.features import FeatureEncoders, build_sample
-    from ffbench.datasets.manifest import MANIFEST_VERSION, write_json_atomic
+    from ffbench.datasets.manifest import MANIFEST_VERSION
     from ffbench.datasets.shards import pack_shards, write_sample_file
     from ffbench.encoders import (
         clip_image_tokens,
@@ -70,6 +70,7 @@ def data_dir(tmp_path_factory):
         load_vae,
         vae_encode,
     )
+    from ffbench.fileio import write_json_atomic
 
     root = tmp_path_factory.mktemp("ffdata")
     torch.manual_seed(0)

@@ -44,7 +44,6 @@ from ffbench.datasets.sources import (
     DownloadError,
     Source,
     UnsupportedSourceError,
-    atomic_write_text,
     collect_sources,
     http_opener,
     write_lists,
@@ -56,10 +55,10 @@ from ffbench.datasets.verify import (
     probe_all,
     read_index,
     read_probe,
-    sha256_file,
     verify_video_file,
     write_csv,
 )
+from ffbench.fileio import sha256_file, write_text_atomic
 
 __all__ = [
     "DownloadError",
@@ -146,12 +145,12 @@ class _Fetcher:
     def _remember(self, src: Source, size: int, digest: str) -> None:
         with self.lock:
             self.index[src.id] = {"url": src.url, "split": src.split, "size": size, "sha256": digest}
-            atomic_write_text(self.index_path, json.dumps(self.index, indent=1, sort_keys=True))
+            write_text_atomic(self.index_path, json.dumps(self.index, indent=1, sort_keys=True))
 
     def _forget(self, video_id: str) -> None:
         with self.lock:
             if self.index.pop(video_id, None) is not None:
-                atomic_write_text(self.index_path, json.dumps(self.index, indent=1, sort_keys=True))
+                write_text_atomic(self.index_path, json.dumps(self.index, indent=1, sort_keys=True))
 
     def _quarantine(self, rec: DownloadRecord, body_file: Path | None = None, body: bytes | None = None,
                     copy: bool = False) -> None:
@@ -164,7 +163,7 @@ class _Fetcher:
                 os.replace(body_file, target)
         elif body is not None:
             target.write_bytes(body)
-        atomic_write_text(self.quarantine / f"{rec.id}.json", json.dumps(asdict(rec), indent=1))
+        write_text_atomic(self.quarantine / f"{rec.id}.json", json.dumps(asdict(rec), indent=1))
 
     def _clear_quarantine(self, video_id: str) -> None:
         for suffix in (".body", ".json"):

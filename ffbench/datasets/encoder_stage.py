@@ -17,7 +17,8 @@ import numpy as np
 
 from ffbench.datasets.clips import resize_frames
 from ffbench.datasets.features import FeatureEncoders
-from ffbench.datasets.manifest import fingerprint, sha256_file, write_json_atomic
+from ffbench.datasets.manifest import fingerprint
+from ffbench.fileio import sha256_file, write_json_atomic
 from ffbench.presets import Preset
 
 log = logging.getLogger(__name__)

@@ -40,11 +40,10 @@ from ffbench.datasets.manifest import (
     MANIFEST_VERSION,
     fingerprint,
     read_manifest,
-    sha256_file,
     verify_split,
-    write_json_atomic,
 )
 from ffbench.datasets.shards import pack_shards, sample_key
+from ffbench.fileio import sha256_file, write_json_atomic
 from ffbench.presets import Preset, get_preset
 
 SPLITS = ("train", "test")

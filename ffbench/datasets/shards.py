@@ -97,7 +97,7 @@ def pack_shards(sample_files: list[Path], out_dir: str | Path, shard_size_bytes:
     holds at least one sample) or holds `max_samples` samples. Each shard is written under a
     temporary name and renamed when complete; shards left over from an earlier packing are removed.
     """
-    from ffbench.datasets.manifest import sha256_file
+    from ffbench.fileio import sha256_file
 
     if shard_size_bytes <= 0:
         raise ValueError(f"shard_size_bytes must be positive, got {shard_size_bytes}")

@@ -18,7 +18,6 @@ URL list formats:
 from __future__ import annotations
 
 import http.client
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -26,6 +25,8 @@ from pathlib import Path
 from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urlsplit
 from urllib.request import HTTPRedirectHandler, OpenerDirector, Request, build_opener
+
+from ffbench.fileio import write_text_atomic
 
 OFFICIAL_URL_LISTS: dict[str, str] = {
     "train": "https://vision.cs.ubc.ca/datasets/fashion/resources/fashion_dataset/fashion_train.txt",
@@ -191,13 +192,6 @@ def http_opener() -> OpenerDirector:
     return build_opener(HttpOnlyRedirects)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to a temporary name beside `path`, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def fetch_official_lists(dest: Path, timeout: float, retries: int, backoff: float) -> dict[str, list[str]]:
     """Download fashion_train.txt / fashion_test.txt into `dest` (once) and return their entries.
 
@@ -210,7 +204,7 @@ def fetch_official_lists(dest: Path, timeout: float, retries: int, backoff: floa
         if not path.exists():
             text = _fetch_text(opener, url, timeout, retries, backoff)
             parse_url_lines(text, url)  # refuse an HTML page before saving it
-            atomic_write_text(path, text)
+            write_text_atomic(path, text)
         out[split] = read_url_list(path)
     return out
 
@@ -285,4 +279,4 @@ def write_lists(dest: Path, srcs: list[Source]) -> None:
     for s in srcs:
         by_split.setdefault(s.split, []).append(s.url if s.kind == "http" else f"videos/{s.id}.mp4")
     for split, lines in by_split.items():
-        atomic_write_text(dest / list_file_name(split), "".join(f"{line}\n" for line in lines))
+        write_text_atomic(dest / list_file_name(split), "".join(f"{line}\n" for line in lines))

@@ -11,7 +11,6 @@ then the size is compared with what the server promised, and only then is the fi
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
@@ -22,11 +21,11 @@ from pathlib import Path
 
 from ffbench.datasets.sources import (
     SPLITS,
-    atomic_write_text,
     list_file_name,
     read_url_list,
     video_id_from_url,
 )
+from ffbench.fileio import write_text_atomic
 from ffbench.video import VideoError, VideoInfo, probe_video, sniff_body
 
 # Content types that can only be an error page or a document, never a video.
@@ -53,15 +52,6 @@ def check_content_type(content_type: str | None) -> None:
         raise VerifyError(
             "wrong_content_type", f"the server sent Content-Type {content_type!r}, not a video"
         )
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_video_file(path: Path, expected_size: int | None = None) -> VideoInfo:
@@ -125,7 +115,7 @@ def write_csv(path: Path, rows: list, cls) -> None:
     writer.writeheader()
     for row in rows:
         writer.writerow(asdict(row))
-    atomic_write_text(path, buf.getvalue())
+    write_text_atomic(path, buf.getvalue())
 
 
 def probe_all(dest: str | Path, workers: int = 4) -> list[ProbeRecord]:
@@ -166,7 +156,7 @@ def probe_all(dest: str | Path, workers: int = 4) -> list[ProbeRecord]:
     if dropped:
         for vid in dropped:
             index.pop(vid, None)
-        atomic_write_text(dest / "verified.json", json.dumps(index, indent=1, sort_keys=True))
+        write_text_atomic(dest / "verified.json", json.dumps(index, indent=1, sort_keys=True))
     rows = [r for r in results if r is not None]
     write_csv(dest / "probe.csv", rows, ProbeRecord)
     return rows

@@ -18,7 +18,6 @@ every result row and the expected value is unknown.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import tempfile
@@ -32,6 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ffbench.fileio import sha256_file
 from ffbench.metrics.i3d import InceptionI3d, TorchScriptI3D
 from ffbench.metrics.inception import INPUT_SIZE, FIDInception
 
@@ -91,14 +91,6 @@ def default_cache_dir() -> Path:
     root = os.environ.get("FFBENCH_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "ffbench")
     return Path(root) / "weights"
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def is_offline() -> bool:

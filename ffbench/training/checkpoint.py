@@ -29,7 +29,7 @@ import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
-from ffbench.training.config import write_json_atomic
+from ffbench.fileio import write_json_atomic
 from ffbench.training.distributed import DistInfo, barrier
 from ffbench.training.ema import ModelEMA
 

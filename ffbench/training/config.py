@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
+
+from ffbench.fileio import write_json_atomic
 
 AUTOCAST_CHOICES = ("none", "bf16", "fp16")
 
@@ -72,14 +73,6 @@ class TrainConfig:
 
 class ConfigMismatchError(ValueError):
     """A resume was asked with settings that differ from the run directory's `config.json`."""
-
-
-def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Write `data` as indented JSON to a temporary name next to `path`, then rename it into place."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
 
 
 def config_differences(saved: dict[str, Any], requested: dict[str, Any], prefix: str = "") -> list[str]:
