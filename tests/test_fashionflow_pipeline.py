@@ -227,3 +227,39 @@ def test_generate_a_directory_of_images_loads_once_and_matches_single_calls(save
     empty.mkdir()
     result = _cli(empty, "--checkpoint", saved, "-o", out_dir)
     assert result.exit_code != 0 and "no images" in result.output
+
+
+def _write_tar(path, members: dict[str, bytes]) -> None:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_generate_from_a_split_of_shards_uses_each_stored_conditioning_frame(saved, tmp_path):
+    import io
+
+    def png(mode, size):
+        buf = io.BytesIO()
+        _photo(mode, size=size).save(buf, format="PNG")
+        return buf.getvalue()
+
+    split = tmp_path / "test"
+    split.mkdir()
+    _write_tar(split / "shard-000000.tar", {"vid_a.cond.png": png("RGB", (24, 32)), "vid_a.json": b"{}",
+                                            "vid_b.cond.png": png("RGBA", (24, 32)), "vid_b.json": b"{}"})
+    out_dir = tmp_path / "samples"
+    result = _cli(split, "--checkpoint", saved, "-o", out_dir, "--frames", 2, "--steps", 1)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out_dir.iterdir()) == ["vid_a.mp4", "vid_b.mp4"]
+
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    _write_tar(evil / "shard-000000.tar", {"../escape.cond.png": png("RGB", (24, 32))})
+    result = _cli(evil, "--checkpoint", saved, "-o", tmp_path / "never")
+    assert result.exit_code != 0 and "refusing the shard" in result.output
+    assert not (tmp_path / "never").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import click
@@ -82,7 +83,8 @@ def generate(
     """Generate a video from one still IMAGE with a trained FashionFlow pipeline.
 
     IMAGE may also be a directory: every .png/.jpg/.jpeg/.webp in it becomes <out>/<name>.mp4, with the
-    pipeline loaded once.
+    pipeline loaded once; a split folder of shards (from `ffbench prepare`) gives one video per sample,
+    generated from its stored conditioning frame (cond.png).
 
     Any image mode (RGBA, greyscale, CMYK, palette) is converted to RGB, resized to cover the model's
     frame size and centre-cropped. The video is written at the training data's frame rate.
@@ -90,34 +92,41 @@ def generate(
     \b
     Example:
       ffbench generate person.png --checkpoint runs/ff-cpu/pipeline -o person.mp4 --frames 16 --gif
-      ffbench generate data/synthetic/cond/test --checkpoint runs/ff-cpu/pipeline -o runs/ff-cpu/samples
+      ffbench generate data/synthetic/shards/test --checkpoint runs/ff-cpu/pipeline -o runs/ff-cpu/samples
     """
     from ffbench.models.fashionflow.generate import generate_videos
 
-    source = Path(image)
-    if source.is_dir():
-        images = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not images:
-            raise click.ClickException(f"{source}: no images ({', '.join(IMAGE_SUFFIXES)}) in this directory")
-        out_dir = Path(out_path or "samples")
-        outs = [out_dir / f"{p.stem}.mp4" for p in images]
-    else:
-        images, outs = [source], [Path(out_path or f"{source.stem}.mp4")]
+    with tempfile.TemporaryDirectory(prefix="ffbench-cond-") as staging:
+        source = Path(image)
+        if source.is_dir() and any(source.glob("*.tar")):
+            source = _conditioning_frames(source, Path(staging))
+        if source.is_dir():
+            images = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not images:
+                kinds = ", ".join(IMAGE_SUFFIXES)
+                raise click.ClickException(f"{image}: no images ({kinds}) in this directory")
+            out_dir = Path(out_path or "samples")
+            outs = [out_dir / f"{p.stem}.mp4" for p in images]
+        else:
+            images, outs = [source], [Path(out_path or f"{source.stem}.mp4")]
+        try:
+            written = generate_videos(
+                images, checkpoint, outs, frames=frames, steps=steps, sampler=sampler, seed=seed,
+                guidance_scale=guidance_scale, gif=gif, interpolate=interpolate, interpolator=interpolator,
+                device=device,
+            )
+        except ValueError as err:
+            raise click.ClickException(str(err)) from err
+    click.echo(f"wrote {written[0]}" if len(written) == 1 else f"wrote {len(written)} videos to {out_dir}")
+
+
+def _conditioning_frames(split_dir: Path, into: Path) -> Path:
+    """Write each shard sample's stored conditioning frame to `into/<key>.png`; return `into`."""
+    from ffbench.datasets.shards import iter_split_entries
+
     try:
-        written = generate_videos(
-            images,
-            checkpoint,
-            outs,
-            frames=frames,
-            steps=steps,
-            sampler=sampler,
-            seed=seed,
-            guidance_scale=guidance_scale,
-            gif=gif,
-            interpolate=interpolate,
-            interpolator=interpolator,
-            device=device,
-        )
+        for key, png in iter_split_entries(split_dir, "cond.png"):
+            (into / f"{key}.png").write_bytes(png)
     except ValueError as err:
         raise click.ClickException(str(err)) from err
-    click.echo(f"wrote {written[0]}" if len(written) == 1 else f"wrote {len(written)} videos to {out_dir}")
+    return into

@@ -13,6 +13,7 @@ import io
 import os
 import re
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,3 +151,21 @@ def sample_bytes(arrays: dict[str, object]) -> dict[str, bytes]:
         else:
             out[ext] = value
     return out
+
+
+def iter_split_entries(split_dir: str | Path, extension: str) -> Iterator[tuple[str, bytes]]:
+    """Yield (sample key, bytes) of every `<key>.<extension>` member of a split's shards, in shard order.
+
+    Member names are checked (no absolute paths, `..` or links) before anything is read.
+    """
+    shards = sorted(Path(split_dir).glob("*.tar"))
+    if not shards:
+        raise ValueError(f"{split_dir}: no .tar shards here; pass a split folder written by "
+                         "`ffbench prepare`")
+    suffix = "." + extension
+    for shard in shards:
+        with tarfile.open(shard) as tar:
+            for info in tar:
+                check_member(info, shard)
+                if info.isreg() and info.name.endswith(suffix):
+                    yield info.name[: -len(suffix)], tar.extractfile(info).read()
