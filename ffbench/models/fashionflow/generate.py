@@ -43,7 +43,7 @@ def load_pipeline(
     if interpolator is not None:
         extra["interpolator"] = _load_model(Path(interpolator), "interpolator")
     try:
-        pipe = FashionFlowPipeline.from_pretrained(path, **extra)
+        pipe = FashionFlowPipeline.from_pretrained(path, low_cpu_mem_usage=False, **extra)
     except FashionFlowConfigError as err:
         raise FashionFlowConfigError(f"checkpoint {str(path)!r} does not fit together: {err}") from err
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:

@@ -100,6 +100,7 @@ class FashionFlowModel(ModelMixin, ConfigMixin):
         safetensors hands back views into one file buffer; CPU kernels pick other code paths for
         unaligned data and the loaded model's outputs then differ from the saved one's in the last bits.
         """
+        kwargs.setdefault("low_cpu_mem_usage", False)  # the default asks for accelerate and warns without it
         loaded = super().from_pretrained(*args, **kwargs)
         model = loaded[0] if isinstance(loaded, tuple) else loaded
         with torch.no_grad():
