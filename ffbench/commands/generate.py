@@ -1,4 +1,4 @@
-"""`ffbench generate`: one still image in, a video file out (a thin wrapper of `generate_video`)."""
+"""`ffbench generate`: still images in, video files out (a thin wrapper of `generate_videos`)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ Model: `FashionFlowModel(**fashionflow_config(preset))`; training objectives `di
 from diffusers import ModelMixin, SchedulerMixin  # noqa: F401
 
 from ffbench.models.fashionflow.config import fashionflow_config
-from ffbench.models.fashionflow.generate import generate_video, load_pipeline
+from ffbench.models.fashionflow.generate import generate_video, generate_videos, load_pipeline
 from ffbench.models.fashionflow.losses import diffusion_loss, interpolation_inputs, interpolation_loss
 from ffbench.models.fashionflow.model import FashionFlowConfigError, FashionFlowModel
 from ffbench.models.fashionflow.pipeline import FashionFlowPipeline, FashionFlowPipelineOutput
@@ -25,6 +25,7 @@ __all__ = [
     "diffusion_loss",
     "fashionflow_config",
     "generate_video",
+    "generate_videos",
     "interpolation_inputs",
     "interpolation_loss",
     "legacy_betas",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -68,42 +69,10 @@ def _load_model(path: Path, role: str) -> FashionFlowModel:
 
 
 def generate_video(
-    image_path: str | os.PathLike,
-    checkpoint: str | os.PathLike,
-    out_path: str | os.PathLike,
-    frames: int | None = None,
-    steps: int = 25,
-    sampler: str = "dpmpp",
-    seed: int = 0,
-    guidance_scale: float = 1.0,
-    gif: bool = False,
-    interpolate: bool = False,
-    interpolator: str | os.PathLike | None = None,
-    device: str | None = None,
-    progress: bool = True,
+    image_path: str | os.PathLike, checkpoint: str | os.PathLike, out_path: str | os.PathLike, **options: Any
 ) -> Path:
-    """Generate a video from one image with a saved pipeline and write it as an H.264 mp4.
-
-    Args:
-        image_path: any still image PIL reads (RGBA, L, CMYK, palette...); it is converted to RGB, resized
-            to cover the model's frame size and centre-cropped.
-        checkpoint: a FashionFlowPipeline directory.
-        out_path: the mp4 to write (atomically); with `gif`, a GIF preview is written beside it.
-        frames: frames to sample (default: the model's training clip length).
-        steps / sampler: scheduler steps and sampler ("ddpm", "ddim", "dpmpp"; ddpm with 1000 steps is
-            the paper's); the noise schedule stays the one the model was trained with.
-        seed: seed of the sampling noise (a CPU generator, so results do not depend on the device).
-        guidance_scale: classifier-free guidance weight (> 1 needs a model trained with condition dropout).
-        interpolate: double the frame rate with the interpolation model (2 * frames - 1 frames are written
-            at twice the fps); `interpolator` is its directory unless the pipeline contains one.
-        device: "cpu", "cuda", ... (default: cuda when available).
-    Returns: the path of the mp4. The video is written at the training data's frame rate.
-    """
-    return generate_videos(
-        [image_path], checkpoint, [out_path], frames=frames, steps=steps, sampler=sampler, seed=seed,
-        guidance_scale=guidance_scale, gif=gif, interpolate=interpolate, interpolator=interpolator,
-        device=device, progress=progress,
-    )[0]
+    """Generate one video from one image; `options` are those of `generate_videos`. Returns the mp4 path."""
+    return generate_videos([image_path], checkpoint, [out_path], **options)[0]
 
 
 def generate_videos(
@@ -121,8 +90,25 @@ def generate_videos(
     device: str | None = None,
     progress: bool = True,
 ) -> list[Path]:
-    """`generate_video` for many images, loading the pipeline once; each image uses the same `seed`, so a
-    video does not depend on which other images were in the batch. Returns the mp4 paths."""
+    """Generate one video per image with a saved pipeline (loaded once), each written as an H.264 mp4.
+
+    Each image uses the same `seed`, so a video does not depend on which other images were in the batch.
+
+    Args:
+        image_paths: still images PIL reads (RGBA, L, CMYK, palette...); each is converted to RGB, resized
+            to cover the model's frame size and centre-cropped.
+        checkpoint: a FashionFlowPipeline directory.
+        out_paths: the mp4s to write, one per image (atomically); with `gif`, a GIF preview beside each.
+        frames: frames to sample (default: the model's training clip length).
+        steps / sampler: scheduler steps and sampler ("ddpm", "ddim", "dpmpp"; ddpm with 1000 steps is
+            the paper's); the noise schedule stays the one the model was trained with.
+        seed: seed of the sampling noise (a CPU generator, so results do not depend on the device).
+        guidance_scale: classifier-free guidance weight (> 1 needs a model trained with condition dropout).
+        interpolate: double the frame rate with the interpolation model (2 * frames - 1 frames are written
+            at twice the fps); `interpolator` is its directory unless the pipeline contains one.
+        device: "cpu", "cuda", ... (default: cuda when available).
+    Returns: the mp4 paths. Videos are written at the training data's frame rate.
+    """
     from tqdm.auto import tqdm
 
     from ffbench.video import write_gif, write_video
