@@ -37,16 +37,17 @@ class VideoSourceDir:
             for f in self.files:
                 yield f.name, f
             return
-        import webdataset as wds
+        from ffbench.datasets.shards import iter_split_entries
 
-        # Shards in sorted order, no shuffling: the order fixes the seeded clip starts.
-        dataset = wds.WebDataset([str(f) for f in self.files], shardshuffle=False, empty_check=False)
-        for sample in dataset:
-            data = sample.get("mp4")
-            if data is None:
-                raise ValueError(f"shard sample {sample.get('__key__')!r} in {self.root} has no 'mp4' entry; "
-                                 "--real shards must be written by `ffbench prepare`")
-            yield str(sample["__key__"]), bytes(data)
+        # Shards in sorted order, no shuffling: the order fixes the seeded clip starts. Member names are
+        # checked (no absolute paths, `..` or links) before anything is read.
+        count = 0
+        for key, data in iter_split_entries(self.root, "mp4"):
+            count += 1
+            yield key, data
+        if count == 0:
+            raise ValueError(f"the shards in {self.root} hold no 'mp4' entries; --real shards must be "
+                             "written by `ffbench prepare`")
 
 
 def open_source(path: str | Path, flag: str = "--real") -> VideoSourceDir:
