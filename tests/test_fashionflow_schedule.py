@@ -159,3 +159,24 @@ def test_sampling_a_real_tiny_model_pins_frame_zero_and_is_seeded():
     ]
     assert torch.equal(runs[0][:, :, 0], cond)
     assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], runs[2])
+
+
+def test_clip_epsilon_keeps_in_range_x0_and_clamps_the_rest():
+    import torch
+
+    from ffbench.models.fashionflow import make_noise_scheduler
+    from ffbench.models.fashionflow.sampling import X0_CLIP, clip_epsilon
+
+    sched = make_noise_scheduler("cosine", "ddpm")
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.randn(2, 4, 3, 5, 5, generator=g)
+    x0[1] *= 10  # far outside the latent range
+    noise = torch.randn(x0.shape, generator=g)
+    for t in (10, 500, 990):
+        ab = sched.alphas_cumprod[t].double()
+        x_t = (ab.sqrt() * x0.double() + (1 - ab).sqrt() * noise.double()).float()
+        eps = clip_epsilon(noise, x_t, torch.tensor(t), sched)
+        implied = (x_t.double() - (1 - ab).sqrt() * eps.double()) / ab.sqrt()
+        inside = x0.abs() <= X0_CLIP
+        assert torch.allclose(eps[inside], noise[inside])
+        assert torch.allclose(implied[~inside].float(), x0[~inside].clamp(-X0_CLIP, X0_CLIP), atol=1e-3)
