@@ -33,7 +33,7 @@ DEMO_STEPS ?= 300
 demo: $(STAMP)
 	$(FFB) prepare --synthetic --preset cpu --out $(DEMO)/data
 	$(FFB) train fashionflow --shards $(DEMO)/data --preset cpu --out $(DEMO)/runs/fashionflow \
-		--steps $(DEMO_STEPS) --checkpoint-every 100 --ema-decay 0.99 --threads 1 --resume
+		--steps $(DEMO_STEPS) --lr 1e-3 --checkpoint-every 100 --ema-decay 0.99 --threads 1 --resume
 	$(FFB) generate $(DEMO)/data/shards/test --checkpoint $(DEMO)/runs/fashionflow/pipeline \
 		-o $(DEMO)/runs/fashionflow/samples --steps 25 --sampler dpmpp
 	$(FFB) eval --metric all --real $(DEMO)/data/shards/test --fake $(DEMO)/runs/fashionflow/samples \
