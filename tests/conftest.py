@@ -4,14 +4,30 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 # Set before any test imports huggingface_hub: a hub id then fails at once instead of retrying.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Run every test on one intra-op thread, restored afterwards (a command under test may change it).
+
+    On a busy 2-core machine a second OpenMP thread that gets descheduled makes small models ~50x slower
+    (measured: 2.7 s vs 0.03 s for one tiny forward pass).
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def pytest_configure(config) -> None:
-    # One intra-op thread: on a busy 2-core machine a second OpenMP thread that gets descheduled makes small
-    # models ~50x slower (measured: 2.7 s vs 0.03 s for one tiny forward pass).
+    # The same for module- and session-scoped fixtures, which set up outside any one test.
     import torch
 
     torch.set_num_threads(1)

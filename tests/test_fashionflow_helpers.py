@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 from diffusers import AutoencoderKL
 
@@ -27,15 +26,6 @@ TINY = dict(
     num_frames=6,
 )
 
-
-@pytest.fixture
-def single_thread():
-    """Run a test on one intra-op thread. These models are tiny: with 2 OpenMP threads on a shared 2-core
-    machine every op waits at a barrier for a descheduled thread (measured: 2.7 s vs 0.03 s a forward)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny_config(**overrides) -> dict:

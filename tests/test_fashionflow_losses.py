@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_fashionflow_helpers import single_thread, tiny_model  # noqa: F401
+from test_fashionflow_helpers import tiny_model  # noqa: F401
 
 from ffbench.models.fashionflow import diffusion_loss, interpolation_loss, make_noise_scheduler
-
-pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 class Recorder(torch.nn.Module):

@@ -7,13 +7,11 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-from test_fashionflow_helpers import single_thread, tiny_config, tiny_model  # noqa: F401
+from test_fashionflow_helpers import tiny_config, tiny_model  # noqa: F401
 
 from ffbench.models.fashionflow import FashionFlowModel, fashionflow_config
 from ffbench.models.fashionflow.convs import PseudoConv3d
 from ffbench.models.fashionflow.unet import count_parameters
-
-pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _inputs(b=2, f=5, h=8, w=6, c=4, tokens=17, dim=64, seed=0):

@@ -10,13 +10,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 from PIL import Image
-from test_fashionflow_helpers import single_thread, tiny_model, tiny_pipeline  # noqa: F401
+from test_fashionflow_helpers import tiny_model, tiny_pipeline  # noqa: F401
 
 from ffbench.encoders import frames_to_tensor, vae_encode
 from ffbench.models.fashionflow import FashionFlowConfigError, FashionFlowPipeline
 from ffbench.models.fashionflow.images import fit_image, load_image
-
-pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

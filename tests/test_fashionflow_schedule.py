@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from test_fashionflow_helpers import single_thread, tiny_model  # noqa: F401
+from test_fashionflow_helpers import tiny_model  # noqa: F401
 
 from ffbench.models.fashionflow import (
     legacy_betas,
@@ -19,8 +19,6 @@ from ffbench.models.fashionflow import (
     switch_sampler,
 )
 from ffbench.models.fashionflow.sampling import interpolation_windows
-
-pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.mark.parametrize("kind", ["ddpm", "ddim", "dpmpp"])

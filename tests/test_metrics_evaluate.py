@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 from ffbench.commands.evaluate import evaluate as eval_command
@@ -26,13 +25,6 @@ SMALL = {
     "is": PROTOCOLS["is"].replace(size=(75, 75)),
 }
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def moving_disks(seed: int, frames: int = 20, size: int = 64, frozen: bool = False) -> np.ndarray:

@@ -10,16 +10,6 @@ import torch
 from ffbench.metrics.i3d import InceptionI3d, TorchScriptI3D, same_padding
 from ffbench.metrics.weights import WeightsError, load_i3d
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # 2 shared cores: one thread per test process avoids oversubscription stalls.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 BN_KEYS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
 

@@ -10,14 +10,6 @@ from ffbench.metrics.inception import FIDInception
 from ffbench.metrics.weights import WeightsError, load_inception
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @torch.no_grad()
 def test_pool_and_logits_match_pytorch_fid(tmp_path, monkeypatch):
     torch.manual_seed(0)

@@ -32,14 +32,6 @@ PRESET = get_preset("cpu")
 SINGLE = DistInfo(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Two OpenMP threads on two shared, busy cores run 5-10x slower than one (spinning waits).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _frames(seed: int, n: int = 18) -> np.ndarray:
     """A coloured disc moving across a gradient background: uint8 (n, 128, 96, 3)."""
