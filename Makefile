@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(PY) bench/loader.py
 	$(PY) bench/sampling.py
 	$(PY) bench/metrics.py
+	$(PY) bench/fvd_sanity.py
 
 clean-demo:
 	rm -rf $(DEMO)

@@ -110,7 +110,7 @@ def test_eval_cli_reads_shards_appends_rows_and_leaderboard_prints(videos, tmp_p
     board = tmp_path / "board"
     args = ["--metric", "vfid", "--real", str(shards), "--fake", str(videos["tiny_b"]), "--method", "toy",
             "--i3d-vfid", "random", "--leaderboard-dir", str(board), "--dataset", "toyset", "--no-cache",
-            "--recal-items", "4"]
+            "--recal-items", "4", "--threads", "1"]
     result = CliRunner().invoke(eval_command, args)
     assert result.exit_code == 0, result.output
     assert "random-init" in result.output and "appended 1 rows" in result.output
