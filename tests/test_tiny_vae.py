@@ -88,9 +88,34 @@ def test_bad_frames_are_rejected(frames, tmp_path):
         T.train_tiny_vae(train[:, :30], held[:, :30], tmp_path / "v", steps=1, progress=False)
     with pytest.raises(ValueError, match="differs"):
         T.train_tiny_vae(train, held[:, :16], tmp_path / "v", steps=1, progress=False)
+    with pytest.raises(ValueError, match="l1_weight"):
+        T.train_tiny_vae(train, held, tmp_path / "v", steps=1, progress=False, l1_weight=-1.0)
+
+
+@pytest.mark.parametrize("l1_weight", [0.0, 0.5])
+def test_first_loss_is_mse_plus_weighted_l1_of_the_first_batch(frames, tmp_path, l1_weight):
+    train, held = frames
+    ident = T.train_tiny_vae(train, held, tmp_path / "v", steps=1, seed=3, progress=False, batch_size=2,
+                             l1_weight=l1_weight, kl_weight=0.0)
+    # the same first batch and initial weights, rebuilt independently of the training loop
+    x = T._batch(train, 2, None, torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        vae = T.build_tiny_vae(3)
+        err = vae.decode(vae.encode(x).latent_dist.mean).sample - x
+    expected = err.pow(2).mean().item() + l1_weight * err.abs().mean().item()
+    assert ident["loss_first"] == pytest.approx(expected, rel=1e-5)
+    assert ident["settings"]["l1_weight"] == l1_weight
+
+
+def test_recipe_names_the_architecture_and_default_steps():
+    r = T.recipe()
+    assert r["config"]["block_out_channels"] == list(T.TINY_VAE_CONFIG["block_out_channels"])
+    assert r["default_steps"] == T.DEFAULT_STEPS
+    assert json.loads(json.dumps(r)) == r  # plain JSON: it is fingerprinted into prepare's marker
 
 
 def test_default_trains_on_whole_frames(frames, tmp_path):
     ident = T.train_tiny_vae(*frames, tmp_path / "vae", steps=2, progress=False)
     assert ident["settings"]["crop"] is None and ident["settings"]["batch_size"] == 4
+    assert ident["settings"]["l1_weight"] == 0.0  # MSE only: what held-out PSNR measures
     assert (tmp_path / "vae" / "diffusion_pytorch_model.safetensors").exists()

@@ -51,6 +51,7 @@ def _train_frames(data_dir: Path, probes: list, preset: Preset, resize: str) -> 
 def stage_vae(data_dir: Path, spec: str, probes: list, preset: Preset, resize: str, steps: int | None,
               seed: int, progress: bool = False) -> tuple[object, float | None]:
     """The VAE for `spec` and, for a tiny VAE, its held-out PSNR (trained here unless already done)."""
+    from ffbench.datasets.tiny_vae import recipe
     from ffbench.encoders import load_vae
 
     if spec != "tiny":
@@ -62,7 +63,8 @@ def stage_vae(data_dir: Path, spec: str, probes: list, preset: Preset, resize: s
                 "seed": seed,
                 "train_ids": fingerprint(ids), "frames_per_video": VAE_FRAMES_PER_VIDEO,
                 "heldout_every": VAE_HELDOUT_EVERY, "downsample": preset.vae_downsample,
-                "latent_channels": preset.latent_channels}
+                "latent_channels": preset.latent_channels,
+                "recipe": fingerprint(recipe())}  # a changed architecture or default retrains
     ident = out / "identity.json"
     done = marker.is_file() and ident.is_file() and json.loads(marker.read_text()) == {
         "settings": settings, "identity_sha256": sha256_file(ident)}
