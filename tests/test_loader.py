@@ -126,11 +126,14 @@ def test_epoch_mode_splits_shards_across_ranks(split):
     assert one == [f"v{i}" for i in range(5)]
 
 
-def test_short_videos_are_skipped_and_counted(tmp_path):
-    split = write_split(tmp_path, [3, 8, 2], per_shard=3)
-    loader = latent_clip_loader(split, frames=5, batch_size=1, resampled=False)
-    assert [b["id"][0] for b in loader] == ["v1"]
-    assert loader.stats.short_videos == 2
+@pytest.mark.parametrize("workers", [0, 2])
+def test_short_videos_are_skipped_and_counted(tmp_path, workers):
+    # With DataLoader workers the counts are made in the worker processes and reach `.stats` with the batches.
+    split = write_split(tmp_path, [3, 8, 2, 4, 9, 1], per_shard=2)
+    loader = latent_clip_loader(split, frames=5, batch_size=1, resampled=False, num_workers=workers)
+    assert sorted(b["id"][0] for b in loader) == ["v1", "v4"]
+    assert loader.stats.short_videos == 4 and loader.stats.samples == 2
+    assert "loader_stats" not in next(iter(loader))
 
 
 def test_resampling_over_only_unusable_data_stops_with_an_error(tmp_path):
@@ -143,13 +146,14 @@ def test_resampling_over_only_unusable_data_stops_with_an_error(tmp_path):
         take(latent_clip_loader(split, frames=2, batch_size=1), 1)
 
 
-def test_truncated_shard_is_skipped_and_counted(tmp_path):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_truncated_shard_is_skipped_and_counted(tmp_path, workers):
     split = write_split(tmp_path, [8, 8, 8, 8], per_shard=2)
     shard = split / "shard-000001.tar"
     shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
-    loader = latent_clip_loader(split, frames=4, batch_size=1, resampled=False)
+    loader = latent_clip_loader(split, frames=4, batch_size=1, resampled=False, num_workers=workers)
     assert sorted(b["id"][0] for b in loader) == ["v0", "v1"]
-    assert loader.stats.truncated_shards == 1
+    assert loader.stats.truncated_shards == 1 and "shard-000001.tar" in loader.stats.messages[0]
     from ffbench.datasets.manifest import verify_split
 
     problems = verify_split(split)

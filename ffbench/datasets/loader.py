@@ -40,7 +40,7 @@ REQUIRED_KEYS = ("json", "latents.npy", "clip.npy", "lowres.npy")
 
 @dataclass
 class LoaderStats:
-    """Counts of what the loader skipped, per process (each DataLoader worker keeps its own)."""
+    """Counts of what the loader skipped (DataLoader workers report theirs with every batch)."""
 
     samples: int = 0  # windows yielded
     corrupt_samples: int = 0  # unreadable or incomplete samples, skipped
@@ -255,6 +255,53 @@ class FastForward(_Stage):
         return itertools.islice(src, skip, None)
 
 
+STATS_ONLY = "__stats_only__"  # marks the counts-only item a worker sends when its stream ends
+COUNTERS = ("samples", "corrupt_samples", "truncated_shards", "tar_errors", "short_videos",
+            "clip_from_frame0")
+
+
+class ReportStats:
+    """Stage 8 (DataLoader workers only): attach to every batch what this worker's LoaderStats counted
+    since its previous batch, as `batch["loader_stats"]` = (counts, new messages). A worker's counters
+    live in its own process; this is how they reach the main process (see `MergedStatsLoader`)."""
+
+    def __init__(self, stats: LoaderStats):
+        self.stats = stats
+
+    def __call__(self, src: Iterable[dict]) -> Iterator[dict]:
+        last = {k: getattr(self.stats, k) for k in COUNTERS}
+        seen_messages = len(self.stats.messages)
+
+        def report() -> tuple[dict, list[str]]:
+            nonlocal last, seen_messages
+            now = {k: getattr(self.stats, k) for k in COUNTERS}
+            out = ({k: now[k] - last[k] for k in COUNTERS}, self.stats.messages[seen_messages:])
+            last, seen_messages = now, len(self.stats.messages)
+            return out
+
+        for batch in src:
+            batch["loader_stats"] = report()
+            yield batch
+        # What was skipped after the last batch (or in a worker that made none) still has to arrive.
+        yield {"loader_stats": report(), STATS_ONLY: True}
+
+
+class MergedStatsLoader:
+    """A multi-worker WebLoader whose `.stats` adds up what every worker counted (main process)."""
+
+    def __init__(self, loader: wds.WebLoader, stats: LoaderStats, manifest: dict):
+        self.loader, self.stats, self.manifest = loader, stats, manifest
+
+    def __iter__(self) -> Iterator[dict]:
+        for batch in self.loader:
+            counts, messages = batch.pop("loader_stats")
+            for key, delta in counts.items():
+                setattr(self.stats, key, getattr(self.stats, key) + delta)
+            self.stats.messages.extend(messages[: max(0, 20 - len(self.stats.messages))])
+            if not batch.pop(STATS_ONLY, False):
+                yield batch
+
+
 def _dist_info(rank: int | None, world_size: int | None) -> tuple[int, int]:
     if rank is not None and world_size is not None:
         return rank, world_size
@@ -308,10 +355,11 @@ def latent_clip_loader(
         rank, world_size: default to torch.distributed (or RANK / WORLD_SIZE).
 
     Returns:
-        an iterable (a `wds.DataPipeline`, or a `wds.WebLoader` when num_workers > 0) of dicts:
+        an iterable (a `wds.DataPipeline`, or a `MergedStatsLoader` when num_workers > 0) of dicts:
         latents (B, 4, F, h, w) float32, cond_latent (B, 4, h, w), clip (B, T, D) float32,
         lowres (B, 3, F, h, w) in [-1, 1], with pixels also video (B, 3, F, H, W) in [-1, 1];
-        `.stats` is the LoaderStats of the main process and `.manifest` the split's manifest.
+        `.stats` is the LoaderStats (with workers: the sum of every worker's counts so far) and
+        `.manifest` the split's manifest.
     """
     shards_dir = Path(shards_dir)
     for split_dir in (shards_dir / split, shards_dir / "shards" / split, shards_dir):
@@ -347,10 +395,12 @@ def latent_clip_loader(
         wds.batched(batch_size, collation_fn=collate, partial=not resampled),
         # 7. fast-forward to start_batch
         FastForward(**place) if start_batch else None,
+        # 8. with DataLoader workers: each batch carries its worker's new counts to the main process
+        ReportStats(stats) if num_workers > 0 else None,
     )
-    loader = pipeline
     if num_workers > 0:
-        loader = wds.WebLoader(pipeline, batch_size=None, num_workers=num_workers)
-    loader.stats = stats
-    loader.manifest = manifest
-    return loader
+        return MergedStatsLoader(wds.WebLoader(pipeline, batch_size=None, num_workers=num_workers), stats,
+                                 manifest)
+    pipeline.stats = stats
+    pipeline.manifest = manifest
+    return pipeline
