@@ -38,22 +38,27 @@ def _batch(b=3, f=6, seed=0):
     )
 
 
-def _noise_from(noisy, clean, t, sched):
-    ab = sched.alphas_cumprod[t].reshape(-1, 1, 1, 1, 1)
-    return (noisy - ab.sqrt() * clean) / (1 - ab).sqrt()
+def _target_from(noisy, clean, t, sched, prediction_type="epsilon"):
+    """The training target recovered from what the model was shown: the noise, or v = sqrt(ab) eps -
+    sqrt(1 - ab) x0 (Salimans & Ho 2022, eq. in section 4)."""
+    ab = sched.alphas_cumprod[t].double().reshape(-1, 1, 1, 1, 1)
+    noise = (noisy - ab.sqrt() * clean) / (1 - ab).sqrt()
+    return noise if prediction_type == "epsilon" else ab.sqrt() * noise - (1 - ab).sqrt() * clean
 
 
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
 @pytest.mark.parametrize("mode", ["both", "local", "global"])
-def test_diffusion_loss_scores_the_generated_frames_only(mode):
+def test_diffusion_loss_scores_the_generated_frames_only(mode, prediction_type):
     sched = make_noise_scheduler("cosine")
     batch = _batch()
-    rec = Recorder(tiny_model(conditioning=mode))
+    rec = Recorder(tiny_model(conditioning=mode, prediction_type=prediction_type))
     loss = diffusion_loss(rec, sched, batch, generator=torch.Generator().manual_seed(1))
     t = rec.seen["t"]
     assert t.shape == (3,) and t.dtype == torch.long and 0 <= t.min() and t.max() < 1000
-    noise = _noise_from(rec.seen["sample"].double(), batch["latents"].double(), t, sched)
-    # a zero prediction scores the mean squared noise of the scored frames: frames 1.. with local conditioning
-    scored = noise[:, :, 1:] if mode != "global" else noise
+    target = _target_from(rec.seen["sample"].double(), batch["latents"].double(), t, sched, prediction_type)
+    # a zero prediction scores the mean squared target of the scored frames: frames 1.. with local
+    # conditioning
+    scored = target[:, :, 1:] if mode != "global" else target
     assert loss.item() == pytest.approx(scored.square().mean().item(), rel=1e-4)
     # and the frame-0 prediction does not matter with local conditioning
     model = tiny_model(conditioning=mode)
@@ -101,9 +106,10 @@ def test_cond_dropout_zeroes_whole_samples():
         diffusion_loss(rec, sched, batch, cond_dropout=1.5)
 
 
-def test_interpolation_loss_gives_even_frames_and_scores_odd_ones():
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_interpolation_loss_gives_even_frames_and_scores_odd_ones(prediction_type):
     sched, batch = make_noise_scheduler("cosine"), _batch(f=7)
-    rec = Recorder(tiny_model(stage="interpolation"))
+    rec = Recorder(tiny_model(stage="interpolation", prediction_type=prediction_type))
     loss = interpolation_loss(rec, sched, batch, generator=torch.Generator().manual_seed(3))
     x = rec.seen["sample"]
     assert x.shape == (3, 8, 7, 8, 6)
@@ -112,8 +118,8 @@ def test_interpolation_loss_gives_even_frames_and_scores_odd_ones():
     assert torch.equal(x[:, 4:7, even], batch["lowres"][:, :, even])  # their RGB at latent size
     assert torch.all(x[:, 4:7, odd] == 0)  # the frames to fill have no RGB
     assert torch.all(x[:, 7, even] == 1) and torch.all(x[:, 7, odd] == 0)  # the mask channel
-    noise = _noise_from(x[:, :4].double(), batch["latents"].double(), rec.seen["t"], sched)
-    assert loss.item() == pytest.approx(noise[:, :, odd].square().mean().item(), rel=1e-4)
+    target = _target_from(x[:, :4].double(), batch["latents"].double(), rec.seen["t"], sched, prediction_type)
+    assert loss.item() == pytest.approx(target[:, :, odd].square().mean().item(), rel=1e-4)
 
 
 def test_losses_refuse_the_wrong_model_or_batch():

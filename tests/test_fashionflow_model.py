@@ -175,6 +175,19 @@ def test_bad_inputs_and_options_name_the_problem():
         FashionFlowModel(**tiny_config(block_out_channels=(6, 16)))
 
 
+def test_prediction_type_per_preset_is_saved_and_checked(tmp_path):
+    from ffbench.models.fashionflow import fashionflow_config
+
+    # the paper trains epsilon; the small cpu model predicts v (epsilon made it sample noise)
+    assert fashionflow_config("paper")["prediction_type"] == "epsilon"
+    assert fashionflow_config("cpu")["prediction_type"] == "v_prediction"
+    model = tiny_model(prediction_type="epsilon")
+    model.save_pretrained(tmp_path)
+    assert FashionFlowModel.from_pretrained(tmp_path).config.prediction_type == "epsilon"
+    with pytest.raises(ValueError, match="prediction_type='sample'"):
+        FashionFlowModel(**tiny_config(prediction_type="sample"))
+
+
 def test_gradient_checkpointing_gives_the_same_gradients():
     model = tiny_model()
     sample, t, cond, clip = _inputs(f=4)

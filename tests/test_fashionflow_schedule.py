@@ -67,12 +67,14 @@ def test_switch_sampler_keeps_the_schedule_and_bad_names_are_refused():
 
 
 class ExactDenoiser(torch.nn.Module):
-    """Optimal epsilon when the data is one fixed clip x0: eps = (x_t - sqrt(ab_t) x0) / sqrt(1 - ab_t)."""
+    """Optimal epsilon when the data is one fixed clip x0: eps = (x_t - sqrt(ab_t) x0) / sqrt(1 - ab_t);
+    with prediction_type="v_prediction" the optimal v = sqrt(ab_t) eps - sqrt(1 - ab_t) x0."""
 
-    def __init__(self, x0: torch.Tensor, alphas_cumprod: torch.Tensor, stage: str = "keyframes"):
+    def __init__(self, x0: torch.Tensor, alphas_cumprod: torch.Tensor, stage: str = "keyframes",
+                 prediction_type: str = "epsilon"):
         super().__init__()
         self.x0, self.ab = x0, alphas_cumprod.double()
-        self.config = SimpleNamespace(stage=stage, num_frames=5)
+        self.config = SimpleNamespace(stage=stage, num_frames=5, prediction_type=prediction_type)
         self.replaces_first_frame = stage == "keyframes"
         self.calls = 0
         self.dtype = torch.float32
@@ -82,16 +84,22 @@ class ExactDenoiser(torch.nn.Module):
         ab = self.ab[int(t)]
         x = sample[:, :4].double()
         x0 = self.x0[..., : x.shape[2], :, :].double().expand_as(x)
-        return ((x - ab.sqrt() * x0) / (1 - ab).sqrt()).float()
+        eps = (x - ab.sqrt() * x0) / (1 - ab).sqrt()
+        if self.config.prediction_type == "v_prediction":
+            return (ab.sqrt() * eps - (1 - ab).sqrt() * x0).float()
+        return eps.float()
 
 
 @pytest.mark.parametrize(("kind", "steps"), [("ddpm", 1000), ("ddim", 50), ("dpmpp", 25)])
-@pytest.mark.parametrize("schedule", ["cosine", "legacy"])
-def test_samplers_recover_the_clip_of_an_exact_denoiser(kind, steps, schedule):
+@pytest.mark.parametrize(
+    ("schedule", "prediction_type"),
+    [("cosine", "epsilon"), ("legacy", "epsilon"), ("cosine", "v_prediction")],
+)
+def test_samplers_recover_the_clip_of_an_exact_denoiser(kind, steps, schedule, prediction_type):
     sched = make_noise_scheduler(schedule, kind)
     g = torch.Generator().manual_seed(0)
     x0 = torch.randn(1, 4, 5, 3, 2, generator=g)
-    model = ExactDenoiser(x0, sched.alphas_cumprod)
+    model = ExactDenoiser(x0, sched.alphas_cumprod, prediction_type=prediction_type)
     out = sample_keyframes(model, sched, x0[:, :, 0], None, 5, steps, generator=g)
     assert model.calls == steps
     assert torch.equal(out[:, :, 0], x0[:, :, 0])  # the conditioning frame is put back exactly
@@ -178,3 +186,46 @@ def test_clip_epsilon_keeps_in_range_x0_and_clamps_the_rest():
         inside = x0.abs() <= X0_CLIP
         assert torch.allclose(eps[inside], noise[inside])
         assert torch.allclose(implied[~inside].float(), x0[~inside].clamp(-X0_CLIP, X0_CLIP), atol=1e-3)
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_clip_model_output_clamps_the_implied_x0_for_either_prediction_type(prediction_type):
+    from ffbench.models.fashionflow.sampling import X0_CLIP, clip_model_output
+
+    sched = make_noise_scheduler("cosine", "ddpm")
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.randn(2, 4, 3, 5, 5, generator=g)
+    x0[1] *= 10
+    noise = torch.randn(x0.shape, generator=g)
+    for t in (10, 500, 990):
+        ab = sched.alphas_cumprod[t].double()
+        x_t = (ab.sqrt() * x0.double() + (1 - ab).sqrt() * noise.double()).float()
+        v = ab.sqrt() * noise.double() - (1 - ab).sqrt() * x0.double()
+        exact = (noise if prediction_type == "epsilon" else v.float())
+        out = clip_model_output(exact, x_t, torch.tensor(t), sched, prediction_type)
+        # the implied x0 by the textbook formulas, independent of the code under test
+        if prediction_type == "epsilon":
+            implied = (x_t.double() - (1 - ab).sqrt() * out.double()) / ab.sqrt()
+        else:
+            implied = ab.sqrt() * x_t.double() - (1 - ab).sqrt() * out.double()
+        inside = x0.abs() <= X0_CLIP
+        assert torch.equal(out[inside], exact[inside])
+        assert torch.allclose(implied[~inside].float(), x0[~inside].clamp(-X0_CLIP, X0_CLIP), atol=1e-3)
+
+
+def test_prediction_type_conversions_invert_each_other_and_bad_types_are_refused():
+    from ffbench.models.fashionflow.schedule import output_from_x0, predicted_x0, training_target
+
+    sched = make_noise_scheduler("cosine", "ddpm")
+    g = torch.Generator().manual_seed(0)
+    x0, noise = torch.randn(3, 4, 2, 3, 3, generator=g), torch.randn(3, 4, 2, 3, 3, generator=g)
+    t = torch.tensor([1, 500, 999])
+    ab = sched.alphas_cumprod[t].double().reshape(-1, 1, 1, 1, 1)
+    x_t = ab.sqrt() * x0.double() + (1 - ab).sqrt() * noise.double()
+    for kind in ("epsilon", "v_prediction"):
+        target = training_target(sched, x0.double(), noise.double(), t, kind)
+        # the training target is the output that implies the true x0, and back
+        assert torch.allclose(predicted_x0(target, x_t, t, sched, kind)[:2], x0[:2].double(), atol=1e-6)
+        assert torch.allclose(output_from_x0(x0, x_t, t, sched, kind), target, atol=1e-6)
+    with pytest.raises(ValueError, match="prediction_type='sample'"):
+        training_target(sched, x0, noise, t, "sample")

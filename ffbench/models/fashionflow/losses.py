@@ -13,6 +13,7 @@ from diffusers import SchedulerMixin
 from diffusers.utils.torch_utils import randn_tensor
 
 from ffbench.models.fashionflow.model import FashionFlowModel
+from ffbench.models.fashionflow.schedule import training_target
 
 
 def keyframe_mask(num_frames: int, device: torch.device | str | None = None) -> torch.Tensor:
@@ -70,7 +71,8 @@ def diffusion_loss(
     generator: torch.Generator | None = None,
     cond_dropout: float = 0.0,
 ) -> torch.Tensor:
-    """FashionFlow's objective: epsilon MSE on a clip noised at random timesteps (scalar tensor).
+    """FashionFlow's objective: epsilon (or v, per the model's `prediction_type`) MSE on a clip noised at
+    random timesteps (scalar tensor).
 
     With local conditioning frame 0 is the clean conditioning latent (zero noise target) and is left out
     of the mean; with conditioning="global" every frame is generated and scored. `cond_dropout` zeroes
@@ -82,9 +84,10 @@ def diffusion_loss(
     noisy = add_noise(scheduler, latents, noise, t)
     cond, clip = _drop_conditions(cond, clip, cond_dropout, generator)
     pred = model(noisy, t, cond, clip)  # the model itself puts `cond` into frame 0 when local
+    target = training_target(scheduler, latents, noise, t, model.config.prediction_type)
     if model.replaces_first_frame:
-        return F.mse_loss(pred[:, :, 1:].float(), noise[:, :, 1:].float())
-    return F.mse_loss(pred.float(), noise.float())
+        return F.mse_loss(pred[:, :, 1:].float(), target[:, :, 1:].float())
+    return F.mse_loss(pred.float(), target.float())
 
 
 def interpolation_loss(
@@ -110,4 +113,5 @@ def interpolation_loss(
     noisy = torch.where(known[None, None, :, None, None], latents, add_noise(scheduler, latents, noise, t))
     cond, clip = _drop_conditions(cond, clip, cond_dropout, generator)
     pred = model(interpolation_inputs(noisy, lowres, known), t, cond, clip)
-    return F.mse_loss(pred[:, :, ~known].float(), noise[:, :, ~known].float())
+    target = training_target(scheduler, latents, noise, t, model.config.prediction_type)
+    return F.mse_loss(pred[:, :, ~known].float(), target[:, :, ~known].float())

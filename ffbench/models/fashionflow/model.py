@@ -16,6 +16,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 
 from ffbench.models.fashionflow.adapter import ImageAdapter
+from ffbench.models.fashionflow.schedule import PREDICTION_TYPES
 from ffbench.models.fashionflow.unet import PseudoUNet3D
 
 CONDITIONING_MODES = ("both", "global", "local")
@@ -28,11 +29,11 @@ class FashionFlowConfigError(ValueError):
 
 
 class FashionFlowModel(ModelMixin, ConfigMixin):
-    """Noise prediction for a latent clip, conditioned on one image.
+    """Noise (or velocity) prediction for a latent clip, conditioned on one image.
 
     forward(sample (B, C, F, h, w), timestep (B,), cond_latent (B, 4, h, w), clip_tokens (B, T, D))
-    -> eps (B, 4, F, h, w). C is `latent_channels` for the keyframe stage and `latent_channels + 4`
-    for the interpolation stage.
+    -> eps or v (B, 4, F, h, w), as `prediction_type` says. C is `latent_channels` for the keyframe
+    stage and `latent_channels + 4` for the interpolation stage.
 
     Args:
         sample_size: latent (h, w) the model is trained at; the adapter's size depends on it.
@@ -44,6 +45,8 @@ class FashionFlowModel(ModelMixin, ConfigMixin):
         clip_tokens, clip_dim: shape of the CLIP last hidden state the adapter takes.
         conditioning: "both" (paper), "global" (adapter + cross-attention only) or "local" (frame 0 only).
         stage: "keyframes" (image to clip) or "interpolation" (fill every other frame).
+        prediction_type: what the output is, "epsilon" (the paper) or "v_prediction"; losses and
+            samplers read it from here, so a saved model always carries the meaning of its output.
     """
 
     _supports_gradient_checkpointing = True
@@ -67,8 +70,13 @@ class FashionFlowModel(ModelMixin, ConfigMixin):
         clip_dim: int = 768,
         conditioning: str = "both",
         stage: str = "keyframes",
+        prediction_type: str = "epsilon",
     ):
         super().__init__()
+        if prediction_type not in PREDICTION_TYPES:
+            raise ValueError(
+                f"prediction_type={prediction_type!r}; choose one of {', '.join(PREDICTION_TYPES)}"
+            )
         if conditioning not in CONDITIONING_MODES:
             raise ValueError(f"conditioning={conditioning!r}; choose one of {', '.join(CONDITIONING_MODES)}")
         if stage not in STAGES:
@@ -154,7 +162,8 @@ class FashionFlowModel(ModelMixin, ConfigMixin):
         clip_tokens: torch.Tensor | None = None,
         enable_time: bool = True,
     ) -> torch.Tensor:
-        """Predict the noise of `sample` (B, C, F, h, w) at `timestep` (B,) -> (B, latent_channels, F, h, w).
+        """Predict the noise (or v) of `sample` (B, C, F, h, w) at `timestep` (B,) -> (B, latent_channels,
+        F, h, w).
 
         cond_latent (B, 4, h, w) is the clean latent of the conditioning image; clip_tokens (B, T, D) its
         CLIP last hidden state (unused with conditioning="local"). With `enable_time=False` frames are

@@ -16,24 +16,41 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from ffbench.models.fashionflow.losses import interpolation_inputs, keyframe_mask
 from ffbench.models.fashionflow.model import FashionFlowModel
+from ffbench.models.fashionflow.schedule import output_from_x0, predicted_x0
 
 # Latents are scaled to about unit variance (the VAE's scaling factor), so a clean latent beyond +-4 is
-# an estimation error. Near t = T the cosine schedule has almost no signal and x0 = (x_t - sqrt(1-ab) eps)
-# / sqrt(ab) multiplies an imperfect model's epsilon error by up to ~1e3: measured on a CPU-trained model,
-# sampled latents reached std 4.5 (DDIM-50) and 25 (DPM-Solver++-25) against 1.0 for real ones. Clipping
-# the implied x0 (DDPM's clip_sample, but for every sampler) keeps them at 0.84 (DDIM-50).
+# an estimation error. Near t = T the cosine schedule has almost no signal and an epsilon model's implied
+# x0 = (x_t - sqrt(1-ab) eps) / sqrt(ab) multiplies its error by up to ~1e3: measured on a CPU-trained
+# epsilon model, sampled latents reached std 4.5 (DDIM-50) and 25 (DPM-Solver++-25) against 1.0 for real
+# ones. Clipping the implied x0 (DDPM's clip_sample, but for every sampler) keeps them at 0.84 (DDIM-50).
+# A v-prediction model's x0 never amplifies its error, so there the clip rarely acts.
 X0_CLIP = 4.0
+
+
+def clip_model_output(output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, scheduler: SchedulerMixin,
+                      prediction_type: str = "epsilon", limit: float = X0_CLIP) -> torch.Tensor:
+    """Return the model output (of `prediction_type`) whose implied clean sample x0 is clamped to
+    [-limit, limit]; unchanged where x0 already lies inside (an exact denoiser of in-range data is
+    untouched)."""
+    x0 = predicted_x0(output, x_t, t, scheduler, prediction_type)
+    clipped = output_from_x0(x0.clamp(-limit, limit), x_t, t, scheduler, prediction_type)
+    return torch.where(x0.abs() <= limit, output, clipped.to(output.dtype))
 
 
 def clip_epsilon(eps: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, scheduler: SchedulerMixin,
                  limit: float = X0_CLIP) -> torch.Tensor:
-    """Return the epsilon whose implied clean sample x0 is clamped to [-limit, limit]; unchanged where
-    x0 already lies inside (so an exact denoiser of in-range data is untouched)."""
-    ab = scheduler.alphas_cumprod.to(x_t.device, torch.float64)[t.long()]
-    x0 = (x_t.double() - (1 - ab).sqrt() * eps.double()) / ab.sqrt()
-    clipped = x0.clamp(-limit, limit)
-    eps_clipped = (x_t.double() - ab.sqrt() * clipped) / (1 - ab).sqrt()
-    return torch.where(x0.abs() <= limit, eps, eps_clipped.to(eps.dtype))
+    """`clip_model_output` for an epsilon output."""
+    return clip_model_output(eps, x_t, t, scheduler, "epsilon", limit)
+
+
+def as_scheduler_output(output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, scheduler: SchedulerMixin,
+                        prediction_type: str) -> torch.Tensor:
+    """Convert a model output of `prediction_type` into the prediction type `scheduler` steps with."""
+    want = scheduler.config.prediction_type
+    if want == prediction_type:
+        return output
+    x0 = predicted_x0(output, x_t, t, scheduler, prediction_type)
+    return output_from_x0(x0, x_t, t, scheduler, want).to(output.dtype)
 
 
 def _denoise(
@@ -62,6 +79,7 @@ def _denoise(
     def pin(x: torch.Tensor) -> torch.Tensor:
         return x if where_known is None else torch.where(where_known, known_latents.to(x.dtype), x)
 
+    kind = model.config.prediction_type
     guided = guidance_scale > 1.0
     if guided:
         cond_in = torch.cat([cond, torch.zeros_like(cond)])
@@ -74,12 +92,14 @@ def _denoise(
         if lowres is not None:
             x = interpolation_inputs(x, lowres, known.to(device))
         if guided:
-            eps_cond, eps_uncond = model(torch.cat([x, x]), t, cond_in, clip_in).chunk(2)
-            eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
+            pred_cond, pred_uncond = model(torch.cat([x, x]), t, cond_in, clip_in).chunk(2)
+            pred = pred_uncond + guidance_scale * (pred_cond - pred_uncond)  # linear: any prediction type
         else:
-            eps = model(x, t, cond_in, clip_in)
-        eps = clip_epsilon(eps, latents, t, scheduler)
-        latents = pin(scheduler.step(eps, t, latents, generator=generator).prev_sample)
+            pred = model(x, t, cond_in, clip_in)
+        # the model's output (epsilon or v, its config says which), x0-clipped, in the scheduler's terms
+        out = clip_model_output(pred, latents, t, scheduler, kind)
+        out = as_scheduler_output(out, latents, t, scheduler, kind)
+        latents = pin(scheduler.step(out, t, latents, generator=generator).prev_sample)
         if on_step is not None:
             on_step()
     return latents

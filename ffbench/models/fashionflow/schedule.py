@@ -3,18 +3,25 @@
 `cosine` is the schedule the paper names (Nichol & Dhariwal 2021), diffusers' `squaredcos_cap_v2`.
 `legacy` is what the public code actually trains with: betas on a cosine-eased ramp from 1e-4 to 0.02,
     beta_j = 1e-4 + (0.02 - 1e-4) * (1 - cos(pi * j / (T - 1))) / 2,   j = 0 .. T-1.
-Both use T = 1000 steps and epsilon prediction. Sampler kinds: ddpm (ancestral, the paper's 1000 steps),
-ddim, dpmpp (DPM-Solver++ multistep, 2nd order).
+Both use T = 1000 steps. Sampler kinds: ddpm (ancestral, the paper's 1000 steps), ddim, dpmpp
+(DPM-Solver++ multistep, 2nd order). The schedulers step epsilon; a model that predicts something else
+(its config's `prediction_type`, see `PREDICTION_TYPES`) is converted to and from epsilon through its
+implied clean sample by `predicted_x0` / `output_from_x0`, and trained on `training_target`.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, SchedulerMixin
 
 NUM_TRAIN_TIMESTEPS = 1000
 SCHEDULES = ("cosine", "legacy")
 SAMPLERS = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler, "dpmpp": DPMSolverMultistepScheduler}
+# What a model's output means: the noise (the paper), or the velocity v = sqrt(ab) eps - sqrt(1 - ab) x0
+# (Salimans & Ho 2022), whose implied x0 = sqrt(ab) x_t - sqrt(1 - ab) v never amplifies the model's
+# error, where epsilon's x0 = (x_t - sqrt(1 - ab) eps) / sqrt(ab) multiplies it by up to ~1e4 near t = T.
+PREDICTION_TYPES = ("epsilon", "v_prediction")
 
 # Latents scaled by the VAE factor are not confined to [-1, 1]: never clip the x0 estimate.
 # Near t = 999 the cosine schedule has almost no signal (alpha_bar ~ 1e-9), and estimating x0 there from
@@ -82,3 +89,47 @@ def switch_sampler(scheduler: SchedulerMixin, kind: str) -> SchedulerMixin:
 def schedule_name(scheduler: SchedulerMixin) -> str:
     """ "legacy" if `scheduler` carries explicit betas, else its diffusers beta_schedule name."""
     return "legacy" if scheduler.config.get("trained_betas") is not None else scheduler.config.beta_schedule
+
+
+def _check_prediction(prediction_type: str) -> None:
+    if prediction_type not in PREDICTION_TYPES:
+        raise ValueError(f"prediction_type={prediction_type!r}; choose one of {', '.join(PREDICTION_TYPES)}")
+
+
+def _alphas(scheduler: SchedulerMixin, t: torch.Tensor | int, like: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """sqrt(ab_t), sqrt(1 - ab_t) in float64, shaped to broadcast over `like` (B, ...) for t () or (B,)."""
+    t = torch.as_tensor(t, device=like.device).long()
+    ab = scheduler.alphas_cumprod.to(like.device, torch.float64)[t]
+    ab = ab.reshape(-1, *([1] * (like.ndim - 1))) if ab.ndim else ab
+    return ab.sqrt(), (1 - ab).sqrt()
+
+
+def predicted_x0(output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor | int, scheduler: SchedulerMixin,
+                 prediction_type: str) -> torch.Tensor:
+    """The clean sample (float64) implied by a model `output` of `prediction_type` at noisy `x_t`, step t."""
+    _check_prediction(prediction_type)
+    a, s = _alphas(scheduler, t, x_t)
+    if prediction_type == "epsilon":
+        return (x_t.double() - s * output.double()) / a
+    return a * x_t.double() - s * output.double()
+
+
+def output_from_x0(x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor | int, scheduler: SchedulerMixin,
+                   prediction_type: str) -> torch.Tensor:
+    """The output of `prediction_type` (float64) that implies clean sample `x0` at noisy `x_t`, step t.
+    Both forms divide by sqrt(1 - ab_t) only, which is >= 0.006 at every step of both schedules."""
+    _check_prediction(prediction_type)
+    a, s = _alphas(scheduler, t, x_t)
+    if prediction_type == "epsilon":
+        return (x_t.double() - a * x0.double()) / s
+    return (a * x_t.double() - x0.double()) / s
+
+
+def training_target(scheduler: SchedulerMixin, clean: torch.Tensor, noise: torch.Tensor, t: torch.Tensor,
+                    prediction_type: str) -> torch.Tensor:
+    """What a `prediction_type` model is trained to output for `clean` noised with `noise` at t (B,)."""
+    _check_prediction(prediction_type)
+    if prediction_type == "epsilon":
+        return noise
+    a, s = _alphas(scheduler, t, clean)
+    return (a * noise.double() - s * clean.double()).to(clean.dtype)
