@@ -28,12 +28,13 @@ lint: $(STAMP)
 # The demo: every step is a plain ffbench command, resumable, on the embedded synthetic data and the
 # offline stand-ins (tiny VAE trained here, random CLIP, random-init metric extractors, labelled so).
 FFB := $(VENV)/bin/ffbench
-DEMO_STEPS ?= 300
+# 1000 steps at batch 2: about 8 minutes on one free core (0.48 s/step), people in the samples (bench/quality.py)
+DEMO_STEPS ?= 1000
 
 demo: $(STAMP)
 	$(FFB) prepare --synthetic --preset cpu --out $(DEMO)/data
 	$(FFB) train fashionflow --shards $(DEMO)/data --preset cpu --out $(DEMO)/runs/fashionflow \
-		--steps $(DEMO_STEPS) --lr 1e-3 --checkpoint-every 100 --ema-decay 0.99 --threads 1 --resume
+		--steps $(DEMO_STEPS) --lr 1e-3 --checkpoint-every 250 --ema-decay 0.99 --threads 1 --resume
 	$(FFB) generate $(DEMO)/data/shards/test --checkpoint $(DEMO)/runs/fashionflow/pipeline \
 		-o $(DEMO)/runs/fashionflow/samples --steps 25 --sampler dpmpp
 	$(FFB) eval --metric all --real $(DEMO)/data/shards/test --fake $(DEMO)/runs/fashionflow/samples \
