@@ -69,22 +69,9 @@ def test_saved_pipeline_reloads_to_identical_outputs(pipe, saved):
     loaded.set_progress_bar_config(disable=True)
     img = _photo(seed=2)
     for interpolate in (False, True):
-        a = pipe(
-            img,
-            num_frames=3,
-            num_inference_steps=2,
-            output_type="np",
-            generator=_gen(7),
-            interpolate=interpolate,
-        )
-        b = loaded(
-            img,
-            num_frames=3,
-            num_inference_steps=2,
-            output_type="np",
-            generator=_gen(7),
-            interpolate=interpolate,
-        )
+        kw = dict(num_frames=3, num_inference_steps=2, output_type="np", interpolate=interpolate)
+        a = pipe(img, generator=_gen(7), **kw)
+        b = loaded(img, generator=_gen(7), **kw)
         np.testing.assert_array_equal(a.frames, b.frames)
 
 

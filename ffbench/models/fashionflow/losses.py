@@ -13,7 +13,7 @@ from diffusers import SchedulerMixin
 from diffusers.utils.torch_utils import randn_tensor
 
 from ffbench.models.fashionflow.model import FashionFlowModel
-from ffbench.models.fashionflow.schedule import training_target
+from ffbench.models.fashionflow.schedule import signal_noise_scales, training_target
 
 
 def keyframe_mask(num_frames: int, device: torch.device | str | None = None) -> torch.Tensor:
@@ -41,8 +41,8 @@ def add_noise(
 ) -> torch.Tensor:
     """The forward process q(x_t | x_0) = sqrt(ab_t) x_0 + sqrt(1 - ab_t) eps for (B, ...) tensors, from
     the scheduler's alphas_cumprod: the same for every sampler kind (DPM-Solver's add_noise is not)."""
-    ab = scheduler.alphas_cumprod.to(clean.device, torch.float64)[t].reshape(-1, *([1] * (clean.ndim - 1)))
-    return (ab.sqrt() * clean.double() + (1 - ab).sqrt() * noise.double()).to(clean.dtype)
+    a, s = signal_noise_scales(scheduler, t, clean)
+    return (a * clean.double() + s * noise.double()).to(clean.dtype)
 
 
 def _timesteps_and_noise(scheduler: SchedulerMixin, latents: torch.Tensor, generator: torch.Generator | None):

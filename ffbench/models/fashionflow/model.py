@@ -16,7 +16,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 
 from ffbench.models.fashionflow.adapter import ImageAdapter
-from ffbench.models.fashionflow.schedule import PREDICTION_TYPES
+from ffbench.models.fashionflow.schedule import check_prediction_type
 from ffbench.models.fashionflow.unet import PseudoUNet3D
 
 CONDITIONING_MODES = ("both", "global", "local")
@@ -73,10 +73,7 @@ class FashionFlowModel(ModelMixin, ConfigMixin):
         prediction_type: str = "epsilon",
     ):
         super().__init__()
-        if prediction_type not in PREDICTION_TYPES:
-            raise ValueError(
-                f"prediction_type={prediction_type!r}; choose one of {', '.join(PREDICTION_TYPES)}"
-            )
+        check_prediction_type(prediction_type)
         if conditioning not in CONDITIONING_MODES:
             raise ValueError(f"conditioning={conditioning!r}; choose one of {', '.join(CONDITIONING_MODES)}")
         if stage not in STAGES:

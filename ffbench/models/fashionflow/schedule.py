@@ -91,12 +91,13 @@ def schedule_name(scheduler: SchedulerMixin) -> str:
     return "legacy" if scheduler.config.get("trained_betas") is not None else scheduler.config.beta_schedule
 
 
-def _check_prediction(prediction_type: str) -> None:
+def check_prediction_type(prediction_type: str) -> None:
     if prediction_type not in PREDICTION_TYPES:
         raise ValueError(f"prediction_type={prediction_type!r}; choose one of {', '.join(PREDICTION_TYPES)}")
 
 
-def _alphas(scheduler: SchedulerMixin, t: torch.Tensor | int, like: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def signal_noise_scales(scheduler: SchedulerMixin, t: torch.Tensor | int,
+                        like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """sqrt(ab_t), sqrt(1 - ab_t) in float64, shaped to broadcast over `like` (B, ...) for t () or (B,)."""
     t = torch.as_tensor(t, device=like.device).long()
     ab = scheduler.alphas_cumprod.to(like.device, torch.float64)[t]
@@ -107,8 +108,8 @@ def _alphas(scheduler: SchedulerMixin, t: torch.Tensor | int, like: torch.Tensor
 def predicted_x0(output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor | int, scheduler: SchedulerMixin,
                  prediction_type: str) -> torch.Tensor:
     """The clean sample (float64) implied by a model `output` of `prediction_type` at noisy `x_t`, step t."""
-    _check_prediction(prediction_type)
-    a, s = _alphas(scheduler, t, x_t)
+    check_prediction_type(prediction_type)
+    a, s = signal_noise_scales(scheduler, t, x_t)
     if prediction_type == "epsilon":
         return (x_t.double() - s * output.double()) / a
     return a * x_t.double() - s * output.double()
@@ -118,8 +119,8 @@ def output_from_x0(x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor | int, s
                    prediction_type: str) -> torch.Tensor:
     """The output of `prediction_type` (float64) that implies clean sample `x0` at noisy `x_t`, step t.
     Both forms divide by sqrt(1 - ab_t) only, which is >= 0.006 at every step of both schedules."""
-    _check_prediction(prediction_type)
-    a, s = _alphas(scheduler, t, x_t)
+    check_prediction_type(prediction_type)
+    a, s = signal_noise_scales(scheduler, t, x_t)
     if prediction_type == "epsilon":
         return (x_t.double() - a * x0.double()) / s
     return (a * x_t.double() - x0.double()) / s
@@ -128,8 +129,8 @@ def output_from_x0(x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor | int, s
 def training_target(scheduler: SchedulerMixin, clean: torch.Tensor, noise: torch.Tensor, t: torch.Tensor,
                     prediction_type: str) -> torch.Tensor:
     """What a `prediction_type` model is trained to output for `clean` noised with `noise` at t (B,)."""
-    _check_prediction(prediction_type)
+    check_prediction_type(prediction_type)
     if prediction_type == "epsilon":
         return noise
-    a, s = _alphas(scheduler, t, clean)
+    a, s = signal_noise_scales(scheduler, t, clean)
     return (a * noise.double() - s * clean.double()).to(clean.dtype)
