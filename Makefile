@@ -19,8 +19,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# Tests run in a random order (pytest-randomly). The seed is printed first and last; replay an order
+# with `make test SEED=1234`.
+SEED ?= $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+
 test: $(STAMP)
-	$(PY) -m pytest -q
+	@echo "test order: --randomly-seed=$(SEED) (replay with: make test SEED=$(SEED))"
+	$(PY) -m pytest -q -p randomly --randomly-seed=$(SEED)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

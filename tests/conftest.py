@@ -31,3 +31,11 @@ def pytest_configure(config) -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    # The order seed again at the end, beside any failure, so the order can be replayed.
+    seed = getattr(config.option, "randomly_seed", None)
+    if seed is not None:
+        terminalreporter.write_line(f"test order seed {seed}: replay with `make test SEED={seed}` "
+                                    f"(or pytest -p randomly --randomly-seed={seed})")
