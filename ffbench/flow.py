@@ -1,0 +1,47 @@
+"""Dense optical flow, the one flow code of ffbench (video diagnostics, Poke's pokes).
+
+OpenCV's Farneback method on the CPU: no weights, deterministic, about a millisecond per 128x96 pair.
+It stands in for the learned flows of the original work (FlowNet2 in Poke, RAFT-style trackers in
+FVMD); it is less accurate on large or thin motions, so flow-based numbers compare methods scored with
+this same code only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Farneback settings: a 3-level pyramid (halving), 15-pixel windows, 3 iterations, degree-5 polynomial
+# fit with sigma 1.2 (OpenCV's recommended pairing for poly_n=5), Gaussian window weighting.
+PYR_SCALE, LEVELS, WINSIZE, ITERATIONS, POLY_N, POLY_SIGMA = 0.5, 3, 15, 3, 5, 1.2
+
+
+def _gray(frame: np.ndarray) -> np.ndarray:
+    import cv2
+
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 RGB frame (H, W, 3); got {frame.dtype} {frame.shape}")
+    return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+
+
+def optical_flow(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Dense flow from `first` to `second` (uint8 RGB, (H, W, 3)): float32 (H, W, 2) of (dx, dy) in pixels,
+    so that first[y, x] moves to second[y + dy, x + dx]."""
+    import cv2
+
+    a, b = _gray(first), _gray(second)
+    if a.shape != b.shape:
+        raise ValueError(f"frames differ in size: {first.shape} vs {second.shape}")
+    if np.array_equal(a, b):
+        # Farneback's border handling gives up to 0.4 px of flow near the edges of two identical frames;
+        # the true flow of a frame that did not change is zero, and static videos must score as static.
+        return np.zeros((*a.shape, 2), np.float32)
+    flags = cv2.OPTFLOW_FARNEBACK_GAUSSIAN
+    return cv2.calcOpticalFlowFarneback(a, b, None, PYR_SCALE, LEVELS, WINSIZE, ITERATIONS, POLY_N,
+                                        POLY_SIGMA, flags)
+
+
+def video_flow(frames: np.ndarray) -> np.ndarray:
+    """Flow between consecutive frames of a uint8 video (F, H, W, 3): float32 (F-1, H, W, 2)."""
+    if frames.ndim != 4 or len(frames) < 2:
+        raise ValueError(f"expected a video (F >= 2, H, W, 3); got shape {frames.shape}")
+    return np.stack([optical_flow(frames[t], frames[t + 1]) for t in range(len(frames) - 1)])
