@@ -10,9 +10,25 @@ from ffbench.commands.generate import generate
 from ffbench.commands.leaderboard import leaderboard
 from ffbench.commands.prepare import prepare
 from ffbench.commands.train import train
+from ffbench.errors import UserError, describe_os_error
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+class FFBenchGroup(click.Group):
+    """Turns expected failures (UserError, environment OSErrors) into one message and exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except UserError as err:
+            raise click.ClickException(str(err)) from None
+        except OSError as err:
+            message = describe_os_error(err)
+            if message is None:
+                raise
+            raise click.ClickException(message) from None
+
+
+@click.group(cls=FFBenchGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.version_option(__version__, prog_name="ffbench")
 def main() -> None:
     """ffbench: prepare the Fashion video dataset, train FashionFlow and its baselines, score them.

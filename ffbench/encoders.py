@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ffbench.errors import UserError
+
 if TYPE_CHECKING:
     from diffusers import AutoencoderKL
     from transformers import CLIPImageProcessor, CLIPVisionModel
@@ -53,7 +55,7 @@ _VOLATILE = {"seconds", "torch_threads"}  # fields of a tiny VAE's identity.json
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
-class EncoderUnavailable(ValueError):
+class EncoderUnavailable(UserError, ValueError):
     """The requested VAE/CLIP weights cannot be loaded (offline, not cached, not trained yet, bad path)."""
 
 

@@ -20,10 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ffbench.errors import UserError
+
 VideoSource = str | os.PathLike | bytes
 
 
-class VideoError(ValueError):
+class VideoError(UserError, ValueError):
     """A file or byte string that is not a readable video; the message names the source and the problem."""
 
 

@@ -13,13 +13,14 @@ import tarfile
 from pathlib import Path
 
 from ffbench.datasets.safety import UnsafeTarError, check_member
+from ffbench.errors import UserError
 from ffbench.fileio import sha256_file
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 
 
-class ManifestError(ValueError):
+class ManifestError(UserError, ValueError):
     """A manifest is missing, unreadable, or disagrees with what the caller expects."""
 
 

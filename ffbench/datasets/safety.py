@@ -10,8 +10,10 @@ import posixpath
 import tarfile
 from pathlib import Path
 
+from ffbench.errors import UserError
 
-class UnsafeTarError(ValueError):
+
+class UnsafeTarError(UserError, ValueError):
     """A tar archive holds a member whose name or type is not allowed."""
 
 

@@ -26,6 +26,7 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urlsplit
 from urllib.request import HTTPRedirectHandler, OpenerDirector, Request, build_opener
 
+from ffbench.errors import UserError
 from ffbench.fileio import write_text_atomic
 
 OFFICIAL_URL_LISTS: dict[str, str] = {
@@ -40,7 +41,7 @@ _ID_RE = re.compile(r"^[A-Za-z0-9_+\-][A-Za-z0-9_+\-.=~@]{0,199}$")
 _SPLIT_RE = re.compile(r"^[A-Za-z0-9_\-]{1,32}$")
 
 
-class UnsupportedSourceError(ValueError):
+class UnsupportedSourceError(UserError, ValueError):
     """A URL with a scheme other than http, https or file, or a URL/path that yields no safe video id."""
 
 
@@ -173,7 +174,7 @@ def list_file_name(split: str) -> str:
 USER_AGENT = "ffbench-downloader/0.1"
 
 
-class DownloadError(RuntimeError):
+class DownloadError(UserError, RuntimeError):
     """The download could not start at all (e.g. the official URL lists are unreachable)."""
 
 

@@ -25,6 +25,7 @@ from ffbench.datasets.sources import (
     read_url_list,
     video_id_from_url,
 )
+from ffbench.errors import UserError
 from ffbench.fileio import write_text_atomic
 from ffbench.video import VideoError, VideoInfo, probe_video, sniff_body
 
@@ -32,7 +33,7 @@ from ffbench.video import VideoError, VideoInfo, probe_video, sniff_body
 _DOCUMENT_TYPES = ("text/", "application/xhtml", "application/json", "application/xml", "application/problem")
 
 
-class VerifyError(ValueError):
+class VerifyError(UserError, ValueError):
     """A body that failed verification; `status` is the short code written to download_report.csv."""
 
     def __init__(self, status: str, message: str):

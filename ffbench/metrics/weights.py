@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ffbench.errors import UserError
 from ffbench.fileio import sha256_file
 from ffbench.metrics.i3d import InceptionI3d, TorchScriptI3D
 from ffbench.metrics.inception import INPUT_SIZE, FIDInception
@@ -39,7 +40,7 @@ RANDOM = "random"
 RANDOM_LABEL = "random-init"
 
 
-class WeightsError(ValueError):
+class WeightsError(UserError, ValueError):
     """Weights that cannot be found, fetched, verified or loaded; the message says what to do."""
 
 

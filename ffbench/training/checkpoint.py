@@ -29,6 +29,7 @@ import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
+from ffbench.errors import UserError
 from ffbench.fileio import write_json_atomic
 from ffbench.training.distributed import DistInfo, barrier
 from ffbench.training.ema import ModelEMA
@@ -37,7 +38,7 @@ CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 FORMAT_VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint is missing, incomplete or does not fit the model being trained."""
 
 

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from ffbench.errors import UserError
 from ffbench.fileio import write_json_atomic
 
 AUTOCAST_CHOICES = ("none", "bf16", "fp16")
@@ -71,7 +72,7 @@ class TrainConfig:
         return cls(**data)
 
 
-class ConfigMismatchError(ValueError):
+class ConfigMismatchError(UserError, ValueError):
     """A resume was asked with settings that differ from the run directory's `config.json`."""
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ffbench.errors import UserError
 from ffbench.presets import Preset, get_preset
 from ffbench.training.config import TrainConfig
 from ffbench.training.distributed import DistInfo, cleanup_distributed, init_distributed, loss_view
@@ -33,7 +34,7 @@ SCHEDULES = ("cosine", "legacy")
 CONDITIONINGS = ("both", "global", "local")
 
 
-class ShardMismatchError(ValueError):
+class ShardMismatchError(UserError, ValueError):
     """The shards were prepared for another preset or with other encoders than the run asks for."""
 
 

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ffbench.errors import UserError
 from ffbench.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from ffbench.training.config import TrainConfig, prepare_run_config
 from ffbench.training.distributed import (
@@ -47,7 +48,7 @@ LossFn = Callable[[nn.Module, dict[str, Any], torch.Generator], torch.Tensor]
 BatchSource = Callable[[int], Iterable[dict[str, Any]]]
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(UserError, RuntimeError):
     """The loss or the gradient became NaN/inf; the weights of that step were not applied."""
 
 

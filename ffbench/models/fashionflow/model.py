@@ -15,6 +15,7 @@ import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 
+from ffbench.errors import UserError
 from ffbench.models.fashionflow.adapter import ImageAdapter
 from ffbench.models.fashionflow.schedule import check_prediction_type
 from ffbench.models.fashionflow.unet import PseudoUNet3D
@@ -24,7 +25,7 @@ STAGES = ("keyframes", "interpolation")
 INTERPOLATION_EXTRA_CHANNELS = 4  # 3 for the RGB of the known frames at latent resolution, 1 for the mask
 
 
-class FashionFlowConfigError(ValueError):
+class FashionFlowConfigError(UserError, ValueError):
     """A model, checkpoint or pipeline component does not fit the configuration it is used with."""
 
 
