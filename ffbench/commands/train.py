@@ -70,7 +70,8 @@ def _default(name: str) -> str:
                    "[default: both]")
 @click.option("--stage", type=str, default=None,
               help="The model's training stage. FashionFlow: base (image -> clip) or interpolate (the frame "
-                   "interpolation model, paper 3.3).  [default: base]")
+                   "interpolation model, paper 3.3)  [default: base]. cinn: autoencoder, condition, flow, or "
+                   "all (in order, skipping finished stages)  [default: all].")
 @click.option("--num-workers", type=int, default=0, show_default=True,
               help="Data loading worker processes per training process.")
 @click.option("--threads", type=int, default=0, show_default=True,

@@ -340,7 +340,9 @@ def train_cinn(
 ) -> TrainResult:
     """Train the cINN baseline's `options.stage` (or all stages in order) on prepared shards; the library
     entry point of `ffbench train cinn`. Returns the last stage's TrainResult (`exported` is `<out>/model`
-    once the flow stage is done). See the module docstring for the layout of `out`."""
+    once the flow stage is done), except `seconds_per_step`: the sum over the stages run in this call of
+    their seconds per step (each stage trains `config.steps` steps). See the module docstring for the
+    layout of `out`."""
     from ffbench.datasets.manifest import read_manifest
 
     own_group = info is None
@@ -355,17 +357,23 @@ def train_cinn(
         _write_top_config(out, {"model": "cinn", "preset": preset.name, "model_preset": options.model_preset,
                                 "parts": configs}, info)
         stages = STAGES if options.stage == "all" else (options.stage,)
-        result = None
+        result, step_seconds = None, []
         for stage in stages:
             if options.stage == "all" and stage_done(out, stage, config.steps):
                 log.info("cinn: stage %s already trained to step %d; skipping", stage, config.steps)
                 continue
             result = train_stage(stage, data_dir, out, config, options, configs, resume=resume,
                                  progress=progress, info=info)
+            log.info("cinn: stage %s %.3f s/step", stage, result.seconds_per_step)
+            step_seconds.append(result.seconds_per_step)
             if result.interrupted:
-                return result
+                break
         if result is None:  # every stage was already done
             result = TrainResult(step=config.steps, last_checkpoint=latest_checkpoint(out / stages[-1]))
+        else:  # one step of every stage run here, so steps x seconds_per_step is the training time
+            result.seconds_per_step = sum(step_seconds)
+        if result.interrupted:
+            return result
         if (out / EXPORT / "model_index.json").is_file():
             result.exported = out / EXPORT
         return result
