@@ -55,8 +55,8 @@ STAGE_CHOICES = (*STAGES, "all")
 EXPORT = "model"
 # The official recipe (Adam betas 0.5/0.9, no clipping, no EMA) with the cpu preset's budget: batch 4,
 # 120 steps per stage at lr 1e-3 (the official 2e-4 leaves the decoder at about 1.3x the reconstruction
-# error after 120 steps; give --lr 2e-4 for the paper preset). `--stage all --preset cpu` with these
-# defaults took 168 s of CPU time on one thread (bench/baselines.py gives s/step).
+# error after 120 steps; give --lr 2e-4 for the paper preset). `--stage all --preset cpu --threads 1` with
+# these defaults took 164 s of CPU time (user + sys) on synthetic cpu shards (bench/baselines.py: s/step).
 TRAIN_DEFAULTS = {"beta1": 0.5, "beta2": 0.9, "weight_decay": 0.0, "grad_clip": 0.0, "ema_decay": 0.0,
                   "batch_size": 4, "steps": 120, "checkpoint_every": 60, "lr": 1e-3}
 DATA_TO_MODEL = {"paper": "official", "cpu": "cpu"}
