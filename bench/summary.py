@@ -15,6 +15,8 @@ machine is shared, so read figures of one run against each other):
 - flow         the diagnostics' speed: frames/s of ffbench.flow.video_flow (the Farneback flow every
                weight-free diagnostic is computed from) at 128x96 and 640x512, measured here
                (`summary.py --flow-speed`) while bench/metrics.py has no diagnostics timing
+- fvd_sanity   bench/fvd_sanity.py: FVD of a fast and a frozen copy against the noise floor of two real
+               halves (random-init I3D offline: a pipeline check, not FVD)
 - baselines    bench/baselines.py: training and generation cost of every registered model
 
 Each writes a JSON into --out (with `--json`); the table is built from those files only, so
@@ -93,6 +95,7 @@ def jobs(data: str, only: set[str] | None = None) -> list[Job]:
         Job("loader", ["bench/loader.py", "--data", data, "--batches", "20", "--threads", "1"]),
         Job("metrics", ["bench/metrics.py", "--threads", "1", "--n", "8", "32"]),
         Job("flow", ["bench/summary.py", "--flow-speed"]),
+        Job("fvd_sanity", ["bench/fvd_sanity.py", "--n", "8", "--size", "112", "--threads", "1"]),
         Job("baselines", ["bench/baselines.py", "--shards", data, "--steps", "10", "--videos", "2"]),
     ]
     if only is None:
@@ -291,6 +294,29 @@ def flow_rows(r: dict, command: str) -> list[Row]:
     ]
 
 
+def fvd_sanity_rows(r: dict, command: str) -> list[Row]:
+    by = {row["pair"]: row for row in r["rows"]}
+    floor = by["A vs B"]["fvd"]
+    parts = [
+        (name, by[pair]["fvd"] / floor)
+        for name, pair in (
+            ("fast", "A vs fast_B"),
+            ("frozen", "A vs frozen_B"),
+            ("paired frozen", "all vs frozen_all"),
+        )
+    ]
+    label = "random-init I3D: a pipeline check, not FVD" if r["random_init"] else r["extractor"]
+    return [
+        Row(
+            f"FVD sanity: altered copies / the A-vs-B floor ({label}; N={r['n']} per half, "
+            f"{r['size']}x{r['size']}; useful: all clearly above 1)",
+            ", ".join(f"{name} {_x(v)}" for name, v in parts),
+            "; ".join(f"{row['pair']} {row['fvd']:.2f}" for row in r["rows"]),
+            command,
+        )
+    ]
+
+
 def baseline_rows(r: list[dict], command: str) -> list[Row]:
     rows = []
     for m in r:
@@ -317,6 +343,7 @@ ROW_BUILDERS: dict[str, Callable[..., list[Row]]] = {
     "loader": loader_rows,
     "metrics": metrics_rows,
     "flow": flow_rows,
+    "fvd_sanity": fvd_sanity_rows,
     "baselines": baseline_rows,
 }
 

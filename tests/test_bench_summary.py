@@ -55,6 +55,9 @@ CANNED = {
     "flow": {"threads": 1, "sizes": [
         {"height": 128, "width": 96, "pairs": 31, "seconds": 0.062, "frames_per_s": 500.0},
         {"height": 640, "width": 512, "pairs": 7, "seconds": 0.35, "frames_per_s": 20.0}]},
+    "fvd_sanity": {"n": 8, "size": 112, "extractor": "i3d random", "random_init": True, "rows": [
+        {"pair": "A vs B", "fvd": 20.0}, {"pair": "A vs fast_B", "fvd": 25.0},
+        {"pair": "A vs frozen_B", "fvd": 40.0}, {"pair": "all vs frozen_all", "fvd": 10.0}]},
     "baselines": [
         {"model": "fashionflow", "params_M": {"official": {"unet": 71.67, "adapter": 1.0}, "cpu": {}},
          "s_per_step": 0.5, "batch_size": 2, "s_per_video": 4.0, "frames": 16, "flags": ["random|init"]},
@@ -88,8 +91,8 @@ def test_table_has_every_ratio_from_the_jsons_with_its_command(tmp_path):
     rows = _rows(summary.markdown(summary.build_rows(tmp_path, runs)))
     by_what = {r[0]: r for r in rows}
     assert all(len(r) == 4 for r in rows), rows
-    # 2 sampling + 2 wall + 3 FLOP + loader + I3D + memory + 2 flow + 2 models
-    assert len(rows) == 14, [r[0] for r in rows]
+    # 2 sampling + 2 wall + 3 FLOP + loader + I3D + memory + 2 flow + FVD sanity + 2 models
+    assert len(rows) == 15, [r[0] for r in rows]
 
     calls = next(r for w, r in by_what.items() if w.startswith("U-Net calls per video"))
     assert calls[1] == "40.0x" and calls[3] == "`python bench/sampling.py --threads 1`"
@@ -111,6 +114,8 @@ def test_table_has_every_ratio_from_the_jsons_with_its_command(tmp_path):
     assert memory[1] == "1.01x" and "1000 MB" in memory[2] and "1010 MB" in memory[2]
     flow = [r[1] for w, r in by_what.items() if w.startswith("diagnostics speed")]
     assert flow == ["500.0 frames/s", "20.0 frames/s"]
+    sanity = next(r for w, r in by_what.items() if w.startswith("FVD sanity"))
+    assert sanity[1] == "fast 1.25x, frozen 2.00x, paired frozen 0.50x" and "random-init" in sanity[0]
     ff = by_what["fashionflow: training and generation cost (cpu preset)"]
     assert ff[1] == "0.500 s/step (batch 2), 4.00 s/video"
     assert "72.7M params official" in ff[2] and "random\0init" in ff[2]  # the pipe in a flag is escaped
