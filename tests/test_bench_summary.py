@@ -53,7 +53,8 @@ CANNED = {
         {"n_fake": 8, "peak_mb": 1000.0, "seconds": 40.0, "fvd": 1.0},
         {"n_fake": 32, "peak_mb": 1010.0, "seconds": 70.0, "fvd": 1.0}]},
     "flow": {"threads": 1, "sizes": [
-        {"height": 128, "width": 96, "pairs": 31, "seconds": 0.062, "frames_per_s": 500.0},
+        {"height": 128, "width": 96, "pairs": 31, "seconds": 0.062, "frames_per_s": 500.0,
+         "cpu_seconds": 0.05},
         {"height": 640, "width": 512, "pairs": 7, "seconds": 0.35, "frames_per_s": 20.0}]},
     "fvd_sanity": {"n": 8, "size": 112, "extractor": "i3d random", "random_init": True, "rows": [
         {"pair": "A vs B", "fvd": 20.0}, {"pair": "A vs fast_B", "fvd": 25.0},
@@ -112,13 +113,15 @@ def test_table_has_every_ratio_from_the_jsons_with_its_command(tmp_path):
     assert next(r for w, r in by_what.items() if w.startswith("I3D"))[1] == "0.25 clips/s"
     memory = next(r for w, r in by_what.items() if w.startswith("eval peak memory, N=32 / N=8"))
     assert memory[1] == "1.01x" and "1000 MB" in memory[2] and "1010 MB" in memory[2]
-    flow = [r[1] for w, r in by_what.items() if w.startswith("diagnostics speed")]
-    assert flow == ["500.0 frames/s", "20.0 frames/s"]
+    flow = [r for w, r in by_what.items() if w.startswith("diagnostics speed")]
+    assert [r[1] for r in flow] == ["500.0 frames/s", "20.0 frames/s"]
+    assert "128x96" in flow[0][0] and "0.05 CPU s" in flow[0][2] and "CPU" not in flow[1][2]
     sanity = next(r for w, r in by_what.items() if w.startswith("FVD sanity"))
     assert sanity[1] == "fast 1.25x, frozen 2.00x, paired frozen 0.50x" and "random-init" in sanity[0]
     ff = by_what["fashionflow: training and generation cost (cpu preset)"]
     assert ff[1] == "0.500 s/step (batch 2), 4.00 s/video"
-    assert "72.7M params official" in ff[2] and "random\0init" in ff[2]  # the pipe in a flag is escaped
+    assert "official size unet 71.7M + adapter 1.0M" in ff[2]
+    assert "random\0init" in ff[2]  # the pipe in a flag is escaped
     assert by_what["static: training and generation cost (cpu preset)"][1].startswith("not trained, 0.01")
 
 
