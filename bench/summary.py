@@ -39,6 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_DREAMPOSE_RATIO = 9.3  # FashionFlow paper: 70 frames 9.3x faster than DreamPose
+UNET_2D = "2D U-Net: FashionFlow's U-Net config, temporal layers off, +10 pose input channels"
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ def dreampose_rows(r: dict, command: str) -> list[Row]:
             f = c[f"fashionflow_{kind}"]
             rows.append(
                 Row(
-                    f"wall time, DreamPose-shaped per-frame (2D U-Net, same widths; {shape}) / "
+                    f"wall time, DreamPose-shaped per-frame ({UNET_2D}; {shape}) / "
                     f"FashionFlow joint "
                     f"{label} (cpu preset, {c['frames']} frames, random-init)",
                     _x(d["wall_s"] / f["wall_s"]),
@@ -219,7 +220,7 @@ def dreampose_rows(r: dict, command: str) -> list[Row]:
             ff = p[f"fashionflow_{kind}_flops_per_video"]
             rows.append(
                 Row(
-                    f"FLOPs, DreamPose-shaped per-frame (2D U-Net, same widths) / FashionFlow joint {label} "
+                    f"FLOPs, DreamPose-shaped per-frame ({UNET_2D}; {shape}) / FashionFlow joint {label} "
                     f"(paper preset, {frames} frames, latent {h}x{w})",
                     _x(dp / ff),
                     f"{dp / 1e15:.3f} PFLOP ({calls} x "
@@ -289,7 +290,8 @@ def flow_rows(r: dict, command: str) -> list[Row]:
                 f"diagnostics speed at {s['height']}x{s['width']}: their dense flow "
                 f"(ffbench.flow.video_flow, {r['threads']} thread; the diagnostics module is timed here "
                 "through its flow)",
-                f"{s['frames_per_s']:.1f} frames/s",
+                f"{s['frames_per_s']:.1f} frames/s"
+                + (f" wall ({s['pairs'] / s['cpu_seconds']:.0f} on CPU time)" if cpu else ""),
                 f"{s['pairs']} frame pairs in {s['seconds']:.2f} s wall{cpu}",
                 command,
             )
@@ -469,7 +471,7 @@ def main() -> None:
     total = time.perf_counter() - start
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     note = (
-        f"\nAll steps: {total / 60:.1f} min wall, load average {load:.1f} at the end; one torch thread each; "
+        f"\nThis run: {total / 60:.1f} min wall, load average {load:.1f} at the end; one torch thread each; "
         f"random-init weights (speed does not depend on them). Each command also took `--json "
         f"{out}/<step>.json`; logs beside them. Reprint: `python bench/summary.py --from-json {out}`.\n"
     )

@@ -114,7 +114,7 @@ def test_table_has_every_ratio_from_the_jsons_with_its_command(tmp_path):
     memory = next(r for w, r in by_what.items() if w.startswith("eval peak memory, N=32 / N=8"))
     assert memory[1] == "1.01x" and "1000 MB" in memory[2] and "1010 MB" in memory[2]
     flow = [r for w, r in by_what.items() if w.startswith("diagnostics speed")]
-    assert [r[1] for r in flow] == ["500.0 frames/s", "20.0 frames/s"]
+    assert [r[1] for r in flow] == ["500.0 frames/s wall (620 on CPU time)", "20.0 frames/s"]
     assert "128x96" in flow[0][0] and "0.05 CPU s" in flow[0][2] and "CPU" not in flow[1][2]
     sanity = next(r for w, r in by_what.items() if w.startswith("FVD sanity"))
     assert sanity[1] == "fast 1.25x, frozen 2.00x, paired frozen 0.50x" and "random-init" in sanity[0]
