@@ -45,20 +45,34 @@ def run(args: list[str]):
 
 
 def test_one_report_names_every_mismatch_and_allow_missing_forgives_only_the_ids(real, tmp_path):
+    # The acceptance case: one missing id (d), one extra id (e), one 8-frame video (b), one video at
+    # another size (c); a, b, c are real ids.
     fake = fake_folder(tmp_path / "fake", {
-        "a": clip(0), "b": clip(1, frames=8), "c": clip(2, h=32, w=48), "e": clip(4)})  # d is missing
+        "a": clip(0), "b": clip(1, frames=8), "c": clip(2, h=32, w=48), "e": clip(4)})
     args = ["--metric", "psnr,motion", "--real", str(real), "--fake", str(fake), "--method", "mine",
             "--no-leaderboard"]
     result = run(args)
-    assert result.exit_code == 1
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     text = result.output
-    for part in ("missing: 1 real id", "d (expected <id>.mp4", "extra: 1 generated", "e",
+    assert "Traceback" not in text
+    for part in ("missing: 1 real id", "d (expected <id>.mp4",
+                 "extra: 1 generated video(s) have no real id: e",
                  "frames: b.mp4 has 8 frames; the other generated videos have 10",
-                 "size: c.mp4 is 48x32; the other generated videos are 64x48", "--allow-missing"):
+                 "size: c.mp4 is 48x32; the other generated videos are 64x48", "(4 problems)",
+                 "--allow-missing"):
         assert part in text, part
-    assert text.count("does not match the real set") == 1
-    forgiven = run(args + ["--allow-missing"])
+    assert text.count("does not match the real set") == 1  # one report, not one error per problem
+    forgiven = run(args + ["--allow-missing"])  # frames and size are never forgiven
     assert forgiven.exit_code == 1 and "b.mp4 has 8 frames" in forgiven.output
+    assert "c.mp4 is 48x32" in forgiven.output and "Traceback" not in forgiven.output
+    # The same folder with b and c regenerated right: only the id problems are left.
+    write_video(fake / "b.mp4", clip(1), 30)
+    write_video(fake / "c.mp4", clip(2), 30)
+    still = run(args)
+    assert still.exit_code == 1 and "(2 problems)" in still.output and "missing: 1 real id" in still.output
+    scored = run(args + ["--allow-missing"])
+    assert scored.exit_code == 0, scored.output
+    assert "ids: 3 of 4 real ids scored (1 missing, 1 extra generated)" in scored.output
 
 
 def test_allow_missing_scores_the_common_ids_and_rows_say_so(real, tmp_path):
