@@ -20,18 +20,27 @@ def _parse_seeds(text: str) -> list[int]:
 
 
 def default_dataset_name(real: str | Path) -> str:
-    """The manifest's dataset name, else the real folder's name (its parent's for train/test/val)."""
-    root = Path(real).resolve()
-    manifest = root / "manifest.json"
-    if manifest.is_file():
-        try:
-            name = json.loads(manifest.read_text(encoding="utf-8")).get("dataset")
-        except (OSError, json.JSONDecodeError):
-            name = None
-        if isinstance(name, str) and name and "/" not in name:
-            return name
-    if root.name in ("train", "test", "val") and root.parent.name:
-        return root.parent.name
+    """The leaderboard name of a real set: the dataset folder's name.
+
+    `DATA`, `DATA/shards`, `DATA/shards/test` and `DATA/test` (as `ffbench prepare --out DATA` lays them
+    out) all give DATA's name; a manifest's `dataset` entry wins when there is one; any other folder gives
+    its own name.
+    """
+    root = Path(real).expanduser().resolve()
+    for folder in (root, root / "shards" / "test", root / "test"):
+        manifest = folder / "manifest.json"
+        if manifest.is_file():
+            try:
+                name = json.loads(manifest.read_text(encoding="utf-8")).get("dataset")
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+                name = None
+            if isinstance(name, str) and name and not any(c in name for c in "/\\") \
+                    and not name.startswith("."):
+                return name
+    if root.name in ("train", "test", "val"):
+        root = root.parent
+    if root.name == "shards":
+        root = root.parent
     return root.name or "dataset"
 
 
@@ -86,10 +95,11 @@ def write_per_video(path: str | Path, results, method: str) -> int:
                    "lpips (VGG); fvd-all (the three FVD protocols) or all (lpips is skipped, with the "
                    "reason, when its backbone is missing).")
 @click.option("--real", required=True, type=click.Path(exists=True, file_okay=False),
-              help="Real videos: a folder of mp4/gif files or of WebDataset .tar shards (or a dataset root "
-                   "with a test/ folder).")
+              help="Real test videos: the folder `ffbench prepare --out` wrote (its shards/test is read), a "
+                   "folder of WebDataset .tar shards, or a folder of mp4/gif files.")
 @click.option("--fake", required=True, type=click.Path(exists=True, file_okay=False),
-              help="Generated videos: a folder of mp4/gif files.")
+              help="Generated videos: a folder of <id>.mp4 files named after the real test videos "
+                   "(shards here are refused: --real and --fake swapped).")
 @click.option("--method", required=True, help="Method name for the leaderboard row, e.g. fashionflow.")
 @click.option("--seeds", default="0", show_default=True,
               help="Comma-separated seeds (FVD/KVD clip starts, IS shuffle); value = mean, std over seeds.")
@@ -101,7 +111,8 @@ def write_per_video(path: str | Path, results, method: str) -> int:
 @click.option("--inception", default=None,
               help="pytorch-fid's pt_inception-2015-12-05 weights for IS/FID, or 'random'. "
                    "Default: cached/downloaded file.")
-@click.option("--dataset", default=None, help="Leaderboard file name; default: from the real folder.")
+@click.option("--dataset", default=None,
+              help="Leaderboard file name; default: the dataset folder's name (DATA for DATA/shards/test).")
 @click.option("--leaderboard-dir", default="leaderboard", show_default=True, type=click.Path(file_okay=False),
               help="Folder of <dataset>.csv files.")
 @click.option("--run", "source_run", default=None, help="The run that produced --fake (default: --fake).")

@@ -38,12 +38,11 @@ from ffbench.metrics.protocols import (
     Protocol,
 )
 from ffbench.metrics.results import MetricResult, ResultList
-from ffbench.metrics.sources import open_source
+from ffbench.metrics.sources import GENERATION_FILE, open_fake, open_real
 from ffbench.metrics.validation import dedup_source, source_ids, validate_fake
 from ffbench.metrics.weights import WeightsError
 
 __all__ = ["MetricResult", "ResultList", "evaluate", "parse_metrics", "read_generation_flags"]
-GENERATION_FILE = "generation.json"
 
 
 def parse_metrics(metric: str | Sequence[str]) -> list[str]:
@@ -117,7 +116,8 @@ def evaluate(metrics: str | Sequence[str], real: str | Path, fake: str | Path, s
     table = {**PROTOCOLS, **(protocols or {})}
     if stylegan_v_mirror:
         table["fvd-stylegan-v"] = table["fvd-stylegan-v"].replace(mirror=True)
-    real_src, fake_src = open_source(real, "--real"), dedup_source(open_source(fake, "--fake"))
+    fake_src = dedup_source(open_fake(fake, real))  # first: a swapped pair is named as such
+    real_src = open_real(real)
     needs_i3d = any(n in table and table[n].network == "i3d" for n in names)
     report = validate_fake(real_src, fake_src, MIN_FRAMES if needs_i3d else 2)
     paired = [n for n in names if n in PAIRED]
