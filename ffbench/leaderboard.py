@@ -12,6 +12,38 @@ groups, distribution metrics, paired metrics and diagnostics, each table titled 
 Every row carries a bootstrap 95% interval (`ci_low`, `ci_high`, `n_boot` resamples over videos); a
 method is listed as better than another only where their intervals do not overlap. Diagnostics show the
 generated value, the real value and their ratio; "closer to real" compares |log ratio| the same way.
+
+The CSV columns (`COLUMNS`, in this order; `ffbench report` reads them, so they are only ever added to,
+never renamed or reordered). Missing numbers are empty cells.
+
+- time: UTC ISO time of the `ffbench eval` run; dataset: the leaderboard name (the file stem);
+  method: the `--method` name.
+- metric: fvd, fvd-stylegan-v, fvd-cdfvd, kvd, vfid, fid, is, fvmd-flow, psnr, ssim, l1, lpips, motion,
+  colour-drift, detail-drift or flicker. family: distribution | paired | diagnostic (the group it is
+  printed in; fvmd-flow is a distribution metric).
+- value: the metric (distribution: the distance or IS; paired: mean over videos of the per-video mean
+  over frames; diagnostic: mean over the generated videos). std: over seeds (distribution) or over videos
+  (paired, diagnostic). ci_low, ci_high: the bootstrap 95% interval of value over videos; n_boot: its
+  resamples (0 and empty bounds: no interval).
+- real_value, ratio: diagnostics only, the real set's value and value / real_value (empty otherwise);
+  the ratio's 95% interval is `ratio_ci` in detail.
+- n_seeds, seeds (space-separated); n_real, n_fake: units scored per side (clips, videos or frames, as
+  `unit` says: clip | video | frame); n_real_videos, n_fake_videos: videos per side; frames: frames per
+  unit on the generated side ("16", or "12-16" when they differ).
+- protocol: JSON of the protocol (always "name"; "family" for paired and weight-free rows; network
+  protocols add network, weights, size, sampling, ...; paired add variant correct | disco and frames;
+  diagnostics add frames, size and the flow settings). Rows with different protocol JSON never share a
+  table.
+- extractor: a readable label of the network and its weights file, "lpips-vgg v0.1 (...)" or
+  "weight-free: ..."; extractor_sha256: the weights' sha256, or "random-init..." for randomly initialised
+  extractors (numbers that compare methods within one run only), or "weight-free:..." (no weights).
+- flags: "; "-separated notes that qualify the number (N <= feature dimension, short videos, ids scored
+  with --allow-missing, disco protocol, fvmd-flow adaptation, flags from generation.json such as
+  privileged inputs).
+- detail: JSON with per_seed and the metric's extras (bootstrap settings; diagnostics: real_ci,
+  ratio_ci, curves {"fake", "real"} over frames and curve_index; motion: p95_* and moving_fraction_*;
+  colour-drift: whole_frame_*; paired: frames_compared).
+- source_run, real, fake: the run and folders scored; ffbench_version, git_commit: the code that scored.
 """
 
 from __future__ import annotations
