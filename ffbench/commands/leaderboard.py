@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from ffbench.metrics.protocols import METRICS
+
 
 @click.command("leaderboard")
 @click.option("--format", "fmt", type=click.Choice(["markdown", "csv"]), default="markdown",
@@ -12,12 +14,14 @@ import click
               type=click.Path(file_okay=False),
               help="Folder of <dataset>.csv files written by `ffbench eval`.")
 @click.option("--dataset", default=None, help="Only this dataset's CSV (default: every CSV in --dir).")
-@click.option("--metric", default=None, type=click.Choice(["fvd", "kvd", "vfid", "fid", "is"]),
-              help="Only this metric.")
+@click.option("--metric", default=None, type=click.Choice(METRICS), help="Only this metric.")
 def leaderboard(fmt: str, directory: str, dataset: str | None, metric: str | None) -> None:
-    """Print one table per metric, methods as rows.
+    """Print one table per metric, methods as rows, grouped as distribution metrics, paired metrics and
+    diagnostics.
 
-    A table holds numbers from one extractor and one protocol only; random-init tables say so.
+    A table holds numbers from one extractor and one protocol only; random-init tables say so. Each row
+    shows its bootstrap 95% interval; "better than" lists only the methods whose intervals do not overlap.
+    Diagnostics show the generated value, the real value and their ratio.
 
     \b
     Example:
