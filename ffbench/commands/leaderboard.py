@@ -15,7 +15,10 @@ from ffbench.metrics.protocols import METRICS
               help="Folder of <dataset>.csv files written by `ffbench eval`.")
 @click.option("--dataset", default=None, help="Only this dataset's CSV (default: every CSV in --dir).")
 @click.option("--metric", default=None, type=click.Choice(METRICS), help="Only this metric.")
-def leaderboard(fmt: str, directory: str, dataset: str | None, metric: str | None) -> None:
+@click.option("--published", is_flag=True,
+              help="Also print the numbers published on UBC Fashion, ours beside them only where the "
+                   "protocol, task, data and extractor are the same (and why not otherwise).")
+def leaderboard(fmt: str, directory: str, dataset: str | None, metric: str | None, published: bool) -> None:
     """Print one table per metric, methods as rows, grouped as distribution metrics, paired metrics and
     diagnostics.
 
@@ -27,11 +30,26 @@ def leaderboard(fmt: str, directory: str, dataset: str | None, metric: str | Non
     Example:
       ffbench leaderboard --format markdown
       ffbench leaderboard --dataset synthetic --metric fvd --format csv
+      ffbench leaderboard --published
     """
     from ffbench.leaderboard import format_leaderboard, read_leaderboard
 
     try:
         df = read_leaderboard(directory, dataset)
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(format_leaderboard(df, fmt, metric), nl=False)
+        if not published:
+            raise click.ClickException(str(exc)) from None
+        df = None  # the published numbers stand alone until `ffbench eval` has written rows
+        click.echo(f"({exc})", err=True)
+    if df is not None:
+        click.echo(format_leaderboard(df, fmt, metric), nl=False)
+    if published:
+        from ffbench.leaderboard import to_markdown
+        from ffbench.published import comparison_table
+
+        table = comparison_table(df)
+        if metric:
+            table = table[table["metric"] == metric]
+        heading = "Published results on UBC Fashion (ours beside them only where comparable)"
+        click.echo(f"\n## {heading}\n\n{to_markdown(table)}\n" if fmt == "markdown"
+                   else f"## {heading}\n{table.to_csv(index=False)}", nl=False)
