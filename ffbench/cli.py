@@ -9,6 +9,7 @@ from ffbench.commands.evaluate import evaluate
 from ffbench.commands.generate import generate
 from ffbench.commands.leaderboard import leaderboard
 from ffbench.commands.prepare import prepare
+from ffbench.commands.report import report
 from ffbench.commands.train import train
 from ffbench.errors import UserError, describe_os_error
 
@@ -40,6 +41,7 @@ def main() -> None:
       ffbench generate person.png --checkpoint runs/ff-cpu/pipeline -o person.mp4
       ffbench eval --metric all --real data/synthetic --fake runs/ff-cpu/samples --method fashionflow
       ffbench leaderboard
+      ffbench report -o report
     """
 
 
@@ -48,6 +50,7 @@ main.add_command(train)
 main.add_command(generate)
 main.add_command(evaluate)
 main.add_command(leaderboard)
+main.add_command(report)
 
 if __name__ == "__main__":
     main()
