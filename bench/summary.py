@@ -12,9 +12,10 @@ machine is shared, so read figures of one run against each other):
                sampler (seconds at the cpu preset, FLOPs at the paper preset)
 - loader       bench/loader.py: cached-latent loader against decode + encode on the fly
 - metrics      bench/metrics.py: I3D throughput, `eval` peak memory at two N
-- flow         the diagnostics' speed: frames/s of ffbench.flow.video_flow (the Farneback flow every
-               weight-free diagnostic is computed from) at 128x96 and 640x512, measured here
-               (`summary.py --flow-speed`) while bench/metrics.py has no diagnostics timing
+- diagnostics  the diagnostics' speed: frames/s of the per-video pass behind every weight-free diagnostic
+               (ffbench.metrics.video_analysis.analyse_video) and of its forward flow alone, at 128x96
+               and 640x512, timed here (`summary.py --diagnostics-speed`): bench/metrics.py has no
+               diagnostics timing
 - fvd_sanity   bench/fvd_sanity.py: FVD of a fast and a frozen copy against the noise floor of two real
                halves (random-init I3D offline: a pipeline check, not FVD)
 - baselines    bench/baselines.py: training and generation cost of every registered model
@@ -95,7 +96,7 @@ def jobs(data: str, only: set[str] | None = None) -> list[Job]:
         ),
         Job("loader", ["bench/loader.py", "--data", data, "--batches", "20", "--threads", "1"]),
         Job("metrics", ["bench/metrics.py", "--threads", "1", "--n", "8", "32"]),
-        Job("flow", ["bench/summary.py", "--flow-speed"]),
+        Job("diagnostics", ["bench/summary.py", "--diagnostics-speed"]),
         Job("fvd_sanity", ["bench/fvd_sanity.py", "--n", "8", "--size", "112", "--threads", "1"]),
         Job("baselines", ["bench/baselines.py", "--shards", data, "--steps", "10", "--videos", "2"]),
     ]
@@ -281,18 +282,18 @@ def metrics_rows(r: dict, command: str) -> list[Row]:
     return rows
 
 
-def flow_rows(r: dict, command: str) -> list[Row]:
+def diagnostics_rows(r: dict, command: str) -> list[Row]:
     rows = []
     for s in r["sizes"]:
-        cpu = f", {s['cpu_seconds']:.2f} CPU s" if "cpu_seconds" in s else ""
+        a, f = s["analysis"], s["flow"]
         rows.append(
             Row(
-                f"diagnostics speed at {s['height']}x{s['width']}: their dense flow "
-                f"(ffbench.flow.video_flow, {r['threads']} thread; the diagnostics module is timed here "
-                "through its flow)",
-                f"{s['frames_per_s']:.1f} frames/s"
-                + (f" wall ({s['pairs'] / s['cpu_seconds']:.0f} on CPU time)" if cpu else ""),
-                f"{s['pairs']} frame pairs in {s['seconds']:.2f} s wall{cpu}",
+                f"diagnostics speed at {s['height']}x{s['width']} (one video's pass for every weight-free "
+                f"diagnostic, ffbench.metrics.video_analysis; {r['threads']} thread)",
+                f"{a['frames_per_s']:.1f} frames/s wall ({s['frames'] / a['cpu_seconds']:.1f} on CPU time)",
+                f"{s['frames']} frames in {a['seconds']:.2f} s wall, {a['cpu_seconds']:.2f} CPU s; of which "
+                f"forward flow alone {f['frames_per_s']:.1f} frames/s wall "
+                f"({s['frames'] / f['cpu_seconds']:.1f} on CPU time)",
                 command,
             )
         )
@@ -351,7 +352,7 @@ ROW_BUILDERS: dict[str, Callable[..., list[Row]]] = {
     "dreampose": dreampose_rows,
     "loader": loader_rows,
     "metrics": metrics_rows,
-    "flow": flow_rows,
+    "diagnostics": diagnostics_rows,
     "fvd_sanity": fvd_sanity_rows,
     "baselines": baseline_rows,
 }
@@ -400,34 +401,32 @@ def markdown(rows: list[Row]) -> str:
 # --- the diagnostics' speed ------------------------------------------------------------------------------
 
 
-def flow_speed(json_path: Path | None, sizes=((128, 96, 32), (640, 512, 8))) -> None:
-    """Frames/s of the dense flow behind the diagnostics, on synthetic videos (H, W, frames)."""
+def diagnostics_speed(json_path: Path | None, sizes=((128, 96, 32), (640, 512, 16))) -> None:
+    """Frames/s of the weight-free diagnostics on synthetic videos of (H, W, frames), one thread: the whole
+    per-video pass (`analyse_video`: forward and backward flow, motion, flicker, colour, detail, fvmd), and
+    the dense forward flow alone (`video_flow`)."""
     import cv2
 
     from ffbench.flow import video_flow
+    from ffbench.metrics.video_analysis import analyse_video
     from ffbench.synthetic.render import render_video
 
     cv2.setNumThreads(1)
     result: dict = {"command": "python " + shlex.join(sys.argv), "threads": 1, "sizes": []}
     for h, w, frames in sizes:
         video = render_video(0, frames, h, w)
-        video_flow(video[:2])  # warm-up
-        start, cpu = time.perf_counter(), time.process_time()
-        video_flow(video)
-        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-        entry = {
-            "height": h,
-            "width": w,
-            "pairs": frames - 1,
-            "seconds": seconds,
-            "cpu_seconds": cpu,
-            "frames_per_s": (frames - 1) / seconds,
-        }
+        analyse_video(video[:2])  # warm-up (imports, first allocations)
+        entry: dict = {"height": h, "width": w, "frames": frames}
+        for name, fn in (("analysis", analyse_video), ("flow", video_flow)):
+            start, cpu = time.perf_counter(), time.process_time()
+            fn(video)
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+            entry[name] = {"seconds": seconds, "cpu_seconds": cpu, "frames_per_s": frames / seconds}
+            print(
+                f"{name:8s} {h}x{w}: {frames / seconds:6.1f} frames/s ({frames} frames in {seconds:.2f} s "
+                f"wall, {cpu:.2f} CPU s)"
+            )
         result["sizes"].append(entry)
-        print(
-            f"video_flow {h}x{w}: {entry['frames_per_s']:.1f} frames/s "
-            f"({frames - 1} pairs in {seconds:.2f} s wall, {cpu:.2f} CPU s)"
-        )
     if json_path:
         tmp = json_path.with_name(json_path.name + ".tmp")
         tmp.write_text(json.dumps(result, indent=2) + "\n")
@@ -446,11 +445,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / ".results", help="JSONs and logs")
     parser.add_argument("--only", default=None, help="comma list of steps to run (prepare is always run)")
     parser.add_argument("--from-json", type=Path, default=None, help="print the table of an earlier run")
-    parser.add_argument("--flow-speed", action="store_true", help="only measure the diagnostics' flow speed")
-    parser.add_argument("--json", type=Path, default=None, help="with --flow-speed: write the figures here")
+    parser.add_argument("--diagnostics-speed", action="store_true", help="only time the diagnostics")
+    parser.add_argument("--json", type=Path, default=None, help="with --diagnostics-speed: the JSON")
     args = parser.parse_args()
-    if args.flow_speed:
-        flow_speed(args.json)
+    if args.diagnostics_speed:
+        diagnostics_speed(args.json)
         return
     if args.from_json:
         runs_file = args.from_json / "runs.json"

@@ -52,10 +52,13 @@ CANNED = {
     "metrics": {"threads": 1, "i3d_clips_per_s": 0.25, "eval_size": 112, "eval": [
         {"n_fake": 8, "peak_mb": 1000.0, "seconds": 40.0, "fvd": 1.0},
         {"n_fake": 32, "peak_mb": 1010.0, "seconds": 70.0, "fvd": 1.0}]},
-    "flow": {"threads": 1, "sizes": [
-        {"height": 128, "width": 96, "pairs": 31, "seconds": 0.062, "frames_per_s": 500.0,
-         "cpu_seconds": 0.05},
-        {"height": 640, "width": 512, "pairs": 7, "seconds": 0.35, "frames_per_s": 20.0}]},
+    "diagnostics": {"threads": 1, "sizes": [
+        {"height": 128, "width": 96, "frames": 32,
+         "analysis": {"seconds": 0.8, "cpu_seconds": 0.5, "frames_per_s": 40.0},
+         "flow": {"seconds": 0.2, "cpu_seconds": 0.1, "frames_per_s": 160.0}},
+        {"height": 640, "width": 512, "frames": 16,
+         "analysis": {"seconds": 16.0, "cpu_seconds": 8.0, "frames_per_s": 1.0},
+         "flow": {"seconds": 4.0, "cpu_seconds": 3.2, "frames_per_s": 4.0}}]},
     "fvd_sanity": {"n": 8, "size": 112, "extractor": "i3d random", "random_init": True, "rows": [
         {"pair": "A vs B", "fvd": 20.0}, {"pair": "A vs fast_B", "fvd": 25.0},
         {"pair": "A vs frozen_B", "fvd": 40.0}, {"pair": "all vs frozen_all", "fvd": 10.0}]},
@@ -92,7 +95,7 @@ def test_table_has_every_ratio_from_the_jsons_with_its_command(tmp_path):
     rows = _rows(summary.markdown(summary.build_rows(tmp_path, runs)))
     by_what = {r[0]: r for r in rows}
     assert all(len(r) == 4 for r in rows), rows
-    # 2 sampling + 2 wall + 3 FLOP + loader + I3D + memory + 2 flow + FVD sanity + 2 models
+    # 2 sampling + 2 wall + 3 FLOP + loader + I3D + memory + 2 diagnostics + FVD sanity + 2 models
     assert len(rows) == 15, [r[0] for r in rows]
 
     calls = next(r for w, r in by_what.items() if w.startswith("U-Net calls per video"))
@@ -113,9 +116,11 @@ def test_table_has_every_ratio_from_the_jsons_with_its_command(tmp_path):
     assert next(r for w, r in by_what.items() if w.startswith("I3D"))[1] == "0.25 clips/s"
     memory = next(r for w, r in by_what.items() if w.startswith("eval peak memory, N=32 / N=8"))
     assert memory[1] == "1.01x" and "1000 MB" in memory[2] and "1010 MB" in memory[2]
-    flow = [r for w, r in by_what.items() if w.startswith("diagnostics speed")]
-    assert [r[1] for r in flow] == ["500.0 frames/s wall (620 on CPU time)", "20.0 frames/s"]
-    assert "128x96" in flow[0][0] and "0.05 CPU s" in flow[0][2] and "CPU" not in flow[1][2]
+    speed = [r for w, r in by_what.items() if w.startswith("diagnostics speed")]
+    assert [r[1] for r in speed] == ["40.0 frames/s wall (64.0 on CPU time)",
+                                     "1.0 frames/s wall (2.0 on CPU time)"]
+    assert "128x96" in speed[0][0] and "640x512" in speed[1][0]
+    assert "forward flow alone 160.0 frames/s wall (320.0 on CPU time)" in speed[0][2]
     sanity = next(r for w, r in by_what.items() if w.startswith("FVD sanity"))
     assert sanity[1] == "fast 1.25x, frozen 2.00x, paired frozen 0.50x" and "random-init" in sanity[0]
     ff = by_what["fashionflow: training and generation cost (cpu preset)"]
