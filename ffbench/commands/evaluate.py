@@ -20,18 +20,21 @@ def _parse_seeds(text: str) -> list[int]:
 
 
 def default_dataset_name(real: str | Path) -> str:
-    """The manifest's dataset name, else the real folder's name (its parent's for train/test/val)."""
+    """The manifest's dataset name, else the dataset's folder name: for DATA/shards/test, DATA/shards or
+    DATA (written by `ffbench prepare --out DATA`) that is DATA's name, never "shards" or "test"."""
     root = Path(real).resolve()
     manifest = root / "manifest.json"
     if manifest.is_file():
         try:
             name = json.loads(manifest.read_text(encoding="utf-8")).get("dataset")
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError):
             name = None
         if isinstance(name, str) and name and "/" not in name:
             return name
     if root.name in ("train", "test", "val") and root.parent.name:
-        return root.parent.name
+        root = root.parent
+    if root.name == "shards" and root.parent.name:
+        root = root.parent
     return root.name or "dataset"
 
 
@@ -50,8 +53,8 @@ def format_results(results) -> str:
 @click.option("--metric", default="all", show_default=True,
               help="fvd, vfid, is, fid, kvd, a comma list, or all.")
 @click.option("--real", required=True, type=click.Path(exists=True, file_okay=False),
-              help="Real videos: a folder of mp4/gif files or of WebDataset .tar shards (or a dataset root "
-                   "with a test/ folder).")
+              help="Real videos: a folder of mp4/gif files or of WebDataset .tar shards, or a dataset root "
+                   "written by `ffbench prepare --out` (its shards/test is read).")
 @click.option("--fake", required=True, type=click.Path(exists=True, file_okay=False),
               help="Generated videos: a folder of mp4/gif files.")
 @click.option("--method", required=True, help="Method name for the leaderboard row, e.g. fashionflow.")
@@ -65,7 +68,9 @@ def format_results(results) -> str:
 @click.option("--inception", default=None,
               help="pytorch-fid's pt_inception-2015-12-05 weights for IS/FID, or 'random'. "
                    "Default: cached/downloaded file.")
-@click.option("--dataset", default=None, help="Leaderboard file name; default: from the real folder.")
+@click.option("--dataset", default=None,
+              help="Leaderboard file name. [default: the dataset's folder name, e.g. synthetic for "
+                   "data/synthetic/shards/test]")
 @click.option("--leaderboard-dir", default="leaderboard", show_default=True, type=click.Path(file_okay=False),
               help="Folder of <dataset>.csv files.")
 @click.option("--run", "source_run", default=None, help="The run that produced --fake (default: --fake).")
@@ -92,23 +97,31 @@ def evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: st
 
     \b
     Example:
-      ffbench eval --metric fvd --real data/synthetic/test --fake runs/ff-cpu/samples --method fashionflow
-      ffbench eval --metric all --real data/synthetic/test --fake runs/ff-cpu/samples --method fashionflow \\
-          --i3d random --i3d-vfid random --inception random      # offline demo, labelled random-init
+      ffbench eval --metric fvd --real data/synthetic --fake runs/ff-cpu/samples --method fashionflow
+      ffbench eval --metric all --real data/synthetic/shards/test --fake runs/ff-cpu/samples \\
+          --method fashionflow --i3d random --i3d-vfid random --inception random  # offline, random-init
     """
     import torch
 
+    from ffbench.devices import resolve_device
+    from ffbench.errors import ensure_writable_dir
     from ffbench.leaderboard import append_rows, leaderboard_path, result_rows
     from ffbench.metrics.evaluate import evaluate as run_evaluate
+    from ffbench.metrics.sources import check_real_fake
     from ffbench.metrics.weights import WeightsError, default_cache_dir
 
     if threads:
         torch.set_num_threads(threads)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)
     if not no_cache and cache_dir is None:
         cache_dir = str(default_cache_dir().parent / "features")
     name = dataset or default_dataset_name(real)
+    check_real_fake(real, fake)  # swapped --real/--fake, empty folders: refused before any scoring
+    # Outputs that cannot be written fail now, not after the features are computed.
+    if not no_leaderboard:
+        ensure_writable_dir(leaderboard_dir, "--leaderboard-dir")
+    if not no_cache:
+        ensure_writable_dir(cache_dir, "--cache-dir")
     try:
         results = run_evaluate(metric, real, fake, seeds=_parse_seeds(seeds), i3d=i3d, i3d_vfid=i3d_vfid,
                                inception=inception, batch_size=batch_size, device=device,

@@ -28,7 +28,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
     "current directory]",
 )
 @click.option(
-    "--frames", type=int, default=None, help="Frames to sample.  [default: the model's training clip length]"
+    "--frames", type=click.IntRange(min=1), default=None,
+    help="Frames to sample.  [default: the model's training clip length]"
 )
 @click.option(
     "--steps",
@@ -94,8 +95,11 @@ def generate(
       ffbench generate person.png --checkpoint runs/ff-cpu/pipeline -o person.mp4 --frames 16 --gif
       ffbench generate data/synthetic/shards/test --checkpoint runs/ff-cpu/pipeline -o runs/ff-cpu/samples
     """
+    from ffbench.devices import resolve_device
+    from ffbench.errors import UserError, ensure_writable_dir
     from ffbench.models.fashionflow.generate import generate_videos
 
+    device = resolve_device(device)  # before any weights load: `--device cuda` without a GPU fails now
     with tempfile.TemporaryDirectory(prefix="ffbench-cond-") as staging:
         source = Path(image)
         if source.is_dir() and any(source.glob("*.tar")):
@@ -105,28 +109,35 @@ def generate(
             if not images:
                 kinds = ", ".join(IMAGE_SUFFIXES)
                 raise click.ClickException(f"{image}: no images ({kinds}) in this directory")
-            out_dir = Path(out_path or "samples")
+            out_dir = ensure_writable_dir(out_path or "samples", "-o")
             outs = [out_dir / f"{p.stem}.mp4" for p in images]
         else:
-            images, outs = [source], [Path(out_path or f"{source.stem}.mp4")]
+            out = Path(out_path or f"{source.stem}.mp4")
+            if out.is_dir():
+                raise UserError(f"-o {out}: this is a folder; give a file name, e.g. -o {out / source.stem}"
+                                ".mp4")
+            ensure_writable_dir(out.parent, "-o")
+            images, outs = [source], [out]
         try:
             written = generate_videos(
                 images, checkpoint, outs, frames=frames, steps=steps, sampler=sampler, seed=seed,
                 guidance_scale=guidance_scale, gif=gif, interpolate=interpolate, interpolator=interpolator,
                 device=device,
             )
-        except ValueError as err:
-            raise click.ClickException(str(err)) from err
+        except ValueError as err:  # the generation library reports bad images/checkpoints as ValueError
+            if isinstance(err, UserError):
+                raise
+            raise click.ClickException(str(err)) from None
     click.echo(f"wrote {written[0]}" if len(written) == 1 else f"wrote {len(written)} videos to {out_dir}")
 
 
 def _conditioning_frames(split_dir: Path, into: Path) -> Path:
-    """Write each shard sample's stored conditioning frame to `into/<key>.png`; return `into`."""
+    """Write each shard sample's stored conditioning frame to `into/<key>.png`; return `into`.
+
+    A file among the shards that is not a readable tar raises ShardError naming it.
+    """
     from ffbench.datasets.shards import iter_split_entries
 
-    try:
-        for key, png in iter_split_entries(split_dir, "cond.png"):
-            (into / f"{key}.png").write_bytes(png)
-    except ValueError as err:
-        raise click.ClickException(str(err)) from err
+    for key, png in iter_split_entries(split_dir, "cond.png"):
+        (into / f"{key}.png").write_bytes(png)
     return into

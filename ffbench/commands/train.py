@@ -86,22 +86,23 @@ def train(model: str, shards: str | None, preset: str, out_dir: str | None, resu
 
     import torch
 
+    from ffbench.errors import ensure_writable_dir
     from ffbench.training.config import TrainConfig
     from ffbench.training.fashionflow import FashionFlowOptions, train_fashionflow
-    from ffbench.training.loop import NonFiniteLossError
 
     if threads < 0:
         raise click.BadParameter(f"must be >= 0, got {threads}", param_hint="--threads")
     if threads:
         torch.set_num_threads(threads)
     out_dir = out_dir or os.path.join("runs", f"{model}-{preset}")
-    try:
+    try:  # option values out of range (e.g. --lr 0): a usage error, before anything is built
         config = TrainConfig(**train_options)
         options = FashionFlowOptions(preset=preset, schedule=schedule, conditioning=conditioning, stage=stage,
                                      num_workers=num_workers)
-        result = train_fashionflow(shards, out_dir, config, options, resume=resume, progress=progress)
-    except (ValueError, NonFiniteLossError) as err:
-        raise click.ClickException(str(err)) from err
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    ensure_writable_dir(out_dir, "--out")  # failures below are UserErrors: the CLI group reports them
+    result = train_fashionflow(shards, out_dir, config, options, resume=resume, progress=progress)
     if not rank0:
         return
     if result.interrupted:

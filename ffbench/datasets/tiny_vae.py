@@ -23,7 +23,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ffbench import fileio
 from ffbench.encoders import frames_to_tensor, state_dict_sha256, vae_decode, vae_encode
 
 # Architecture of the stand-in (diffusers AutoencoderKL keyword arguments).
@@ -224,7 +224,7 @@ def train_tiny_vae(
 
 def _save(vae, identity: dict, out_dir: Path) -> None:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    tmp = fileio.mkdtemp(out_dir.parent, prefix=f".{out_dir.name}-")
     try:
         vae.save_pretrained(tmp)
         (tmp / "identity.json").write_text(json.dumps(identity, indent=2))

@@ -2,8 +2,9 @@
 
 `open_source(path)` decides which, lists the items (for the cache key) and streams them one at a time,
 each as a file path or the bytes of one video, so memory does not grow with the number of videos.
-A folder holding neither videos nor shards but a `test/` sub-folder (a prepared dataset root) is read
-from `test/`.
+A folder holding neither videos nor shards is read from its `shards/test/` (the dataset root written by
+`ffbench prepare --out`) or `test/` sub-folder. `check_real_fake` refuses `--fake` shards (generated
+videos are never shards), with a hint when --real and --fake look swapped.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ffbench.errors import UserError
 
 VIDEO_SUFFIXES = (".mp4", ".gif", ".webm", ".mkv", ".avi", ".mov")
 SHARD_SUFFIX = ".tar"
@@ -50,18 +53,37 @@ class VideoSourceDir:
                              "written by `ffbench prepare`")
 
 
+class SourceFolderError(UserError, ValueError):
+    """A --real/--fake folder holds nothing to score, or the wrong kind of thing."""
+
+
 def open_source(path: str | Path, flag: str = "--real") -> VideoSourceDir:
-    """Resolve `path` to a video folder or a shard folder, or raise a ValueError naming `flag`."""
+    """Resolve `path` to a video folder or a shard folder, or raise a SourceFolderError naming `flag`."""
     root = Path(path).expanduser()
     if not root.is_dir():
-        raise ValueError(f"{flag} {path}: not a directory; pass a folder of mp4/gif videos or of .tar shards")
+        raise SourceFolderError(f"{flag} {path}: not a directory; pass a folder of mp4/gif videos or of .tar "
+                                "shards")
     videos = sorted(f for f in root.iterdir() if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES)
     shards = sorted(f for f in root.iterdir() if f.is_file() and f.suffix == SHARD_SUFFIX)
     if videos:
         return VideoSourceDir(root, "videos", videos)
     if shards:
         return VideoSourceDir(root, "shards", shards)
-    if (root / "test").is_dir():
-        return open_source(root / "test", flag)
-    raise ValueError(f"{flag} {path}: no videos ({', '.join(VIDEO_SUFFIXES)}) or .tar shards found; "
-                     "pass the folder that holds them")
+    for sub in (root / "shards" / "test", root / "test"):  # a prepared dataset root, or its shards/ folder
+        if sub.is_dir():
+            return open_source(sub, flag)
+    raise SourceFolderError(f"{flag} {path}: no videos ({', '.join(VIDEO_SUFFIXES)}) or .tar shards found; "
+                            "pass the folder that holds them")
+
+
+def check_real_fake(real: str | Path, fake: str | Path) -> tuple[VideoSourceDir, VideoSourceDir]:
+    """Resolve --real and --fake, refusing a --fake that holds shards: generated videos are mp4/gif files,
+    shards are real data from `ffbench prepare` (usually the two options swapped)."""
+    real_src, fake_src = open_source(real, "--real"), open_source(fake, "--fake")
+    if fake_src.kind == "shards":
+        hint = (f" --real holds {real_src.kind} files: the two look swapped; try --real {fake} --fake {real}"
+                if real_src.kind == "videos" else "")
+        raise SourceFolderError(f"--fake {fake}: holds WebDataset shards ({fake_src.files[0].name}, ...), "
+                                "which are real data written by `ffbench prepare`; --fake takes the "
+                                f"generated mp4/gif videos (e.g. from `ffbench generate ... -o DIR`).{hint}")
+    return real_src, fake_src
