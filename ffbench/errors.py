@@ -63,6 +63,8 @@ def ensure_writable_dir(path: str | os.PathLike, option: str) -> Path:
             os.close(fd)
             os.unlink(probe)
     except OSError as err:
+        if err.filename is None or ".ffbench-write-test-" in str(err.filename):  # the folder, not the probe
+            err.filename = str(path)
         message = describe_os_error(err) or f"{path}: {err}"
         raise UserError(f"{option} {path} cannot be written: {message}") from None
     return path

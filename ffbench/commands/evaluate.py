@@ -71,10 +71,10 @@ def format_results(results) -> str:
 @click.option("--dataset", default=None,
               help="Leaderboard file name. [default: the dataset's folder name, e.g. synthetic for "
                    "data/synthetic/shards/test]")
-@click.option("--leaderboard-dir", default="leaderboard", show_default=True, type=click.Path(file_okay=False),
+@click.option("--leaderboard-dir", default="leaderboard", show_default=True, type=click.Path(),
               help="Folder of <dataset>.csv files.")
 @click.option("--run", "source_run", default=None, help="The run that produced --fake (default: --fake).")
-@click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
+@click.option("--cache-dir", default=None, type=click.Path(),
               help="Feature cache folder (.npz); default ~/.cache/ffbench/features.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write cached features.")
 @click.option("--weights-dir", default=None, type=click.Path(file_okay=False),

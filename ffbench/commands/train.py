@@ -22,7 +22,7 @@ DEFAULTS = dict(steps=1000, batch_size=2, lr=2e-4, beta1=0.5, beta2=0.999, weigh
               help="Prepared data directory (from `ffbench prepare --out`). Required.")
 @click.option("--preset", type=click.Choice(["cpu", "paper"]), default="cpu", show_default=True,
               help="Data/model size preset; must match the preset the shards were prepared with.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--out", "out_dir", type=click.Path(), default=None,
               help="Run directory for config.json, log.jsonl, checkpoints and the exported pipeline. "
                    "[default: runs/MODEL-PRESET]")
 @click.option("--steps", type=int, default=DEFAULTS["steps"], show_default=True,

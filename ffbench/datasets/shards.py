@@ -180,7 +180,7 @@ def iter_split_entries(split_dir: str | Path, extension: str) -> Iterator[tuple[
     suffix = "." + extension
     for shard in shards:
         try:
-            with tarfile.open(shard) as tar:
+            with tarfile.open(shard, mode="r:") as tar:  # shards are plain tars
                 for info in tar:
                     check_member(info, shard)
                     if info.isreg() and info.name.endswith(suffix):

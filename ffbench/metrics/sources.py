@@ -81,7 +81,7 @@ def check_real_fake(real: str | Path, fake: str | Path) -> tuple[VideoSourceDir,
     shards are real data from `ffbench prepare` (usually the two options swapped)."""
     real_src, fake_src = open_source(real, "--real"), open_source(fake, "--fake")
     if fake_src.kind == "shards":
-        hint = (f" --real holds {real_src.kind} files: the two look swapped; try --real {fake} --fake {real}"
+        hint = (f" --real holds video files: the two look swapped; try --real {fake} --fake {real}"
                 if real_src.kind == "videos" else "")
         raise SourceFolderError(f"--fake {fake}: holds WebDataset shards ({fake_src.files[0].name}, ...), "
                                 "which are real data written by `ffbench prepare`; --fake takes the "
