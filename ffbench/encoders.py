@@ -398,6 +398,7 @@ def _build_tiny_clip(path: Path, seed: int) -> None:
             proc.save_pretrained(tmp)
             info = {"kind": "tiny", "seed": seed, "offline_stand_in": True, "config": TINY_CLIP}
             (tmp / "identity.json").write_text(json.dumps(info, indent=2))
+            fileio.apply_umask(tmp)  # safetensors writes 0600 files
             if path.exists():  # a half-written directory from an older layout: replace it
                 shutil.rmtree(path)
             os.replace(tmp, path)

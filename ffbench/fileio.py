@@ -2,7 +2,8 @@
 
 Every file and folder ffbench writes gets the permissions the user's umask gives (0644 / 0755 under
 the usual umask 022). `tempfile.mkstemp` / `mkdtemp` make private 0600 / 0700 entries, which an
-`os.replace` would carry to the final name: use `mkstemp` / `mkdtemp` from here instead.
+`os.replace` would carry to the final name: use `mkstemp` / `mkdtemp` from here instead, and pass
+folders written by libraries that make private files (safetensors weights) through `apply_umask`.
 """
 
 from __future__ import annotations
@@ -58,6 +59,19 @@ def mkdtemp(dir: str | os.PathLike, prefix: str = "") -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=dir))
     os.chmod(path, 0o777 & ~current_umask())
     return path
+
+
+def apply_umask(path: str | os.PathLike) -> None:
+    """Give `path` and everything under it the umask's permissions (files 0644, folders 0755 under umask
+    022). For trees written by libraries that make private files: safetensors 0.8 creates 0600 weights,
+    so a `save_pretrained` folder is passed through here before it is renamed into place."""
+    umask = current_umask()
+    path = Path(path)
+    entries = [path] + (sorted(path.rglob("*")) if path.is_dir() else [])
+    for entry in entries:
+        if entry.is_symlink():
+            continue
+        os.chmod(entry, (0o777 if entry.is_dir() else 0o666) & ~umask)
 
 
 def temp_name(path: Path) -> str:

@@ -111,7 +111,7 @@ def _first_line(exc: BaseException) -> str:
     """The first line of a decord error, without its timestamp and C++ source location."""
     text = str(exc).strip().splitlines()
     line = text[0] if text else type(exc).__name__
-    line = re.sub(r"^\[[\d:]+\]\s*\S+:\d+:\s*", "", line)
+    line = re.sub(r"^(\[[\d:]+\]\s*\S+:\d+:\s*)+", "", line)  # "[time] file.cc:218: ", often nested
     # "Check failed: <C++ expression> (-22 vs. 0) <message>": keep the message, not the C++ internals
     line = re.sub(r"^Check failed: .*? \(-?\d+ vs\. -?\d+\)\s*", "", line) or line
     return line[:160]

@@ -169,3 +169,23 @@ def test_rerun_repairs_a_damaged_shard(reference, tmp_path):
     prepare(data, synthetic=True, progress=False, **SMALL)  # samples are cached: only repacking
     assert manifests(data) == manifests(reference)
     assert shard.read_bytes() == (reference / "shards" / "train" / "shard-000000.tar").read_bytes()
+
+
+def test_a_rerun_under_another_thread_count_is_refused_with_the_command_to_use(reference, tmp_path):
+    import shlex
+
+    from ffbench.datasets.prepare import PrepareError
+
+    data = tmp_path / "copy"
+    shutil.copytree(reference, data)
+    before = {p: p.stat().st_mtime_ns for p in data.rglob("*")}
+    assert json.loads(manifests(data)["train"])["settings"]["torch_threads"] == 1
+    with pytest.raises(PrepareError, match="prepared with 1 torch thread") as err:
+        prepare(data, synthetic=True, progress=False, **(SMALL | {"threads": 2}))
+    assert {p: p.stat().st_mtime_ns for p in data.rglob("*")} == before  # refused before any write
+    command = next(line.strip() for line in str(err.value).splitlines() if line.strip().startswith("ffbench"))
+    args = shlex.split(command)[2:]
+    ctx = main.commands["prepare"].make_context("prepare", args)  # a valid command, the original settings
+    assert ctx.params["threads"] == 1 and ctx.params["out_dir"] == str(data) and ctx.params["synthetic"]
+    assert (ctx.params["n_train"], ctx.params["height"], ctx.params["vae_steps"]) == (8, 48, 30)
+    assert ctx.params["shard_size_mb"] == 0.15 and ctx.params["quiet"]

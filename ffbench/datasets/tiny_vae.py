@@ -228,6 +228,7 @@ def _save(vae, identity: dict, out_dir: Path) -> None:
     try:
         vae.save_pretrained(tmp)
         (tmp / "identity.json").write_text(json.dumps(identity, indent=2))
+        fileio.apply_umask(tmp)  # safetensors writes 0600 files
         if out_dir.exists():  # a directory cannot be os.replace'd onto a non-empty one: move it aside first
             old = out_dir.with_name(f".{out_dir.name}-old-{os.getpid()}")
             os.replace(out_dir, old)

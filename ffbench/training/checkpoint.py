@@ -32,7 +32,7 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
 from ffbench.errors import UserError
-from ffbench.fileio import write_json_atomic
+from ffbench.fileio import apply_umask, write_json_atomic
 from ffbench.training.distributed import DistInfo, barrier
 from ffbench.training.ema import ModelEMA
 
@@ -218,6 +218,7 @@ def _write_and_rename(tmp: Path, final: Path, run_dir: Path, step: int, modules:
         _saving(save_file, tensors, tmp / f"{name}.safetensors")
         state["optimizers"][name] = meta
     write_json_atomic(tmp / "state.json", state)
+    apply_umask(tmp)  # safetensors writes 0600 files
     if final.exists():  # re-saving a step (e.g. interrupted right after a periodic save)
         old = run_dir / f".checkpoint-{step}.old"
         shutil.rmtree(old, ignore_errors=True)

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ffbench.errors import UserError
+from ffbench.fileio import apply_umask
 from ffbench.presets import Preset, get_preset
 from ffbench.training.config import TrainConfig
 from ffbench.training.distributed import DistInfo, cleanup_distributed, init_distributed, loss_view
@@ -173,6 +174,7 @@ def export_pipeline(model: nn.Module, data_dir: Path, manifest: dict[str, Any], 
         pipe = FashionFlowPipeline(unet=model, vae=vae, image_encoder=clip, feature_extractor=processor,
                                    scheduler=make_noise_scheduler(options.schedule, kind="ddpm"))
         pipe.save_pretrained(tmp)
+    apply_umask(tmp)  # safetensors writes 0600 files; the pipeline gets the user's umask like every output
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
