@@ -8,11 +8,13 @@ code, no traceback, the file named, and nothing temporary or partial left behind
 from __future__ import annotations
 
 import csv
+import http.server
 import json
 import os
 import shutil
 import tarfile
 import tempfile
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +73,9 @@ def run(cpu_world, tmp_path_factory) -> Run:
     with fd_output() as fd_text:
         result = cli("prepare", "--source", src, "--vae", cpu_world.vae, "--out", data, "--threads", "1",
                      "--quiet")
+    # every promise below is about a run that succeeded cleanly and left nothing partial
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    assert leftovers(root) == []
     return Run(src, data, result, fd_text[0])
 
 
@@ -149,3 +154,40 @@ def test_file_urls_only_from_the_users_list_and_only_inside_its_folder(run, tmp_
     assert_clean_failure(result, "file:///etc/passwd", "outside the list's folder", root=tmp_path)
     assert "root:" not in result.output  # nothing of the file was read
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith("passwd")]
+
+
+class _ListHandler(http.server.BaseHTTPRequestHandler):
+    """Serves the official lists of a compromised mirror: a train list naming a local file."""
+
+    lists = {"/fashion_train.txt": b"file:///etc/passwd\n", "/fashion_test.txt": b"https://example.invalid/a.mp4\n"}
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+        body = self.lists.get(self.path)
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Length", str(len(body or b"")))
+        self.end_headers()
+        self.wfile.write(body or b"")
+
+
+def test_a_downloaded_list_may_only_name_http_urls(tmp_path, monkeypatch):
+    from ffbench.datasets import sources
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ListHandler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        lists = {split: f"{base}/fashion_{split}.txt" for split in ("train", "test")}
+        monkeypatch.setattr(sources, "OFFICIAL_URL_LISTS", lists)
+        out = tmp_path / "data"
+        result = cli("prepare", "--out", out, "--quiet")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert_clean_failure(result, "file:///etc/passwd", "may only hold http(s) URLs", out / "source",
+                         root=tmp_path)
+    assert "root:" not in result.output  # nothing of the file was read
+    assert not (out / "source" / "videos").exists() or not any((out / "source" / "videos").iterdir())
