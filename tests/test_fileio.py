@@ -76,3 +76,24 @@ def test_no_module_makes_private_temporaries_outside_fileio():
     found = [f"{p.relative_to(ROOT)}:{i}" for p in modules
              for i, line in enumerate(p.read_text().splitlines(), 1) if private.search(line)]
     assert found == [], "use ffbench.fileio.mkstemp / mkdtemp, which keep the user's umask"
+
+
+def test_generate_and_eval_outputs_follow_the_umask(cpu_world, tmp_path, umask_027):
+    # The user-facing outputs of the last two commands: videos, GIF, leaderboard CSV, feature cache.
+    from world import cli
+
+    shards = cpu_world.data / "shards" / "test"
+    made = cli("generate", shards, "--checkpoint", cpu_world.pipeline, "-o", tmp_path / "samples",
+               "--steps", "2", "--gif")
+    assert made.exit_code == 0, made.output
+    # the 4 source videos as the real side: the test split alone has 1 video, too few for a covariance
+    real = cpu_world.source / "videos"
+    scored = cli("eval", "--metric", "fvd", "--real", real, "--fake", tmp_path / "samples",
+                 "--method", "m", "--i3d", "random", "--leaderboard-dir", tmp_path / "board",
+                 "--dataset", "own", "--cache-dir", tmp_path / "cache", "--recal-items", "1")
+    assert scored.exit_code == 0, scored.output
+    written = list(tmp_path.rglob("*"))
+    kinds = {p.suffix for p in written if p.is_file()}
+    assert {".mp4", ".gif", ".csv", ".npz"} <= kinds, kinds
+    wrong = [f"{oct(mode(p))} {p}" for p in written if mode(p) != (0o750 if p.is_dir() else 0o640)]
+    assert wrong == []
