@@ -169,7 +169,10 @@ def train_tiny_vae(
     vae = build_tiny_vae(seed).train()
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(vae.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
+    # OneCycleLR divides by its warm-up length pct_start * steps - 1, which 5% makes zero at exactly 20
+    # steps (ZeroDivisionError): warm up for 1.5 steps there instead; every other count keeps 5%.
+    warmup = 0.05 if abs(0.05 * steps - 1) > 1e-9 else 1.5 / steps
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=warmup)
     losses = []
     bar = tqdm(range(steps), desc="tiny VAE", unit="step", disable=not progress)
     for _ in bar:
