@@ -5,9 +5,11 @@
 Runs `ffbench prepare --synthetic` with the tiny settings below into five fresh folders:
 
     plain-1, plain-2, plain-3   uninterrupted runs
-    killed-1, killed-2          killed with SIGKILL at a random moment (uniform over the time plain-1
-                                spent working, after its imports; drawn from --kill-seed), then the same
-                                command run again to the end
+    killed-1                    killed with SIGKILL at a random moment (uniform over the time plain-1
+                                spent working, after its imports), then the same command run again
+    killed-2                    killed with SIGKILL once a random number (1-9) of the 10 per-video
+                                samples are cached, then the same command run again
+                                (both random draws come from --kill-seed)
 
 and prints the sha256 of every file that makes up the dataset (the rendered videos, the verified source
 copies, every shard, manifest and skipped.csv) for each run, then whether all five agree. Exit 1 if any
@@ -79,22 +81,27 @@ def progress(out: Path) -> str:
         return sum(1 for _ in out.glob(pattern))
 
     return (f"{count('generated/videos/*.mp4')} rendered, {count('source/videos/*.mp4')} copied, "
-            f"tiny VAE {'done' if (out / 'encoders' / 'vae').is_dir() else 'not yet'}, "
+            f"tiny VAE {'trained' if (out / 'encoders' / 'vae').is_dir() else 'not yet trained'}, "
             f"{count('shards/.work/*/*/*.tar')} samples, {count('shards/*/shard-*.tar')} shards, "
             f"{count('shards/*/manifest.json')} manifests")
 
 
-def kill_at(cmd: list[str], seconds: float) -> str:
-    """Start `cmd`, SIGKILL it after `seconds`; returns where it was stopped."""
+def kill_at(cmd: list[str], seconds: float | None = None, samples: int | None = None) -> str:
+    """Start `cmd` and SIGKILL it after `seconds`, or once `samples` per-video samples are cached (the
+    stage where most files are written); returns what it had written by then."""
+    out = Path(cmd[cmd.index("--out") + 1])
     proc = subprocess.Popen(cmd, cwd=ROOT, env=environment(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    try:
-        proc.wait(timeout=seconds)
-        return "finished before the kill"
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    return progress(Path(cmd[cmd.index("--out") + 1]))
+    start = time.monotonic()
+    while proc.poll() is None:
+        due = (seconds is not None and time.monotonic() - start >= seconds) or (
+            samples is not None and sum(1 for _ in out.glob("shards/.work/*/*/*.tar")) >= samples)
+        if due:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return f"at {time.monotonic() - start:.1f} s: {progress(out)}"
+        time.sleep(0.02)
+    return "finished before the kill"
 
 
 def hashes(out: Path) -> dict[str, str]:
@@ -173,13 +180,16 @@ def main() -> None:
             window = window or (started, seconds)
             results[name] = hashes(root / name)
             print(f"{name}: {seconds:.1f} s (work from {started:.1f} s), {len(results[name])} files")
-        for name in ("killed-1", "killed-2"):
+        # killed-1 at a random moment of the work (most of it is the tiny VAE's training); killed-2 at a
+        # random point of the per-video stage, after k of the 10 samples
+        kills = {"killed-1": {"seconds": rng.uniform(*window)}, "killed-2": {"samples": rng.randint(1, 9)}}
+        for name, when in kills.items():
             cmd = command(root / name)
-            moment = rng.uniform(*window)
-            where = kill_at(cmd, moment)
+            where = kill_at(cmd, **when)
             _, seconds = run(cmd)
             results[name] = hashes(root / name)
-            print(f"{name}: SIGKILL at {moment:.1f} s ({where}); rerun {seconds:.1f} s, "
+            aim = f"{when['seconds']:.1f} s" if "seconds" in when else f"{when['samples']} samples"
+            print(f"{name}: SIGKILL aimed at {aim}, {where}; rerun {seconds:.1f} s, "
                   f"{len(results[name])} files")
 
         print("\nsha256 of every video, shard, manifest and skipped.csv:")
