@@ -38,7 +38,7 @@ def main() -> None:
     Typical run:
       ffbench prepare --synthetic --preset cpu --out data/synthetic
       ffbench train fashionflow --shards data/synthetic --preset cpu --out runs/ff-cpu
-      ffbench generate person.png --checkpoint runs/ff-cpu/pipeline -o person.mp4
+      ffbench generate data/synthetic/shards/test --checkpoint runs/ff-cpu/pipeline -o runs/ff-cpu/samples
       ffbench eval --metric all --real data/synthetic --fake runs/ff-cpu/samples --method fashionflow
       ffbench leaderboard
       ffbench report -o report

@@ -52,7 +52,6 @@ import json
 import math
 import os
 import subprocess
-import tempfile
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,7 +59,7 @@ from pathlib import Path
 import pandas as pd
 from filelock import FileLock
 
-from ffbench import __version__
+from ffbench import __version__, fileio
 
 COLUMNS = [
     "time", "dataset", "method", "metric", "family", "value", "std", "ci_low", "ci_high", "n_boot",
@@ -145,7 +144,7 @@ def append_rows(path: str | Path, rows: Sequence[dict], timeout: float = 120.0) 
         old = read_csv(path) if path.exists() and path.stat().st_size else None
         table = new if old is None else pd.concat([old, new], ignore_index=True)
         ordered = [c for c in COLUMNS if c in table.columns] + [c for c in table.columns if c not in COLUMNS]
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        fd, tmp = fileio.mkstemp(path.parent, prefix=path.name + ".", suffix=".tmp")  # umask, not 0600
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
                 table[ordered].to_csv(fh, index=False)

@@ -113,10 +113,10 @@ def write_per_video(path: str | Path, results, method: str) -> int:
                    "Default: cached/downloaded file.")
 @click.option("--dataset", default=None,
               help="Leaderboard file name; default: the dataset folder's name (DATA for DATA/shards/test).")
-@click.option("--leaderboard-dir", default="leaderboard", show_default=True, type=click.Path(file_okay=False),
+@click.option("--leaderboard-dir", default="leaderboard", show_default=True, type=click.Path(),
               help="Folder of <dataset>.csv files.")
 @click.option("--run", "source_run", default=None, help="The run that produced --fake (default: --fake).")
-@click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
+@click.option("--cache-dir", default=None, type=click.Path(),
               help="Feature cache folder (.npz); default ~/.cache/ffbench/features.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write cached features.")
 @click.option("--weights-dir", default=None, type=click.Path(file_okay=False),
@@ -175,21 +175,24 @@ def evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: st
     """
     import torch
 
-    from ffbench.errors import UserError
+    from ffbench.devices import resolve_device
+    from ffbench.errors import UserError, ensure_writable_dir
     from ffbench.leaderboard import append_rows, leaderboard_path, result_rows
     from ffbench.metrics.evaluate import evaluate as run_evaluate
     from ffbench.metrics.weights import WeightsError, default_cache_dir
 
     if threads:
         torch.set_num_threads(threads)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)  # `--device cuda` without a GPU fails now, before any weights load
     if not no_cache and cache_dir is None:
         cache_dir = str(default_cache_dir().parent / "features")
     name = dataset or default_dataset_name(real)
+    # Outputs that cannot be written fail now, not after the features are computed.
+    if not no_leaderboard:
+        ensure_writable_dir(leaderboard_dir, "--leaderboard-dir")
+    if not no_cache:
+        ensure_writable_dir(cache_dir, "--cache-dir")
     if per_video:
-        from ffbench.errors import ensure_writable_dir
-
         ensure_writable_dir(Path(per_video).resolve().parent, "--per-video")
     try:
         results = run_evaluate(metric, real, fake, seeds=_parse_seeds(seeds), i3d=i3d, i3d_vfid=i3d_vfid,

@@ -25,6 +25,10 @@ MANIFEST = "manifest.json"
 GENERATION_FILE = "generation.json"  # written by `ffbench generate` beside its videos
 
 
+class SourceFolderError(UserError, ValueError):
+    """A --real/--fake folder that is missing or holds nothing to score."""
+
+
 class SwappedFoldersError(UserError, ValueError):
     """--fake holds a prepared real set (or --real generated videos): the folders look swapped."""
 
@@ -100,7 +104,8 @@ def open_source(path: str | Path, flag: str = "--real") -> VideoSourceDir:
     """
     root = Path(path).expanduser()
     if not root.is_dir():
-        raise ValueError(f"{flag} {path}: not a directory; pass a folder of mp4/gif videos or of .tar shards")
+        raise SourceFolderError(f"{flag} {path}: not a directory; pass a folder of mp4/gif videos or of .tar "
+                                "shards")
     videos, shards = _listing(root)
     if videos:
         return VideoSourceDir(root, "videos", videos)
@@ -109,7 +114,7 @@ def open_source(path: str | Path, flag: str = "--real") -> VideoSourceDir:
     split = prepared_split(root)
     if split is not None:
         return open_source(split, flag)
-    raise ValueError(f"{flag} {path}: no videos ({', '.join(VIDEO_SUFFIXES)}) or .tar shards found; "
+    raise SourceFolderError(f"{flag} {path}: no videos ({', '.join(VIDEO_SUFFIXES)}) or .tar shards found; "
                      "pass the folder that holds them (for a prepared dataset, the folder given to "
                      "`ffbench prepare --out`)")
 
@@ -130,7 +135,8 @@ def open_fake(path: str | Path, real: str | Path | None = None) -> VideoSourceDi
     dataset there raise SwappedFoldersError with the fix."""
     root = Path(path).expanduser()
     if not root.is_dir():
-        raise ValueError(f"--fake {path}: not a directory; pass the folder of generated <id>.mp4 videos")
+        raise SourceFolderError(f"--fake {path}: not a directory; pass the folder of generated <id>.mp4 "
+                                "videos")
     why = looks_prepared(root)
     if why is not None:
         swapped = real is not None and Path(real).is_dir() and bool(_listing(Path(real).expanduser())[0])
@@ -142,6 +148,6 @@ def open_fake(path: str | Path, real: str | Path | None = None) -> VideoSourceDi
                                   + hint + ".")
     videos, _ = _listing(root)
     if not videos:
-        raise ValueError(f"--fake {path}: no videos ({', '.join(VIDEO_SUFFIXES)}) found; pass the folder of "
-                         "generated <id>.mp4 videos")
+        raise SourceFolderError(f"--fake {path}: no videos ({', '.join(VIDEO_SUFFIXES)}) found; pass the "
+                                "folder of generated <id>.mp4 videos")
     return VideoSourceDir(root, "videos", videos)

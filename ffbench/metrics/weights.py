@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -32,6 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ffbench import fileio
 from ffbench.errors import UserError
 from ffbench.fileio import sha256_file
 from ffbench.metrics.i3d import InceptionI3d, TorchScriptI3D
@@ -104,7 +104,7 @@ def is_offline() -> bool:
 
 def _download(source: WeightSource, target: Path, timeout: float) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
+    fd, tmp = fileio.mkstemp(target.parent, prefix=target.name + ".", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(source.url, timeout=timeout) as resp:
             while block := resp.read(1 << 20):
