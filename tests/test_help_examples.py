@@ -24,7 +24,7 @@ from click.testing import CliRunner, Result
 from test_cli_errors import leftovers
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = ("prepare", "train", "generate", "eval", "leaderboard")
+COMMANDS = ("prepare", "train", "generate", "eval", "leaderboard", "report")
 
 # Options appended to make an example tiny (click keeps the last value of a repeated option).
 TINY_SYNTHETIC = ("--n-train", "8", "--n-test", "2", "--frames", "18", "--vae-steps", "20", "--threads", "1",
@@ -66,15 +66,29 @@ CASES: dict[str, Case] = {
         Case(("--steps", "2"), makes=("person.mp4", "person.gif")),
     "ffbench generate data/synthetic/shards/test --checkpoint runs/ff-cpu/pipeline -o runs/ff-cpu/samples":
         Case(("--steps", "2"), makes=("runs/ff-cpu/samples",)),
+    "ffbench train imaginator --shards data/synthetic --preset cpu --out runs/imaginator --steps 600":
+        Case(("--steps", "1", *TINY_TRAIN), makes=("runs/imaginator/generator",)),
+    "ffbench generate data/synthetic/shards/test --checkpoint runs/imaginator -o runs/imaginator/samples":
+        Case(makes=("runs/imaginator/samples/generation.json",)),
+    "ffbench generate data/synthetic/shards/test --model static -o runs/static/samples":
+        Case(makes=("runs/static/samples/generation.json",)),
     # eval: the first example uses the Kinetics-400 I3D, which cannot be downloaded offline
     "ffbench eval --metric fvd --real data/synthetic --fake runs/ff-cpu/samples --method fashionflow":
         Case(offline="--i3d"),
-    "ffbench eval --metric all --real data/synthetic/shards/test --fake runs/ff-cpu/samples "
-    "--method fashionflow --i3d random --i3d-vfid random --inception random":
+    "ffbench eval --metric all --real data/synthetic --fake runs/ff-cpu/samples --method fashionflow "
+    "--i3d random --i3d-vfid random --inception random":
         Case(("--threads", "1"), makes=("leaderboard/synthetic.csv",)),
+    "ffbench eval --metric psnr,ssim,motion,flicker --real data/synthetic --fake runs/ff-cpu/samples "
+    "--method fashionflow --per-video per_video.csv":
+        Case(makes=("per_video.csv",)),
     # leaderboard
     "ffbench leaderboard --format markdown": Case(output="random-init"),
     "ffbench leaderboard --dataset synthetic --metric fvd --format csv": Case(output="fashionflow"),
+    "ffbench leaderboard --published": Case(output="Published results on UBC Fashion"),
+    # report
+    "ffbench report -o report": Case(("--no-progress",), makes=("report/index.html",)),
+    "ffbench report --leaderboard-dir leaderboard --dataset synthetic --videos 2 -o report-2":
+        Case(("--no-progress",), makes=("report-2/index.html",), output="2 test videos"),
 }
 
 # `ffbench --help`'s "Typical run", in a second folder holding a copy of data/synthetic.
@@ -88,6 +102,7 @@ TYPICAL: dict[str, Case] = {
         Case(offline="--i3d"),
     # nothing was scored (the eval above needs the I3D weights): a clean "no leaderboard CSV in leaderboard"
     "ffbench leaderboard": Case(offline="no leaderboard CSV in leaderboard"),
+    "ffbench report -o report": Case(offline="no leaderboard CSV in leaderboard"),
 }
 
 

@@ -167,10 +167,10 @@ def evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: st
 
     \b
     Example:
-      ffbench eval --metric fvd --real data/synthetic/test --fake runs/ff-cpu/samples --method fashionflow
-      ffbench eval --metric all --real data/synthetic/test --fake runs/ff-cpu/samples --method fashionflow \\
+      ffbench eval --metric fvd --real data/synthetic --fake runs/ff-cpu/samples --method fashionflow
+      ffbench eval --metric all --real data/synthetic --fake runs/ff-cpu/samples --method fashionflow \\
           --i3d random --i3d-vfid random --inception random      # offline demo, labelled random-init
-      ffbench eval --metric psnr,ssim,motion,flicker --real data/synthetic/test --fake runs/ff-cpu/samples \\
+      ffbench eval --metric psnr,ssim,motion,flicker --real data/synthetic --fake runs/ff-cpu/samples \\
           --method fashionflow --per-video per_video.csv
     """
     import torch

@@ -20,7 +20,7 @@ def _method_option(values: tuple[str, ...]) -> dict[str, str]:
 
 @click.command("report")
 @click.option("--leaderboard-dir", "leaderboard", default="leaderboard", show_default=True,
-              type=click.Path(exists=True),
+              type=click.Path(),
               help="The folder of <dataset>.csv files `ffbench eval` wrote (or one CSV).")
 @click.option("--dataset", default=None, help="The dataset to report on, when the folder holds several.")
 @click.option("-o", "--out", "out_dir", default="report", show_default=True, type=click.Path(file_okay=False),
@@ -40,8 +40,8 @@ def report(leaderboard: str, dataset: str | None, out_dir: str, real: str | None
 
     \b
     Example:
-      ffbench report --leaderboard-dir demo/leaderboard -o demo/report
-      ffbench report --leaderboard-dir leaderboard --dataset ubc-fashion --videos 8
+      ffbench report -o report
+      ffbench report --leaderboard-dir leaderboard --dataset synthetic --videos 2 -o report-2
     """
     from ffbench.errors import ensure_writable_dir
     from ffbench.report import build_report

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# `make demo`: the whole comparison on the embedded synthetic data, offline, as plain ffbench commands.
+#
+# The machine has two cores and every command runs on one thread, so the work goes in two lanes: FashionFlow
+# (with its progress bar here) beside the three baselines and `static` (their output in DEMO/logs/). Every
+# step resumes: training continues from its newest checkpoint, a finished generate or eval is skipped (its
+# marker is written last), prepare checks what it already wrote. Ctrl-C stops both lanes; rerun to go on.
+#
+#   DEMO=demo FFB=.venv/bin/ffbench scripts/demo.sh
+#   DEMO=/tmp/quick DEMO_STEPS=20 IMAGINATOR_STEPS=5 POKE_STEPS=5 DEMO_METRICS=psnr,motion scripts/demo.sh
+set -euo pipefail
+
+DEMO=${DEMO:-demo}
+FFB=${FFB:-.venv/bin/ffbench}
+DEMO_STEPS=${DEMO_STEPS:-1000}
+IMAGINATOR_STEPS=${IMAGINATOR_STEPS:-400}
+POKE_STEPS=${POKE_STEPS:-300}
+DEMO_METRICS=${DEMO_METRICS:-all}  # a comma list for a quick look, e.g. psnr,motion
+LOGS=$DEMO/logs
+TIMES=$LOGS/times.tsv
+EVAL=(--metric "$DEMO_METRICS" --real "$DEMO/data" --i3d random --i3d-vfid random --inception random
+      --leaderboard-dir "$DEMO/leaderboard" --dataset synthetic-cpu --cache-dir "$DEMO/cache" --threads 1)
+
+mkdir -p "$LOGS"
+: > "$TIMES"
+START=$(date +%s)
+exec 3>&1  # the terminal, for the one-line progress of the background lane
+
+# step NAME COMMAND...: run, print its time, record it in $TIMES.
+step() {
+    local name=$1 t0
+    shift
+    t0=$(date +%s)
+    echo "[$name] $*" >&3
+    "$@"
+    local took=$(( $(date +%s) - t0 ))
+    printf '%s\t%s\n' "$name" "$took" >> "$TIMES"
+    echo "[$name] done in ${took} s" >&3
+}
+
+# generate_once METHOD ARGS...: the test videos of METHOD, unless a complete set is there (generation.json is
+# written last).
+generate_once() {
+    local m=$1
+    shift
+    if [[ -f $DEMO/runs/$m/samples/generation.json ]]; then
+        echo "[generate-$m] already complete: $DEMO/runs/$m/samples" >&3
+        return 0
+    fi
+    step "generate-$m" "$FFB" generate "$DEMO/data/shards/test" "$@" -o "$DEMO/runs/$m/samples"
+}
+
+# eval_once METHOD: every metric of METHOD's videos into the leaderboard, unless done before.
+eval_once() {
+    local m=$1
+    if [[ -f $LOGS/eval-$m.done ]]; then
+        echo "[eval-$m] already in the leaderboard" >&3
+        return 0
+    fi
+    step "eval-$m" "$FFB" eval "${EVAL[@]}" --fake "$DEMO/runs/$m/samples" --method "$m"
+    touch "$LOGS/eval-$m.done"
+}
+
+# wait_lane PID LOG NAME: wait for a background lane; on failure show the end of its log.
+wait_lane() {
+    if ! wait "$1"; then
+        echo "the $3 lane failed; the end of $2:" >&2
+        tail -n 25 "$2" >&2
+        exit 1
+    fi
+}
+
+# Ctrl-C reaches the foreground command (training saves a checkpoint); a background lane ignores it, so it
+# and its command get SIGTERM (training saves there too).
+lane_pid=""
+stop_lane() {
+    if [[ -n $lane_pid ]]; then
+        pkill -TERM -P "$lane_pid" 2>/dev/null || true
+        kill "$lane_pid" 2>/dev/null || true
+    fi
+}
+trap 'stop_lane; echo "stopped; rerun make demo to go on" >&2; exit 130' INT TERM
+
+step prepare "$FFB" prepare --synthetic --preset cpu --out "$DEMO/data"
+
+echo "training: FashionFlow here; ImaGINator, cINNs and Poke beside it (log: $LOGS/baselines.log)"
+(
+    step train-imaginator "$FFB" train imaginator --shards "$DEMO/data" --preset cpu \
+        --out "$DEMO/runs/imaginator" --steps "$IMAGINATOR_STEPS" --threads 1 --resume --no-progress
+    step train-cinn "$FFB" train cinn --shards "$DEMO/data" --preset cpu --out "$DEMO/runs/cinn" \
+        --stage all --threads 1 --resume --no-progress
+    step train-poke "$FFB" train poke --shards "$DEMO/data" --preset cpu --out "$DEMO/runs/poke" \
+        --steps "$POKE_STEPS" --threads 1 --resume --no-progress
+    for m in imaginator cinn poke; do
+        generate_once "$m" --checkpoint "$DEMO/runs/$m" --no-progress
+    done
+    generate_once static --model static --no-progress
+) > "$LOGS/baselines.log" 2>&1 &
+lane_pid=$!
+
+step train-fashionflow "$FFB" train fashionflow --shards "$DEMO/data" --preset cpu \
+    --out "$DEMO/runs/fashionflow" --steps "$DEMO_STEPS" --lr 1e-3 --checkpoint-every 250 \
+    --ema-decay 0.99 --threads 1 --resume
+generate_once fashionflow --checkpoint "$DEMO/runs/fashionflow"
+wait_lane "$lane_pid" "$LOGS/baselines.log" baselines
+
+# The first eval computes the real set's features into the cache; the others then share them, two at a time.
+eval_once static
+echo "scoring: fashionflow and imaginator here; cinn and poke beside them (log: $LOGS/eval.log)"
+( eval_once cinn && eval_once poke ) > "$LOGS/eval.log" 2>&1 &
+lane_pid=$!
+eval_once fashionflow
+eval_once imaginator
+wait_lane "$lane_pid" "$LOGS/eval.log" eval
+lane_pid=""
+
+step leaderboard "$FFB" leaderboard --dir "$DEMO/leaderboard" --published
+step report "$FFB" report --leaderboard-dir "$DEMO/leaderboard" -o "$DEMO/report"
+
+total=$(( $(date +%s) - START ))
+slowest=$(sort -t$'\t' -k2 -n -r "$TIMES" | head -n 1)
+echo
+echo "demo finished in $(( total / 60 )) min $(( total % 60 )) s; slowest step: ${slowest%%$'\t'*} (${slowest##*$'\t'} s)."
+echo "Step times: $TIMES. Outputs:"
+echo "  data (shards, tiny VAE, manifests)    $DEMO/data"
+echo "  trained models and their videos       $DEMO/runs/<method>/ (samples/<id>.mp4)"
+echo "  leaderboard CSV                       $DEMO/leaderboard/synthetic-cpu.csv"
+echo "  report (open in a browser)            $DEMO/report/index.html"
+echo "  logs of the background lanes          $LOGS/"
