@@ -1,0 +1,37 @@
+"""Poke presets: `official` (the paper's 64x64 fixed-length model) and `cpu` (scaled for this project's CI).
+
+`official` reproduces the official `fixed_length_model.yaml` + `SkipSequenceModel` at 64x64: 10 frames
+after x0, image encoder widths 128/256 (nf_first = max(32, 512 / 4)), bottleneck 512, poke encoder
+32/64 with two residual blocks, 3x3 pokes: 39,110,819 generator parameters (the paper's 39.1M). Its
+discriminators: PatchGAN 64 wide, 3 layers (2.76M) and the 3D ResNet-18 (26.55M).
+
+`cpu` keeps every part and connection and divides the widths by 8, at the cpu data preset's frames
+halved (64x48), 15 frames after x0 (the cpu preset's 16-frame clip).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+POKE_PRESETS: dict[str, dict[str, Any]] = {
+    "official": dict(sample_size=(64, 64), num_frames=10, encoder_channels=(128, 256),
+                     bottleneck_channels=512, poke_channels=(32, 64), poke_res_blocks=2, poke_size=3),
+    "cpu": dict(sample_size=(64, 48), num_frames=15, encoder_channels=(16, 32), bottleneck_channels=64,
+                poke_channels=(8, 16), poke_res_blocks=2, poke_size=3),
+}
+
+# Discriminator widths per preset (training only; not part of the saved generator).
+DISCRIMINATOR_PRESETS: dict[str, dict[str, int]] = {
+    "official": dict(patch_channels=64, patch_layers=3, temporal_channels=64, temporal_max_channels=256),
+    "cpu": dict(patch_channels=16, patch_layers=3, temporal_channels=16, temporal_max_channels=64),
+}
+
+# The data preset (`--preset` of prepare/train) each Poke preset trains on by default.
+DATA_PRESET_TO_POKE = {"paper": "official", "cpu": "cpu"}
+
+
+def poke_config(preset: str = "official", **overrides: Any) -> dict[str, Any]:
+    """Constructor arguments of `PokeModel` for a preset, with `overrides` applied."""
+    if preset not in POKE_PRESETS:
+        raise ValueError(f"unknown Poke preset {preset!r}; choose one of {', '.join(POKE_PRESETS)}")
+    return {**POKE_PRESETS[preset], **overrides}
