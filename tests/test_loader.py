@@ -219,3 +219,54 @@ def test_pixel_variant_decodes_the_same_window(split):
         vid, start = int(batch["id"][b][1:]), int(batch["start"][b])
         want = level(vid, np.arange(start, start + 3)) / 127.5 - 1
         np.testing.assert_allclose(batch["video"][b, 0, :, H // 2, W // 2], want, atol=0.03)
+
+
+def test_pixel_loader_area_resizes_and_follows_the_latent_windows(split):
+    """Pixels alone: same windows (ids, starts) as the latent path for a seed, area-resized frames whose
+    means equal the stored grey level, exact resume by start_batch."""
+    from ffbench.datasets.loader import pixel_clip_loader
+
+    full = take(pixel_clip_loader(split, size=(24, 20), frames=4, batch_size=2, seed=4), 6)
+    latent = take(latent_clip_loader(split, frames=4, batch_size=2, seed=4), 6)
+    assert _ids(full) == _ids(latent)
+    assert set(full[0]) == {"video", "start", "id"}
+    for batch in full:
+        assert batch["video"].shape == (2, 3, 4, 24, 20) and batch["video"].dtype == torch.float32
+        for b in range(2):
+            start = int(batch["start"][b])
+            want = level(int(batch["id"][b][1:]), np.arange(start, start + 4))
+            np.testing.assert_allclose(batch["video"][b].mean(dim=(0, 2, 3)), want / 127.5 - 1, atol=0.02)
+    resumed = take(pixel_clip_loader(split, size=(24, 20), frames=4, batch_size=2, seed=4, start_batch=2), 4)
+    assert _ids(resumed) == _ids(full[2:])
+    torch.testing.assert_close(resumed[0]["video"], full[2]["video"], rtol=0, atol=0)
+    odd = take(pixel_clip_loader(split, size=(16, 16), frames=2, batch_size=1, seed=0), 1)[0]
+    assert odd["video"].shape == (1, 3, 2, 16, 16)  # 48x40 -> 16x16: overlapping area boxes
+
+
+def test_area_resize_is_the_box_mean():
+    from ffbench.datasets.loader import area_resize
+
+    x = torch.arange(2 * 3 * 4 * 6, dtype=torch.float32).reshape(2, 3, 4, 6)
+    y = area_resize(x, (2, 3))
+    torch.testing.assert_close(y, x.reshape(2, 3, 2, 2, 3, 2).mean(dim=(3, 5)))
+    assert area_resize(x, None) is x and area_resize(x, (4, 6)) is x
+
+
+def test_pixel_loader_skips_and_counts_an_undecodable_mp4(tmp_path):
+    from ffbench.datasets.loader import pixel_clip_loader
+
+    split = write_split(tmp_path, [8, 8, 8], per_shard=3, manifest=False)
+    path = split / "shard-000000.tar"
+    with tarfile.open(path) as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+    with tarfile.open(path, "w") as tar:
+        for m, data in members:
+            if m.name == "v2.mp4":
+                data = b"\x00" * len(data)
+            tar.addfile(m, io.BytesIO(data))
+    info = ShardInfo(path.name, 3, path.stat().st_size, sha256_file(path), ("v0", "v1", "v2"))
+    write_json_atomic(split / "manifest.json", {"version": MANIFEST_VERSION, "encoders": IDENT,
+                                                "shards": [info.to_dict()]})
+    loader = pixel_clip_loader(split, size=None, frames=4, batch_size=1, resampled=False)
+    assert sorted(b["id"][0] for b in loader) == ["v0", "v1"]
+    assert loader.stats.corrupt_samples == 1 and "v2" in loader.stats.messages[0]

@@ -1,5 +1,7 @@
-"""DDP on CPU: `torchrun --nproc_per_node=2 --standalone` trains the toy task (gloo); both ranks end
-with identical weights, and a DDP resume from a mid-run checkpoint reproduces the uninterrupted run."""
+"""DDP on CPU: `torchrun --nproc_per_node=2 --standalone` trains the toy GAN (gloo): three phases, two
+optimizers, BatchNorm and spectral-norm buffers. Both ranks end with identical weights and buffers, and a
+DDP resume from a mid-run checkpoint reproduces the uninterrupted run. (The one-model `train` is the
+same loop with one phase; the toy GAN exercises everything it does and more.)"""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _torchrun(out: Path, *args: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
-           "-m", "ffbench.training.toy", "--out", str(out), *args]
+           "-m", "ffbench.training.toy", "--gan", "--out", str(out), *args]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
 

@@ -9,6 +9,11 @@ CLIP tokens are that same frame's when the shards hold `clip_frames.npy` (tokens
 default with the tiny CLIP); otherwise they fall back to the tokens of the video's frame 0 (same
 person and garment, possibly another pose) and `stats.clip_from_frame0` counts how often.
 
+Pixels (the GAN baselines): with `pixels=True` the same window is also decoded from the sample's `mp4`
+into `video` (B, 3, F, H, W) in [-1, 1], area-resized to `pixel_size` when given (e.g. 64x64, or the cpu
+preset's 128x96 frames to 64x48); `pixel_clip_loader` gives the pixels alone, without reading the cached
+features. A sample whose mp4 cannot be decoded is skipped and counted like any corrupt sample.
+
 Determinism: every random choice (shard order or resampling, shuffle buffer, window starts) comes from
 RNGs seeded by (seed, rank, worker), so the stream of batches is a function of (seed, rank,
 world_size, num_workers, start_batch) and a resumed run sees exactly the batches it would have seen.
@@ -29,13 +34,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 import webdataset as wds
 
 from ffbench.datasets.manifest import MANIFEST_NAME, ManifestError, read_manifest
 from ffbench.datasets.safety import UnsafeTarError, check_member_name
 
 log = logging.getLogger(__name__)
-REQUIRED_KEYS = ("json", "latents.npy", "clip.npy", "lowres.npy")
+REQUIRED_KEYS = ("json", "latents.npy", "clip.npy", "lowres.npy")  # the latent path's keys
 
 
 @dataclass
@@ -169,12 +175,38 @@ def _npy(sample: dict, key: str) -> np.ndarray:
     return np.load(io.BytesIO(sample[key]), allow_pickle=False)
 
 
-class RandomWindow(_Stage):
-    """Stage 5: cut a fresh window of `frames` frames from each video; skip and count bad samples."""
+def area_resize(video: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor:
+    """Resize frames (..., C, H, W) to `size` = (height, width) by area averaging (adaptive average
+    pooling: exact box means for integer factors, overlapping boxes otherwise); None or the same size
+    returns the input."""
+    if size is None or tuple(video.shape[-2:]) == tuple(size):
+        return video
+    lead = video.shape[:-3]
+    flat = video.reshape(-1, *video.shape[-3:])
+    return F.interpolate(flat, size=tuple(size), mode="area").reshape(*lead, video.shape[-3], *size)
 
-    def __init__(self, frames: int, pixels: bool, stats: LoaderStats, give_up_after: int, **kw):
+
+def decode_window(mp4: bytes, start: int, stop: int, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """Frames [start, stop) of an mp4 as float (3, F, H, W) in [-1, 1], area-resized to `size`."""
+    from ffbench.video import read_video
+
+    frames = torch.from_numpy(read_video(mp4, indices=range(start, stop)))  # (F, H, W, 3) uint8
+    video = area_resize(frames.permute(0, 3, 1, 2).float(), size)  # (F, 3, H, W) in [0, 255]
+    return (video / 127.5 - 1.0).permute(1, 0, 2, 3).contiguous()
+
+
+class RandomWindow(_Stage):
+    """Stage 5: cut a fresh window of `frames` frames from each video; skip and count bad samples.
+
+    `latents`: read the cached features (latents, CLIP tokens, low-res frames) of the window;
+    `pixels`: decode the window from the mp4, area-resized to `pixel_size` (None: the stored size).
+    """
+
+    def __init__(self, frames: int, stats: LoaderStats, give_up_after: int, latents: bool = True,
+                 pixels: bool = False, pixel_size: tuple[int, int] | None = None, **kw):
         super().__init__(**kw)
-        self.frames, self.pixels, self.stats, self.give_up_after = frames, pixels, stats, give_up_after
+        self.frames, self.stats, self.give_up_after = frames, stats, give_up_after
+        self.latents, self.pixels, self.pixel_size = latents, pixels, pixel_size
 
     def run(self, src: Iterable[dict]) -> Iterator[dict]:
         rng = _rng(self.seed, self.place(), "window")
@@ -200,43 +232,45 @@ class RandomWindow(_Stage):
             yield out
 
     def window(self, sample: dict, rng: random.Random) -> dict | None:
-        missing = [k for k in REQUIRED_KEYS + (("mp4",) if self.pixels else ()) if k not in sample]
+        wanted = ("json",) + (REQUIRED_KEYS[1:] if self.latents else ()) + (("mp4",) if self.pixels else ())
+        missing = [k for k in wanted if k not in sample]
         if missing:
             raise ValueError(f"sample lacks {missing}")
         meta = json.loads(sample["json"])
-        latents = _npy(sample, "latents.npy")  # (N, 4, h, w) float16
-        n = len(latents)
+        if self.latents:
+            latents = _npy(sample, "latents.npy")  # (N, 4, h, w) float16
+            n = len(latents)
+        else:
+            n = int(meta["frames"])
         if n < self.frames:
             self.stats.short_videos += 1
             return None
         start = rng.randrange(n - self.frames + 1)
         stop = start + self.frames
-        window = torch.from_numpy(latents[start:stop].astype(np.float32))  # (F, 4, h, w)
-        if "clip_frames.npy" in sample:
-            clip = _npy(sample, "clip_frames.npy")[start]
-        else:
-            clip = _npy(sample, "clip.npy")
-            self.stats.clip_from_frame0 += 1
-        lowres = torch.from_numpy(_npy(sample, "lowres.npy")[start:stop].astype(np.float32))  # (F, 3, h, w)
-        out = {
-            "latents": window.permute(1, 0, 2, 3),  # (4, F, h, w)
-            "cond_latent": window[0],  # (4, h, w)
-            "clip": torch.from_numpy(clip.astype(np.float32)),  # (T, D)
-            "lowres": (lowres / 127.5 - 1.0).permute(1, 0, 2, 3),  # (3, F, h, w) in [-1, 1]
-            "start": start,
-            "id": meta["id"],
-        }
+        out: dict = {"start": start, "id": meta["id"]}
+        if self.latents:
+            window = torch.from_numpy(latents[start:stop].astype(np.float32))  # (F, 4, h, w)
+            if "clip_frames.npy" in sample:
+                clip = _npy(sample, "clip_frames.npy")[start]
+            else:
+                clip = _npy(sample, "clip.npy")
+                self.stats.clip_from_frame0 += 1
+            lowres = _npy(sample, "lowres.npy")[start:stop].astype(np.float32)  # (F, 3, h, w)
+            lowres = torch.from_numpy(lowres)
+            out.update({
+                "latents": window.permute(1, 0, 2, 3),  # (4, F, h, w)
+                "cond_latent": window[0],  # (4, h, w)
+                "clip": torch.from_numpy(clip.astype(np.float32)),  # (T, D)
+                "lowres": (lowres / 127.5 - 1.0).permute(1, 0, 2, 3),  # (3, F, h, w) in [-1, 1]
+            })
         if self.pixels:
-            from ffbench.video import read_video
-
-            video = read_video(sample["mp4"], indices=range(start, stop))  # (F, H, W, 3) uint8
-            out["video"] = torch.from_numpy(video).permute(3, 0, 1, 2).float() / 127.5 - 1.0
+            out["video"] = decode_window(sample["mp4"], start, stop, self.pixel_size)  # (3, F, H, W)
         return out
 
 
 def collate(samples: list[dict]) -> dict:
     """Stack windows into a batch: latents (B, 4, F, h, w), cond_latent (B, 4, h, w), clip (B, T, D),
-    lowres (B, 3, F, h, w), optional video (B, 3, F, H, W); `start` (B,) and `id` (list) for logs."""
+    lowres (B, 3, F, h, w) and/or video (B, 3, F, H, W); `start` (B,) and `id` (list) for logs."""
     tensors = [k for k, v in samples[0].items() if isinstance(v, torch.Tensor)]
     batch = {k: torch.stack([s[k] for s in samples]) for k in tensors}
     batch["start"] = torch.tensor([s["start"] for s in samples])
@@ -341,6 +375,8 @@ def latent_clip_loader(
     expect_encoders: dict | None = None,
     rank: int | None = None,
     world_size: int | None = None,
+    pixel_size: tuple[int, int] | None = None,
+    latents: bool = True,
 ):
     """Batches of random clip windows from prepared shards.
 
@@ -351,13 +387,16 @@ def latent_clip_loader(
             iteration, shards split across ranks and workers.
         start_batch: batches to skip (resume a training run exactly where it stopped).
         pixels: also decode the window from the mp4 into `video` (for the pixel-space GAN baselines).
+        pixel_size: (H, W) the video frames are area-resized to; None keeps the stored size.
+        latents: read the cached features; False gives pixels alone (see `pixel_clip_loader`).
         expect_encoders: e.g. {"vae": identity, "clip": identity}; shards made by other encoders are refused.
         rank, world_size: default to torch.distributed (or RANK / WORLD_SIZE).
 
     Returns:
         an iterable (a `wds.DataPipeline`, or a `MergedStatsLoader` when num_workers > 0) of dicts:
         latents (B, 4, F, h, w) float32, cond_latent (B, 4, h, w), clip (B, T, D) float32,
-        lowres (B, 3, F, h, w) in [-1, 1], with pixels also video (B, 3, F, H, W) in [-1, 1];
+        lowres (B, 3, F, h, w) in [-1, 1], with pixels also video (B, 3, F, H, W) in [-1, 1] (without
+        latents only video); `start` (B,) window starts and `id` (list of B video ids);
         `.stats` is the LoaderStats (with workers: the sum of every worker's counts so far) and
         `.manifest` the split's manifest.
     """
@@ -368,11 +407,16 @@ def latent_clip_loader(
     else:  # read_manifest names what is missing
         split_dir = next((d for d in (shards_dir / split, shards_dir / "shards" / split) if d.is_dir()),
                          shards_dir / split)
+    if not (latents or pixels):
+        raise ValueError("latents=False needs pixels=True: the loader would yield nothing")
+    if pixel_size is not None and (len(pixel_size) != 2 or min(pixel_size) < 1):
+        raise ValueError(f"pixel_size={pixel_size!r}; give (height, width), each >= 1")
     if frames < 1 or batch_size < 1 or start_batch < 0:
         raise ValueError(f"frames={frames} and batch_size={batch_size} must be >= 1, "
                          f"start_batch={start_batch} >= 0")
     manifest = read_manifest(split_dir)
-    _check_encoders(manifest, expect_encoders, split_dir)
+    if latents:
+        _check_encoders(manifest, expect_encoders, split_dir)
     if not manifest["shards"]:
         raise ManifestError(f"{split_dir}: the manifest lists no shards (no usable {split} videos)")
     sizes = {str(split_dir / s["name"]): s["bytes"] for s in manifest["shards"]}
@@ -390,7 +434,8 @@ def latent_clip_loader(
         # 4. sample shuffle buffer
         SampleShuffle(shuffle_buffer, **place),
         # 5. a fresh random window per sample; corrupt and short samples skipped and counted
-        RandomWindow(frames, pixels, stats, give_up_after=max(64, 4 * total), **place),
+        RandomWindow(frames, stats, give_up_after=max(64, 4 * total), latents=latents, pixels=pixels,
+                     pixel_size=tuple(pixel_size) if pixel_size else None, **place),
         # 6. batches of dicts of tensors (B, C, F, H, W)
         wds.batched(batch_size, collation_fn=collate, partial=not resampled),
         # 7. fast-forward to start_batch
@@ -404,3 +449,28 @@ def latent_clip_loader(
     pipeline.stats = stats
     pipeline.manifest = manifest
     return pipeline
+
+
+def pixel_clip_loader(
+    shards_dir: str | Path,
+    size: tuple[int, int] | None,
+    split: str = "train",
+    frames: int = 16,
+    batch_size: int = 2,
+    seed: int = 0,
+    **kwargs,
+):
+    """Batches of random pixel clips from prepared shards, for models that work in pixel space.
+
+    The same pipeline as `latent_clip_loader` (fresh window per step, skip-and-count of bad samples,
+    sharding over ranks and workers, exact resume via `start_batch`), reading only `json` and `mp4`.
+
+    Args:
+        size: (H, W) the frames are area-resized to (64x64 for the official GAN configs); None keeps
+            the stored size. Other arguments as in `latent_clip_loader`.
+
+    Returns:
+        an iterable of dicts: video (B, 3, F, H, W) float32 in [-1, 1], start (B,), id (list).
+    """
+    return latent_clip_loader(shards_dir, split=split, frames=frames, batch_size=batch_size, seed=seed,
+                              pixels=True, latents=False, pixel_size=size, **kwargs)

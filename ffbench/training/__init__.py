@@ -1,18 +1,34 @@
-"""Training: one generic loop (AdamW, EMA, clipping, autocast, checkpoints, exact resume, DDP) and the
-per-model wiring that feeds it (`ffbench.training.fashionflow`)."""
+"""Training: one loop of named modules, optimizers and phases (EMA, clipping, autocast, checkpoints,
+exact resume, DDP; see `ffbench.training.loop`) and the per-model wiring that feeds it
+(`ffbench.training.fashionflow`, `ffbench.training.imaginator`)."""
 
 from ffbench.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from ffbench.training.config import ConfigMismatchError, TrainConfig
-from ffbench.training.loop import NonFiniteLossError, TrainResult, seed_everything, train
+from ffbench.training.loop import (
+    NonFiniteLossError,
+    Phase,
+    StepContext,
+    TrainingSetup,
+    TrainResult,
+    adamw,
+    seed_everything,
+    train,
+    train_phases,
+)
 
 __all__ = [
     "ConfigMismatchError",
     "NonFiniteLossError",
+    "Phase",
+    "StepContext",
     "TrainConfig",
     "TrainResult",
+    "TrainingSetup",
+    "adamw",
     "latest_checkpoint",
     "load_checkpoint",
     "save_checkpoint",
     "seed_everything",
     "train",
+    "train_phases",
 ]
