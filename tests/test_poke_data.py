@@ -33,10 +33,10 @@ def _texture(h: int, w: int, seed: int) -> np.ndarray:
     return (np.clip(cv2.resize(base, (w, h), interpolation=cv2.INTER_CUBIC), 0, 1) * 255).astype(np.uint8)
 
 
-def translating_square(n: int, dx: int, dy: int) -> np.ndarray:
+def translating_square(n: int, dx: int, dy: int, h: int = H, w: int = W, box=BOX) -> np.ndarray:
     """A textured square moving by (dx, dy) pixels per frame over a still textured background."""
-    background, square = _texture(H, W, 0), _texture(H, W, 1)
-    top, bottom, left, right = BOX
+    background, square = _texture(h, w, 0), _texture(h, w, 1)
+    top, bottom, left, right = box
     frames = np.repeat(background[None], n, axis=0)
     for t in range(n):
         r, c = top + t * dy, left + t * dx
@@ -107,26 +107,29 @@ def test_the_test_poke_comes_from_the_real_video_at_the_model_size():
     assert dx.mean().item() == pytest.approx(-1.0, abs=0.3)
 
 
-def _write_split(root, videos):
+def write_split(root, videos, preset: dict | None = None):
+    """Shards of `videos` (uint8 (N, h, w, 3) each, all one size) in root/shards/train, ids vid.<i>."""
     split = root / "shards" / "train"
     ident = {"vae": {"fingerprint": "none"}, "clip": {"fingerprint": "none"}}
+    h, w = videos[0].shape[1:3]
     encoders = FeatureEncoders(lambda f: np.zeros((len(f), 4, 2, 2)), lambda f: np.zeros((len(f), 1, 4)),
                                ident)
     files = []
     for i, frames in enumerate(videos):
-        sample = build_sample(f"vid.{i}", frames, split="train", url="", native={}, height=H, width=W,
+        sample = build_sample(f"vid.{i}", frames, split="train", url="", native={}, height=h, width=w,
                               downsample=16, resize="stretch", fps=30.0, encoders=encoders,
                               clip_all_frames=False)
         files.append(root / "work" / f"{i}.tar")
         write_sample_file(files[-1], sample)
     shards = pack_shards(files, split, 10**12, max_samples=2)
-    write_json_atomic(split / "manifest.json", {"version": MANIFEST_VERSION, "encoders": ident,
-                                                "shards": [s.to_dict() for s in shards]})
+    manifest = {"version": MANIFEST_VERSION, "encoders": ident, "shards": [s.to_dict() for s in shards],
+                "preset": preset or {}}
+    write_json_atomic(split / "manifest.json", manifest)
     return root
 
 
 def test_flow_cache_is_built_once_beside_the_shards_and_keyed_by_settings(tmp_path, monkeypatch):
-    data = _write_split(tmp_path, [translating_square(6, 2, 0), translating_square(5, 0, 2),
+    data = write_split(tmp_path, [translating_square(6, 2, 0), translating_square(5, 0, 2),
                                    translating_square(3, 1, 0)])
     settings = FlowSettings(height=24, width=32, span=3)
     cache = build_flow_cache(data, "train", settings)

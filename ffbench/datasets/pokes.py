@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ffbench import flow as flow_module
 from ffbench.datasets.manifest import ManifestError, read_manifest
@@ -69,12 +68,14 @@ class FlowSettings:
 
 
 def resize_video(frames: np.ndarray, height: int, width: int) -> np.ndarray:
-    """uint8 (N, H, W, 3) -> uint8 (N, height, width, 3) by area averaging (the pixel loader's resize)."""
+    """uint8 (N, H, W, 3) -> uint8 (N, height, width, 3) by the pixel loader's area resize."""
+    from ffbench.datasets.loader import area_resize
+
     if frames.shape[1:3] == (height, width):
         return frames
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
-    y = F.interpolate(x, size=(height, width), mode="area")
-    return y.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+    x = area_resize(x, (height, width))
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
 
 
 def clip_flows(frames: np.ndarray, span: int) -> np.ndarray:

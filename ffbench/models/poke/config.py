@@ -26,6 +26,10 @@ DISCRIMINATOR_PRESETS: dict[str, dict[str, int]] = {
     "cpu": dict(patch_channels=16, patch_layers=3, temporal_channels=16, temporal_max_channels=64),
 }
 
+# 0-based step at which the discriminators join: the official 4000; the cpu preset's short runs let them in
+# after the reconstruction has taken shape.
+GAN_START = {"official": 4000, "cpu": 100}
+
 # The data preset (`--preset` of prepare/train) each Poke preset trains on by default.
 DATA_PRESET_TO_POKE = {"paper": "official", "cpu": "cpu"}
 
