@@ -157,3 +157,27 @@ def test_flow_cache_is_built_once_beside_the_shards_and_keyed_by_settings(tmp_pa
     monkeypatch.undo()
     other = build_flow_cache(data, "train", FlowSettings(height=24, width=32, span=2))
     assert other.folder != cache.folder and other.meta["videos"]["vid_2"] == 1
+
+
+def test_the_sampler_pokes_from_the_real_clip_and_says_so():
+    from ffbench.models.poke import PokeModel
+    from ffbench.models.poke.sampler import PokeNeedsRealVideoError, PokeSampler
+
+    torch.manual_seed(0)
+    model = PokeModel(sample_size=(H, W), num_frames=2, encoder_channels=(4, 8), bottleneck_channels=16,
+                      poke_channels=(4, 8), poke_res_blocks=1, flow_norm=4.0, perceptual_loss="pyramid-l1")
+    sampler = PokeSampler(model)
+    assert sampler.size == (H, W) and sampler.num_frames == 3
+    assert sampler.flags == ["privileged-input: ground-truth flow",
+                             "perceptual-loss: pyramid-l1 (weight-free substitute of VGG-19)"]
+    real = torch.from_numpy(translating_square(3, 2, 0)).permute(3, 0, 1, 2).float()[None] / 127.5 - 1
+    real = torch.cat([real, real.flip(-1)])  # the second clip moves left
+    pokes = sampler.pokes(real, torch.Generator().manual_seed(0))
+    right, left = (p[0][p.abs().sum(0) > 0] for p in pokes)
+    assert (right > 0.5).all() and (left < -0.5).all()  # 4 px / flow_norm 4 = about 1
+    video = sampler(real[:, :, 0], 5, torch.Generator().manual_seed(1), real=real)
+    assert video.shape == (2, 3, 5, H, W) and torch.equal(video[:, :, 0], real[:, :, 0])
+    again = sampler(real[:, :, 0], 5, torch.Generator().manual_seed(1), real=real)
+    assert torch.equal(video, again)
+    with pytest.raises(PokeNeedsRealVideoError, match="ground-truth flow of the real test video"):
+        sampler(real[:, :, 0], 5, torch.Generator(), real=None)
