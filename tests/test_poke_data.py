@@ -20,6 +20,7 @@ from ffbench.datasets.pokes import (
 )
 from ffbench.datasets.shards import pack_shards, write_sample_file
 from ffbench.fileio import write_json_atomic
+from ffbench.flow import optical_flow
 from ffbench.video import encode_video, read_video
 
 H, W = 48, 64
@@ -45,10 +46,9 @@ def translating_square(n: int, dx: int, dy: int, h: int = H, w: int = W, box=BOX
 
 
 def test_a_poke_from_a_translation_points_the_way_the_content_moved():
-    # The square moves 4 px right and 2 px up from frame 0 to frame 2. (Farneback, with ffbench.flow's
-    # settings, recovers such shifts; at 6-7 px on a 24 px square it fails: pokes inherit that limit.)
-    frames = translating_square(3, dx=2, dy=-1)
-    flow = torch.from_numpy(clip_flows(frames, span=2))  # (1, 2, H, W): frame 0 -> frame 2
+    # The square moves 8 px right and 4 px up from frame 0 to frame 4 (found by chaining 2 px steps).
+    frames = translating_square(5, dx=2, dy=-1)
+    flow = torch.from_numpy(clip_flows(frames, span=4))  # (1, 2, H, W): frame 0 -> frame 4
     assert flow.shape == (1, 2, H, W)
     flow = flow[0] / flow.norm(dim=0).max()
     top, bottom, left, right = BOX
@@ -58,9 +58,18 @@ def test_a_poke_from_a_translation_points_the_way_the_content_moved():
         nonzero = poke.abs().sum(0) > 0
         assert nonzero.sum() == 9 and nonzero[r - 1:r + 2, c - 1:c + 2].all()  # one 3x3 patch
         dx, dy = poke[:, r, c].tolist()
-        assert dx > 0 and dy < 0 and dx > abs(dy)  # right and up, mostly right (4 px vs 2 px)
+        assert dx > 0 and dy < 0 and dx > abs(dy)  # right and up, mostly right (8 px vs 4 px)
         # drawn where the content moved: in the square's path (start or end position, plus a margin)
-        assert top - 2 - 2 <= r <= bottom + 2 and left - 2 <= c <= right + 4 + 2
+        assert top - 4 - 2 <= r <= bottom + 2 and left - 2 <= c <= right + 8 + 2
+
+
+def test_chained_flow_finds_a_motion_the_direct_flow_misses():
+    frames = translating_square(5, dx=2, dy=-1)  # 8 px right, 4 px up in all
+    inside = (slice(16, 32), slice(16, 32))
+    direct = optical_flow(frames[0], frames[-1])[inside].reshape(-1, 2)
+    chained = clip_flows(frames, span=4)[0].transpose(1, 2, 0)[inside].reshape(-1, 2)
+    assert np.abs(np.median(chained, axis=0) - [8, -4]).max() < 0.3
+    assert np.abs(np.median(direct, axis=0) - [8, -4]).max() > 3  # Farneback alone misses 8 px here
 
 
 def test_zero_pokes_sit_where_nothing_moves_hold_a_moving_vector_and_keep_x0():

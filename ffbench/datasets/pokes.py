@@ -2,7 +2,8 @@
 
 A training clip is x0 and the `span` frames after it. Its flow is the dense flow from x0 to the last
 frame (OpenCV Farneback through `ffbench.flow`, the documented substitute for the FlowNet2 of the
-official code), at the model's frame size, divided by the largest flow magnitude of the training set
+official code, chained from consecutive frames because Farneback misses motions beyond a few pixels),
+at the model's frame size, divided by the largest flow magnitude of the training set
 (the official `max_norm`), so poke values are about [-1, 1].
 
 Cache: the loader draws a fresh window start per step, so the flow of every start of every video is
@@ -54,7 +55,7 @@ class FlowSettings:
     height: int
     width: int
     span: int  # frames from x0 to the clip's last frame (the model's num_frames)
-    method: str = "opencv-farneback"
+    method: str = "opencv-farneback-chained"
     farneback: tuple = (flow_module.PYR_SCALE, flow_module.LEVELS, flow_module.WINSIZE,
                         flow_module.ITERATIONS, flow_module.POLY_N, flow_module.POLY_SIGMA)
     resize: str = "area"
@@ -79,14 +80,18 @@ def resize_video(frames: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def clip_flows(frames: np.ndarray, span: int) -> np.ndarray:
-    """Flow from frame s to frame s + span for every start s of a uint8 video (N, H, W, 3).
+    """Flow from frame s to frame s + span for every start s of a uint8 video (N, H, W, 3), chained from
+    the flows between consecutive frames (`ffbench.flow.chain_flows`: Farneback misses large motions).
 
     Returns float32 (N - span, 2, H, W): channel 0 is dx, channel 1 dy, in pixels (empty when N <= span).
     """
     n, h, w = frames.shape[:3]
     out = np.zeros((max(0, n - span), 2, h, w), np.float32)
+    if n <= span:
+        return out
+    steps = flow_module.video_flow(frames)  # (N - 1, H, W, 2)
     for s in range(n - span):
-        out[s] = flow_module.optical_flow(frames[s], frames[s + span]).transpose(2, 0, 1)
+        out[s] = flow_module.chain_flows(steps[s:s + span]).transpose(2, 0, 1)
     return out
 
 
@@ -272,7 +277,8 @@ def poke_batch(video: torch.Tensor, flow: torch.Tensor, poke_size: int, zero_pok
 
 def poke_from_video(frames: np.ndarray, sample_size: tuple[int, int], span: int, flow_norm: float,
                     poke_size: int, generator: torch.Generator) -> tuple[torch.Tensor, np.ndarray]:
-    """The test-time poke of a real video: flow from its frame 0 to frame `span` (clamped to the video).
+    """The test-time poke of a real video: flow from its frame 0 to frame `span` (clamped to the video),
+    chained through the frames between, as in training.
 
     This is privileged input: it comes from the real future of the test video, which image-only methods
     never see. Returns (poke (2, h, w) float32, x0 uint8 (h, w, 3) at the model's size); a video without
@@ -281,7 +287,8 @@ def poke_from_video(frames: np.ndarray, sample_size: tuple[int, int], span: int,
     if len(frames) < 2:
         raise ValueError(f"a test poke needs a video of >= 2 frames, got {len(frames)}")
     h, w = sample_size
-    small = resize_video(frames[[0, min(span, len(frames) - 1)]], h, w)
-    flow = torch.from_numpy(clip_flows(small, 1)[0]) / flow_norm
+    span = min(span, len(frames) - 1)
+    small = resize_video(frames[:span + 1], h, w)
+    flow = torch.from_numpy(clip_flows(small, span)[0]) / flow_norm
     sampled = sample_poke(flow, poke_size, False, generator)
     return (torch.zeros_like(flow) if sampled is None else sampled[0]), small[0]
