@@ -1,21 +1,22 @@
 """Poke training on the shared phase loop: the official alternating updates, pokes from the flow cache.
 
 Modules (checkpoint file names): the generator's parts `image_encoder`, `poke_encoder`, `gru`, `decoder`
-(one `PokeModel` holds them), `patch_disc`, `temporal_disc`. Phases, every step, in the official order
-(`experiments/fixed_length_model.py`):
+(one `PokeModel` holds them), `patch_disc`, `temporal_disc`. Phases, every step, in this order:
 
 1. `static` (image encoder + decoder): autoencode x0 under the perceptual loss;
-2. `patch_disc` (from `gan_start`): hinge + R1 on random single frames of the real and generated clips;
-3. `temporal_disc` (from `gan_start`): hinge + R1 on whole clips;
-4. `dynamics` (poke encoder + GRU + decoder): roll x0's features forward under the poke and minimise
+2. `dynamics` (poke encoder + GRU + decoder): roll x0's features forward under the poke and minimise
    perceptual * mean-over-frames reconstruction + latent * latent dynamics
-   + patch_gan * (-D_patch(fake)) + patch_fmap * FM_patch
-   + temporal_gan * (-D_temp(fake)) + temporal_fmap * FM_temp.
+   (+ from `gan_start`: patch_gan * (-D_patch(fake)) + patch_fmap * FM_patch
+   + temporal_gan * (-D_temp(fake)) + temporal_fmap * FM_temp);
+3. `patch_disc` (from `gan_start`): hinge + R1 on random single frames of the real and generated clips;
+4. `temporal_disc` (from `gan_start`): hinge + R1 on whole clips.
 
-The decoder belongs to both optimizers, as in the official code. The discriminators judge the clip the
-generator makes after the static update; the official code makes it once, here the discriminator phases
-make it without gradients and the dynamics phase again with them (same weights, same values). Loss
-weights default to the official fixed-length config (`fixed_length_model.yaml`).
+The static and dynamics updates alternate as in the official code (`experiments/fixed_length_model.py`),
+the decoder belonging to both optimizers. One difference in order: the official code updates each
+discriminator before the dynamics loss reads it; here the dynamics loss reads the discriminators of the
+previous step and they learn after it (on the same generated clip, the one made after the static
+update), which saves a second roll-out per step. Loss weights default to the official fixed-length
+config (`fixed_length_model.yaml`).
 
 Batches: the pixel loader's clips of x0 + T frames at the model's size; each gets its cached flow
 (`ffbench.datasets.pokes`) and a poke, drawn from an RNG seeded by (seed, rank, batch index), so a
@@ -115,28 +116,6 @@ class PokePhases:
     def static(self, ctx: StepContext):
         return static_loss(self.model, self.perceptual, ctx.batch["image"])
 
-    def _fake(self, ctx: StepContext) -> torch.Tensor:
-        """The clip the generator makes at this step (after the static update), without gradients."""
-        if "fake" not in ctx.shared:
-            batch = ctx.batch
-            with torch.no_grad():
-                fake, _ = self.model.rollout(batch["image"], batch["poke"], batch["target"].shape[2])
-            ctx.shared["fake"] = fake
-        return ctx.shared["fake"]
-
-    def patch_disc(self, ctx: StepContext):
-        fake, real = _frames(self._fake(ctx)), _frames(ctx.batch["target"])
-        n = self.weights.patch_examples
-        pick = (torch.randint(len(real), (n,), generator=ctx.generator, device=real.device),
-                torch.randint(len(fake), (n,), generator=ctx.generator, device=real.device))
-        ctx.shared["patch_pick"] = pick  # the dynamics phase scores the same frames
-        return _disc_loss(ctx.modules["patch_disc"], real[pick[0]], fake[pick[1]], self.weights.patch_r1)
-
-    def temporal_disc(self, ctx: StepContext):
-        ctx.shared["temporal"] = True
-        return _disc_loss(ctx.modules["temporal_disc"], ctx.batch["target"], self._fake(ctx),
-                          self.weights.temporal_r1)
-
     def dynamics(self, ctx: StepContext):
         w, model, batch = self.weights, self.model, ctx.batch
         image, target = batch["image"], batch["target"]
@@ -146,22 +125,38 @@ class PokePhases:
         initial = [f[:b] for f in features]
         targets = [[f[b:].unflatten(0, (b, t))[:, i] for f in features] for i in range(t)]
         fake, states = model.rollout(image, batch["poke"], t, features=initial)
+        ctx.shared["fake"] = fake.detach()  # what the discriminator phases of this step judge
         rec = video_perceptual(self.perceptual, fake, target)
         latent = latent_dynamics(states, targets)
         total = w.perceptual * rec + w.latent * latent
         terms = {"reconstruction": rec, "latent": latent,
                  "zero_poke_share": batch["zero_poke"].float().mean()}
-        if "patch_pick" in ctx.shared:
-            real_pick, fake_pick = ctx.shared["patch_pick"]
-            gen, fmap = _generator_terms(ctx.modules["patch_disc"], _frames(target)[real_pick],
-                                         _frames(fake)[fake_pick], w.patch_fmap > 0)
+        if ctx.step < w.gan_start:
+            return total, terms
+        if "patch_disc" in ctx.modules:
+            real_frames, fake_frames = _frames(target), _frames(fake)
+            n = w.patch_examples
+            pick = (torch.randint(len(real_frames), (n,), generator=ctx.generator, device=fake.device),
+                    torch.randint(len(fake_frames), (n,), generator=ctx.generator, device=fake.device))
+            ctx.shared["patch_pick"] = pick  # the patch discriminator learns on the same frames
+            gen, fmap = _generator_terms(ctx.modules["patch_disc"], real_frames[pick[0]],
+                                         fake_frames[pick[1]], w.patch_fmap > 0)
             total = total + w.patch_gan * gen + w.patch_fmap * fmap
             terms.update(patch_gen=gen, patch_fmap=fmap)
-        if ctx.shared.get("temporal"):
+        if "temporal_disc" in ctx.modules:
             gen, fmap = _generator_terms(ctx.modules["temporal_disc"], target, fake, w.temporal_fmap > 0)
             total = total + w.temporal_gan * gen + w.temporal_fmap * fmap
             terms.update(temporal_gen=gen, temporal_fmap=fmap)
         return total, terms
+
+    def patch_disc(self, ctx: StepContext):
+        real_pick, fake_pick = ctx.shared["patch_pick"]
+        real, fake = _frames(ctx.batch["target"])[real_pick], _frames(ctx.shared["fake"])[fake_pick]
+        return _disc_loss(ctx.modules["patch_disc"], real, fake, self.weights.patch_r1)
+
+    def temporal_disc(self, ctx: StepContext):
+        return _disc_loss(ctx.modules["temporal_disc"], ctx.batch["target"], ctx.shared["fake"],
+                          self.weights.temporal_r1)
 
 
 def build_setup(model: nn.Module, discriminators: dict[str, nn.Module], perceptual: nn.Module,
@@ -175,10 +170,10 @@ def build_setup(model: nn.Module, discriminators: dict[str, nn.Module], perceptu
     modules.update(discriminators)
     optimizers = {f"{role}_opt": adamw(parameters_of(model, role), config) for role in OPTIMIZER_PARTS}
     optimizers.update({f"{name}_opt": adamw(d.parameters(), config) for name, d in discriminators.items()})
-    phase_list = [Phase("static", OPTIMIZER_PARTS["static"], "static_opt", phases.static)]
+    phase_list = [Phase("static", OPTIMIZER_PARTS["static"], "static_opt", phases.static),
+                  Phase("dynamics", OPTIMIZER_PARTS["dynamics"], "dynamics_opt", phases.dynamics)]
     phase_list += [Phase(name, (name,), f"{name}_opt", getattr(phases, name), start=weights.gan_start)
                    for name in ("patch_disc", "temporal_disc") if name in discriminators]
-    phase_list.append(Phase("dynamics", OPTIMIZER_PARTS["dynamics"], "dynamics_opt", phases.dynamics))
     return TrainingSetup(modules=modules, optimizers=optimizers, phases=phase_list, ema=PARTS if ema else ())
 
 

@@ -11,22 +11,31 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+NORMS = ("instance", "batch", "none")
+
 
 def _act(name: str) -> nn.Module:
     return {"elu": nn.ELU(), "relu": nn.ReLU(), "tanh": nn.Tanh(), "none": nn.Identity()}[name]
+
+
+def _norm(name: str, channels: int) -> nn.Module:
+    # affine-free instance norm is the official default (`norm_layer: in`); "batch" and "none" are the
+    # official code's other choices.
+    return {"instance": lambda: nn.InstanceNorm2d(channels), "batch": lambda: nn.BatchNorm2d(channels),
+            "none": nn.Identity}[name]()
 
 
 class ConvNormAct(nn.Sequential):
     """conv (3x3 unless told) -> instance norm (optional) -> activation; `up` makes it a stride-2
     transposed conv that doubles H and W."""
 
-    def __init__(self, c_in: int, c_out: int, *, stride: int = 1, up: bool = False, norm: bool = True,
+    def __init__(self, c_in: int, c_out: int, *, stride: int = 1, up: bool = False, norm: str = "instance",
                  act: str = "elu", kernel: int = 3):
         if up:
             conv = nn.ConvTranspose2d(c_in, c_out, kernel, stride=2, padding=kernel // 2, output_padding=1)
         else:
             conv = nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2)
-        super().__init__(conv, nn.InstanceNorm2d(c_out) if norm else nn.Identity(), _act(act))
+        super().__init__(conv, _norm(norm, c_out), _act(act))
 
 
 class ResBlock(nn.Module):
@@ -36,12 +45,13 @@ class ResBlock(nn.Module):
     identity otherwise; there is no activation after the sum (as in the official block).
     """
 
-    def __init__(self, c_in: int, c_out: int, *, stride: int = 1, up: bool = False):
+    def __init__(self, c_in: int, c_out: int, *, stride: int = 1, up: bool = False, norm: str = "instance"):
         super().__init__()
         act = "relu" if up else "elu"
-        self.conv1 = ConvNormAct(c_in, c_out, stride=stride, up=up, act=act)
-        self.conv2 = ConvNormAct(c_out, c_out, act="none")
+        self.conv1 = ConvNormAct(c_in, c_out, stride=stride, up=up, act=act, norm=norm)
+        self.conv2 = ConvNormAct(c_out, c_out, act="none", norm=norm)
         reshape = c_in != c_out or up or stride != 1
+        # the official shortcut conv always uses instance norm, whatever the blocks' norm
         self.shortcut = ConvNormAct(c_in, c_out, stride=stride, up=up, act=act) if reshape else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

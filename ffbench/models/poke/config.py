@@ -5,8 +5,9 @@ after x0, image encoder widths 128/256 (nf_first = max(32, 512 / 4)), bottleneck
 32/64 with two residual blocks, 3x3 pokes: 39,110,819 generator parameters (the paper's 39.1M). Its
 discriminators: PatchGAN 64 wide, 3 layers (2.76M) and the 3D ResNet-18 (26.55M).
 
-`cpu` keeps every part and connection and divides the widths by 8, at the cpu data preset's frames
-halved (64x48), 15 frames after x0 (the cpu preset's 16-frame clip).
+`cpu` keeps every part and connection and divides the widths by 16 (the poke encoder's by 4), at the
+cpu data preset's frames halved (64x48), 10 frames after x0 as the official model; generation rolls on
+to the 16 frames of the cpu preset's clips.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from typing import Any
 POKE_PRESETS: dict[str, dict[str, Any]] = {
     "official": dict(sample_size=(64, 64), num_frames=10, encoder_channels=(128, 256),
                      bottleneck_channels=512, poke_channels=(32, 64), poke_res_blocks=2, poke_size=3),
-    "cpu": dict(sample_size=(64, 48), num_frames=15, encoder_channels=(16, 32), bottleneck_channels=64,
+    "cpu": dict(sample_size=(64, 48), num_frames=10, encoder_channels=(8, 16), bottleneck_channels=32,
                 poke_channels=(8, 16), poke_res_blocks=2, poke_size=3),
 }
 
 # Discriminator widths per preset (training only; not part of the saved generator).
 DISCRIMINATOR_PRESETS: dict[str, dict[str, int]] = {
     "official": dict(patch_channels=64, patch_layers=3, temporal_channels=64, temporal_max_channels=256),
-    "cpu": dict(patch_channels=16, patch_layers=3, temporal_channels=16, temporal_max_channels=64),
+    "cpu": dict(patch_channels=16, patch_layers=3, temporal_channels=8, temporal_max_channels=32),
 }
 
 # 0-based step at which the discriminators join: the official 4000; the cpu preset's short runs let them in

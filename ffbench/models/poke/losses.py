@@ -131,9 +131,10 @@ def perceptual_loss(kind: str, vgg_path: str | Path | None = None) -> nn.Module:
 
 
 def video_perceptual(loss: nn.Module, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """Mean over frames of `loss` on (B, 3, T, H, W) clips (the official per-step sum, then mean)."""
-    t = fake.shape[2]
-    return sum(loss(fake[:, :, i], real[:, :, i]) for i in range(t)) / t
+    """Mean over frames of `loss` on (B, 3, T, H, W) clips (the official per-step loss, then mean): both
+    losses here are means over all their elements, so one call on the B * T frames gives it."""
+    b, c, t, h, w = fake.shape
+    return loss(fake.transpose(1, 2).reshape(b * t, c, h, w), real.transpose(1, 2).reshape(b * t, c, h, w))
 
 
 def latent_dynamics(states: list[list[torch.Tensor]], targets: list[list[torch.Tensor]]) -> torch.Tensor:

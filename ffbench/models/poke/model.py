@@ -26,7 +26,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from ffbench.errors import UserError
-from ffbench.models.poke.blocks import ConvNormAct, HierarchicalConvGRU, ResBlock
+from ffbench.models.poke.blocks import NORMS, ConvNormAct, HierarchicalConvGRU, ResBlock
 
 PERCEPTUAL_LOSSES = ("vgg19", "pyramid-l1")
 
@@ -39,12 +39,12 @@ class ImageEncoder(nn.Module):
     """x (B, 3, H, W) -> features fine to coarse: [(B, c_0, H/2, W/2), ..., (B, c_{n-1}, H/2^n, W/2^n),
     (B, bottleneck, H/2^n, W/2^n)]."""
 
-    def __init__(self, c_in: int, channels: Sequence[int], bottleneck: int):
+    def __init__(self, c_in: int, channels: Sequence[int], bottleneck: int, norm: str = "instance"):
         super().__init__()
         widths = [c_in, *channels]
         pairs = zip(widths[:-1], widths[1:], strict=True)
-        self.down = nn.ModuleList(ConvNormAct(a, b, stride=2) for a, b in pairs)
-        self.bottleneck = ResBlock(widths[-1], bottleneck)
+        self.down = nn.ModuleList(ConvNormAct(a, b, stride=2, norm=norm) for a, b in pairs)
+        self.bottleneck = ResBlock(widths[-1], bottleneck, norm=norm)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         features = []
@@ -58,12 +58,12 @@ class ImageEncoder(nn.Module):
 class PokeEncoder(nn.Module):
     """poke (B, 2, H, W) -> embedding (B, out, H/2^n, W/2^n): stride-2 conv blocks, then residual blocks."""
 
-    def __init__(self, channels: Sequence[int], out: int, res_blocks: int):
+    def __init__(self, channels: Sequence[int], out: int, res_blocks: int, norm: str = "instance"):
         super().__init__()
         widths = [2, *channels]
         pairs = zip(widths[:-1], widths[1:], strict=True)
-        layers: list[nn.Module] = [ConvNormAct(a, b, stride=2) for a, b in pairs]
-        layers += [ResBlock(widths[-1] if i == 0 else out, out) for i in range(res_blocks)]
+        layers: list[nn.Module] = [ConvNormAct(a, b, stride=2, norm=norm) for a, b in pairs]
+        layers += [ResBlock(widths[-1] if i == 0 else out, out, norm=norm) for i in range(res_blocks)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, poke: torch.Tensor) -> torch.Tensor:
@@ -77,13 +77,14 @@ class SkipDecoder(nn.Module):
     to fine, concatenate that scale's state and upsample with a residual block.
     """
 
-    def __init__(self, channels: Sequence[int], bottleneck: int):
+    def __init__(self, channels: Sequence[int], bottleneck: int, norm: str = "instance"):
         super().__init__()
         skips = list(channels)[::-1]  # coarse to fine
         outs = skips[1:] + skips[-1:]  # each block ends at the next (finer) skip's width
-        self.inp = ResBlock(bottleneck, skips[0])
-        self.up = nn.ModuleList(ResBlock(2 * s, o, up=True) for s, o in zip(skips, outs, strict=True))
-        self.out = ConvNormAct(outs[-1], 3, norm=False, act="tanh")
+        self.inp = ResBlock(bottleneck, skips[0], norm=norm)
+        self.up = nn.ModuleList(ResBlock(2 * s, o, up=True, norm=norm)
+                                for s, o in zip(skips, outs, strict=True))
+        self.out = ConvNormAct(outs[-1], 3, norm="none", act="tanh")
 
     def forward(self, states: list[torch.Tensor]) -> torch.Tensor:
         x = self.inp(states[-1])
@@ -109,6 +110,8 @@ class PokeModel(ModelMixin, ConfigMixin):
             first-to-last-frame flow of the training set. Test pokes are divided by the same number.
         perceptual_loss: the reconstruction loss the weights were trained with, "vgg19" (the paper's)
             or "pyramid-l1" (the weight-free substitute used when no VGG19 weights are present).
+        norm: the normalisation of the conv blocks, "instance" (official, affine-free), "batch" or
+            "none" (the official code's `norm_layer` choices; residual shortcuts keep instance norm).
     """
 
     @register_to_config
@@ -124,6 +127,7 @@ class PokeModel(ModelMixin, ConfigMixin):
         poke_size: int = 3,
         flow_norm: float = 1.0,
         perceptual_loss: str = "vgg19",
+        norm: str = "instance",
     ):
         super().__init__()
         stages = len(encoder_channels)
@@ -136,16 +140,18 @@ class PokeModel(ModelMixin, ConfigMixin):
         if num_frames < 1 or poke_size < 1 or not flow_norm > 0:
             raise PokeConfigError(f"num_frames={num_frames}, poke_size={poke_size} and flow_norm={flow_norm} "
                                   "must be positive")
+        if norm not in NORMS:
+            raise PokeConfigError(f"norm={norm!r}; choose one of {NORMS}")
         if perceptual_loss not in PERCEPTUAL_LOSSES:
             raise PokeConfigError(f"perceptual_loss={perceptual_loss!r}; choose one of {PERCEPTUAL_LOSSES}")
-        self.image_encoder = ImageEncoder(3, encoder_channels, bottleneck_channels)
-        self.poke_encoder = PokeEncoder(poke_channels, bottleneck_channels, poke_res_blocks)
+        self.image_encoder = ImageEncoder(3, encoder_channels, bottleneck_channels, norm)
+        self.poke_encoder = PokeEncoder(poke_channels, bottleneck_channels, poke_res_blocks, norm)
         # GRU states coarse to fine: the bottleneck, then the encoder scales from the coarsest; a cell
         # upsamples its input where its state is twice the size of the one above it.
         hidden = [bottleneck_channels, *list(encoder_channels)[::-1]]
         upsample = [False, False] + [True] * (stages - 1)
         self.gru = HierarchicalConvGRU(bottleneck_channels, hidden, upsample)
-        self.decoder = SkipDecoder(encoder_channels, bottleneck_channels)
+        self.decoder = SkipDecoder(encoder_channels, bottleneck_channels, norm)
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
