@@ -156,7 +156,7 @@ def test_generate_writes_an_mp4_with_the_requested_frames(saved, tmp_path):
         "-o",
         tmp_path / "i.mp4",
         "--frames",
-        3,
+        5,
         "--steps",
         1,
         "--sampler",
@@ -203,7 +203,7 @@ def test_generate_a_directory_of_images_loads_once_and_matches_single_calls(save
     out_dir = tmp_path / "videos"
     result = _cli(images, "--checkpoint", saved, "-o", out_dir, "--frames", 3, "--steps", 2)
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out_dir.iterdir()) == ["a.mp4", "b.mp4"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["a.mp4", "b.mp4", "generation.json"]
     single = tmp_path / "b_alone.mp4"
     result = _cli(images / "b.jpg", "--checkpoint", saved, "-o", single, "--frames", 3, "--steps", 2)
     assert result.exit_code == 0, result.output
@@ -240,7 +240,7 @@ def test_generate_from_a_split_of_shards_uses_each_stored_conditioning_frame(sav
     out_dir = tmp_path / "samples"
     result = _cli(split, "--checkpoint", saved, "-o", out_dir, "--frames", 2, "--steps", 1)
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out_dir.iterdir()) == ["vid_a.mp4", "vid_b.mp4"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["generation.json", "vid_a.mp4", "vid_b.mp4"]
 
     evil = tmp_path / "evil"
     evil.mkdir()

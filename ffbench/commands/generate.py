@@ -1,132 +1,83 @@
-"""`ffbench generate`: still images in, video files out (a thin wrapper of `generate_videos`)."""
+"""`ffbench generate`: conditioning frames in, one video per frame out, for every model (a thin wrapper of
+`ffbench.generation.generate_set`)."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import click
+from click.core import ParameterSource
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+from ffbench.models.registry import available_models
 
 
 @click.command("generate")
 @click.argument("image", type=click.Path(exists=True))
-@click.option(
-    "--checkpoint",
-    type=click.Path(file_okay=False),
-    required=True,
-    help="Saved FashionFlowPipeline directory (ffbench train exports <run>/pipeline).",
-)
-@click.option(
-    "-o",
-    "--out",
-    "out_path",
-    type=click.Path(),
-    default=None,
-    help="Output mp4 (a directory when IMAGE is a directory).  [default: IMAGE's name with .mp4, in the "
-    "current directory]",
-)
-@click.option(
-    "--frames", type=int, default=None, help="Frames to sample.  [default: the model's training clip length]"
-)
-@click.option(
-    "--steps",
-    type=int,
-    default=25,
-    show_default=True,
-    help="Sampler steps (the paper: --sampler ddpm --steps 1000).",
-)
-@click.option(
-    "--sampler",
-    type=click.Choice(["ddpm", "ddim", "dpmpp"]),
-    default="dpmpp",
-    show_default=True,
-    help="ddpm (ancestral), ddim, or dpmpp (DPM-Solver++ multistep).",
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampling noise.")
-@click.option(
-    "--guidance-scale",
-    type=float,
-    default=1.0,
-    show_default=True,
-    help="Classifier-free guidance weight; > 1 needs a model trained with --cond-dropout.",
-)
-@click.option("--gif", is_flag=True, help="Also write a GIF preview beside the mp4.")
-@click.option(
-    "--interpolate",
-    is_flag=True,
-    help="Double the frame rate with the interpolation model (2*frames-1 frames at 2x fps).",
-)
-@click.option(
-    "--interpolator",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Interpolation model directory (ffbench train fashionflow --stage interpolate exports "
-    "<run>/interpolator), unless the pipeline has one.",
-)
+@click.option("--checkpoint", type=click.Path(file_okay=False), default=None,
+              help="A trained model: the folder `ffbench train` exported (runs/fashionflow/pipeline, "
+                   "runs/imaginator/generator, ...) or the run directory. Its saved config says which model "
+                   "it is. Not needed for --model static.")
+@click.option("--model", type=click.Choice(available_models()), default=None,
+              help="The model; with --checkpoint a check of the folder's type.  [default: the checkpoint's]")
+@click.option("-o", "--out", "out_path", type=click.Path(), default=None,
+              help="Output mp4 (a folder when IMAGE is a folder or a split).  [default: IMAGE's name with "
+                   ".mp4, or the folder `samples`]")
+@click.option("--frames", type=int, default=None,
+              help="Frames per video.  [default: the model's training clip length; static: the split's]")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the sampling noise (every video uses it).")
+@click.option("--real", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Real split for models that take privileged input from the real test video (Poke's "
+                   "pokes).  [default: IMAGE when it is a split]")
+@click.option("--steps", type=int, default=25, show_default=True,
+              help="FashionFlow: sampler steps (the paper: --sampler ddpm --steps 1000).")
+@click.option("--sampler", type=click.Choice(["ddpm", "ddim", "dpmpp"]), default="dpmpp", show_default=True,
+              help="FashionFlow: ddpm (ancestral), ddim, or dpmpp (DPM-Solver++ multistep).")
+@click.option("--guidance-scale", type=float, default=1.0, show_default=True,
+              help="FashionFlow: classifier-free guidance weight; > 1 needs a model trained with "
+                   "--cond-dropout.")
+@click.option("--interpolate", is_flag=True,
+              help="FashionFlow: double the frame rate with the interpolation model (2 x fps; by default "
+                   "2F-1 frames for a model trained on F).")
+@click.option("--interpolator", type=click.Path(file_okay=False), default=None,
+              help="FashionFlow: interpolation model directory (`ffbench train fashionflow --stage "
+                   "interpolate` exports <run>/interpolator), unless the pipeline has one.")
+@click.option("--gif", is_flag=True, help="Also write a GIF preview beside each mp4.")
 @click.option("--device", default=None, help="torch device.  [default: cuda if available, else cpu]")
-def generate(
-    image: str,
-    checkpoint: str,
-    out_path: str | None,
-    frames: int | None,
-    steps: int,
-    sampler: str,
-    seed: int,
-    guidance_scale: float,
-    gif: bool,
-    interpolate: bool,
-    interpolator: str | None,
-    device: str | None,
-) -> None:
-    """Generate a video from one still IMAGE with a trained FashionFlow pipeline.
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+@click.pass_context
+def generate(ctx: click.Context, image: str, checkpoint: str | None, model: str | None, out_path: str | None,
+             frames: int | None, seed: int, real: str | None, gif: bool, device: str | None, progress: bool,
+             **sampler_options) -> None:
+    """Generate videos from still images with any trained model (or the `static` floor).
 
-    IMAGE may also be a directory: every .png/.jpg/.jpeg/.webp in it becomes <out>/<name>.mp4, with the
-    pipeline loaded once; a split folder of shards (from `ffbench prepare`) gives one video per sample,
-    generated from its stored conditioning frame (cond.png).
-
-    Any image mode (RGBA, greyscale, CMYK, palette) is converted to RGB, resized to cover the model's
-    frame size and centre-cropped. The video is written at the training data's frame rate.
+    IMAGE is one image, a folder of images (each becomes <out>/<name>.mp4) or a split folder of shards
+    from `ffbench prepare` (one video per sample, from its stored first frame cond.png, named by its
+    key). Every model writes the same names, frame count and frame rate, so `ffbench eval` scores them
+    alike; a folder output also gets generation.json (model, checkpoint, settings, flags such as
+    privileged input), which eval copies into its rows. Videos from a split are written at its frame
+    size (a model that samples smaller is upsampled, and flagged so).
 
     \b
     Example:
-      ffbench generate person.png --checkpoint runs/ff-cpu/pipeline -o person.mp4 --frames 16 --gif
       ffbench generate data/synthetic/shards/test --checkpoint runs/ff-cpu/pipeline -o runs/ff-cpu/samples
+      ffbench generate data/synthetic/shards/test --checkpoint runs/imaginator -o runs/imaginator/samples
+      ffbench generate data/synthetic/shards/test --model static -o runs/static/samples
+      ffbench generate person.png --checkpoint runs/ff-cpu/pipeline -o person.mp4 --frames 16 --gif
     """
-    from ffbench.models.fashionflow.generate import generate_videos
+    from ffbench.generation import generate_set
 
-    with tempfile.TemporaryDirectory(prefix="ffbench-cond-") as staging:
-        source = Path(image)
-        if source.is_dir() and any(source.glob("*.tar")):
-            source = _conditioning_frames(source, Path(staging))
-        if source.is_dir():
-            images = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not images:
-                kinds = ", ".join(IMAGE_SUFFIXES)
-                raise click.ClickException(f"{image}: no images ({kinds}) in this directory")
-            out_dir = Path(out_path or "samples")
-            outs = [out_dir / f"{p.stem}.mp4" for p in images]
-        else:
-            images, outs = [source], [Path(out_path or f"{source.stem}.mp4")]
-        try:
-            written = generate_videos(
-                images, checkpoint, outs, frames=frames, steps=steps, sampler=sampler, seed=seed,
-                guidance_scale=guidance_scale, gif=gif, interpolate=interpolate, interpolator=interpolator,
-                device=device,
-            )
-        except ValueError as err:
-            raise click.ClickException(str(err)) from err
-    click.echo(f"wrote {written[0]}" if len(written) == 1 else f"wrote {len(written)} videos to {out_dir}")
-
-
-def _conditioning_frames(split_dir: Path, into: Path) -> Path:
-    """Write each shard sample's stored conditioning frame to `into/<key>.png`; return `into`."""
-    from ffbench.datasets.shards import iter_split_entries
-
+    # Sampler settings only some models take go on only when the user set them, so a model that has no use
+    # for one says so instead of ignoring it.
+    options = {k: v for k, v in sampler_options.items()
+               if ctx.get_parameter_source(k) != ParameterSource.DEFAULT}
     try:
-        for key, png in iter_split_entries(split_dir, "cond.png"):
-            (into / f"{key}.png").write_bytes(png)
-    except ValueError as err:
+        result = generate_set(image, out_path, checkpoint=checkpoint, model=model, frames=frames, seed=seed,
+                              device=device, gif=gif, real=real, options=options, progress=progress)
+    except ValueError as err:  # UserErrors are printed by the CLI group; FashionFlow's loader raises these
         raise click.ClickException(str(err)) from err
-    return into
+    videos = result.videos
+    record = result.record
+    where = videos[0] if len(videos) == 1 else videos[0].parent
+    click.echo(f"{record['model']}: wrote {len(videos)} video{'s' if len(videos) > 1 else ''} of "
+               f"{record['frames']} frames at {record['fps']:g} fps to {where}")
+    for flag in record["flags"]:
+        click.echo(f"flag: {flag}")

@@ -191,6 +191,7 @@ class TrainResult:
     losses: list[float] = field(default_factory=list)  # this process's first-phase loss at each step run
     seconds_per_step: float = float("nan")  # mean wall time per step of this session, first step excluded
     history: list[dict[str, float]] = field(default_factory=list)  # this process's logged values per step
+    exported: Path | None = None  # what the model's wiring exported after the last step, if anything
 
 
 def seed_everything(seed: int) -> None:

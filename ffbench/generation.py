@@ -1,0 +1,277 @@
+"""One `generate` for every model: conditioning frames in, one video file per frame out, described in
+`generation.json`, so `ffbench eval` scores every method the same way.
+
+`generate_set(source, out, checkpoint=..., model=...)`:
+
+1. the model type comes from the saved folder (`ffbench.models.registry.find_checkpoint`) or `model`
+   (`static` needs no checkpoint);
+2. the conditioning frames come from `source`: one image, a folder of images (`<stem>.mp4` each), or a
+   split of shards (`<key>.mp4` each, from the stored frame 0 `cond.png`);
+3. each frame is fitted to the output size (a split's own frame size, else the model's), area-resized
+   to the model's size, and sampled with the same seed (a video does not depend on the others); a
+   model that samples at a lower resolution than the split's is upsampled (bilinear) and flagged;
+4. a model with privileged input (Poke) also gets the real clip, frames 0..F-1 of the split's video;
+5. videos are written at the model's training frame rate (the split's for `static`); for a folder
+   output `<out>/generation.json` (model, checkpoint, settings, flags) is written last, atomically, and
+   removed first, so it never describes a half-written set.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ffbench.errors import UserError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+GENERATION_JSON = "generation.json"
+DEFAULT_FPS = 30.0
+DEFAULT_FRAMES = 16
+
+
+@dataclass
+class Conditions:
+    """The conditioning frames of one generate call: names (output stems), uint8 (H, W, 3) images."""
+
+    names: list[str]
+    images: list[np.ndarray]
+    split: Path | None = None  # the split folder they came from
+    fps: float | None = None  # the split's frame rate (manifest)
+    frames: int | None = None  # the split's training clip length (manifest)
+
+
+@dataclass
+class GenerationResult:
+    videos: list[Path]
+    record: dict[str, Any] = field(default_factory=dict)  # what generation.json holds
+
+
+def _split_info(split: Path) -> tuple[float | None, int | None]:
+    try:
+        preset = json.loads((split / "manifest.json").read_text(encoding="utf-8")).get("preset", {})
+        return float(preset["fps"]), int(preset["frames"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None, None
+
+
+def read_conditions(source: str | Path) -> Conditions:
+    """The conditioning frames of `source` (an image, a folder of images, or a split of .tar shards)."""
+    from PIL import Image
+
+    from ffbench.datasets.shards import iter_split_entries
+    from ffbench.models.fashionflow.images import load_image
+
+    source = Path(source)
+    if source.is_dir() and any(source.glob("*.tar")):
+        names, images = [], []
+        try:
+            for key, png in iter_split_entries(source, "cond.png"):
+                names.append(key)
+                images.append(np.asarray(load_image(Image.open(io.BytesIO(png)))))
+        except (ValueError, OSError) as err:
+            raise UserError(f"{source}: cannot read the conditioning frames (cond.png) of its shards: "
+                            f"{err}") from err
+        if not names:
+            raise UserError(f"{source}: its shards hold no cond.png; pass a split written by "
+                            "`ffbench prepare`")
+        fps, frames = _split_info(source)
+        return Conditions(names, images, split=source, fps=fps, frames=frames)
+    if source.is_dir():
+        paths = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not paths:
+            raise UserError(f"{source}: no images ({', '.join(IMAGE_SUFFIXES)}) and no .tar shards in "
+                            "this folder")
+        return Conditions([p.stem for p in paths], [np.asarray(load_image(p)) for p in paths])
+    return Conditions([source.stem], [np.asarray(load_image(source))])
+
+
+def _even(n: int) -> int:
+    return max(2, n - n % 2)
+
+
+def _to_tensor(image: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W, 3) -> float (1, 3, H, W) in [-1, 1]."""
+    return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+
+
+def _to_frames(video: torch.Tensor) -> np.ndarray:
+    """(3, F, H, W) in [-1, 1] -> uint8 (F, H, W, 3)."""
+    pixels = ((video.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return pixels.permute(1, 2, 3, 0).cpu().numpy()
+
+
+def _real_clips(split: Path, names: list[str], frames: int, size: tuple[int, int]) -> dict[str, torch.Tensor]:
+    """Frames 0..frames-1 of each named video of `split`, (3, F, H, W) in [-1, 1] at `size`."""
+    from ffbench.datasets.loader import decode_window
+    from ffbench.datasets.shards import iter_split_entries
+    from ffbench.video import VideoError, probe_video
+
+    wanted, clips = set(names), {}
+    for key, mp4 in iter_split_entries(split, "mp4"):
+        if key not in wanted:
+            continue
+        have = probe_video(mp4, check_end=False).num_frames
+        if have < frames:
+            raise VideoError(f"{split}: video {key!r} has {have} frames, fewer than the {frames} to "
+                             "generate; ask for fewer --frames")
+        clips[key] = decode_window(mp4, 0, frames, size)
+    missing = sorted(wanted - set(clips))
+    if missing:
+        raise UserError(f"{split}: no mp4 for {missing[:3]}; the real split must hold the test videos whose "
+                        "first frames are generated from")
+    return clips
+
+
+def generate_set(
+    source: str | Path,
+    out: str | Path | None = None,
+    *,
+    checkpoint: str | Path | None = None,
+    model: str | None = None,
+    frames: int | None = None,
+    seed: int = 0,
+    device: str | None = None,
+    gif: bool = False,
+    real: str | Path | None = None,
+    options: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> GenerationResult:
+    """Generate one video per conditioning frame of `source` with any registered model.
+
+    Args:
+        source: an image, a folder of images or a split folder of shards.
+        out: the mp4 for one image (default `<stem>.mp4`), else the output folder (default `samples`).
+        checkpoint: a saved model folder or training run directory; its type picks the model.
+        model: the model name; with `checkpoint` a check of its type, alone for models that need no
+            checkpoint (`static`).
+        frames: frames per video (default: the model's training clip length; `static`: the split's).
+        seed: seed of each video's noise (every video uses it: results do not depend on the batch).
+        gif: also write a GIF preview beside each mp4.
+        real: the real split for models with privileged input (default: `source` when it is a split).
+        options: model-specific sampler settings (FashionFlow: steps, sampler, guidance_scale,
+            interpolate, interpolator); a model that does not use one refuses it.
+    Returns: the written videos and the generation.json record.
+    """
+    from tqdm.auto import tqdm
+
+    from ffbench.datasets.loader import area_resize
+    from ffbench.models.registry import ModelTypeError, find_checkpoint, get_model
+    from ffbench.video import write_gif, write_video
+
+    if frames is not None and frames < 1:
+        raise UserError(f"--frames {frames}: give at least 1")
+    if model is not None and not get_model(model).needs_checkpoint and checkpoint is not None:
+        raise ModelTypeError(f"--model {model} takes no checkpoint; drop --checkpoint")
+    if checkpoint is not None:
+        entry, folder = find_checkpoint(checkpoint, expected=model)
+    elif model is not None:
+        entry, folder = get_model(model), None
+        if entry.needs_checkpoint:
+            raise ModelTypeError(f"--model {model} needs --checkpoint: the folder `ffbench train {model}` "
+                                 "exports")
+    else:
+        raise UserError("give --checkpoint (a trained model's folder) or --model static")
+
+    conditions = read_conditions(source)  # bad images fail before any weights are loaded
+    real_split = Path(real) if real is not None else conditions.split
+    if entry.privileged_input and real_split is None:
+        raise UserError(f"{entry.name} takes its {entry.privileged_input} from the real test video: give a "
+                        "split of shards as IMAGE (or --real SPLIT) so each generated video has its real one")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    gen = entry.load(folder, device, **(options or {}))
+
+    first = conditions.images[0]
+    out_size = (first.shape[0], first.shape[1]) if conditions.split is not None else None
+    model_size = tuple(gen.size) if gen.size is not None else None
+    out_size = out_size or model_size or (_even(first.shape[0]), _even(first.shape[1]))
+    model_size = model_size or out_size
+    num_frames = frames or gen.num_frames or conditions.frames or DEFAULT_FRAMES
+    if gen.max_frames is not None and num_frames > gen.max_frames:
+        raise UserError(f"--frames {num_frames}: {entry.name} makes at most {gen.max_frames} frames a video")
+    fps = gen.fps or conditions.fps or DEFAULT_FPS
+    flags = [*entry.flags, *gen.flags]
+    if model_size != out_size:
+        flags.append(f"upsampled: generated at {model_size[0]}x{model_size[1]}, written at "
+                     f"{out_size[0]}x{out_size[1]} (bilinear)")
+    reals = {}
+    if entry.privileged_input:
+        reals = _real_clips(real_split, conditions.names, num_frames, model_size)
+
+    single = len(conditions.names) == 1 and conditions.split is None and not Path(source).is_dir()
+    if single:
+        targets = [Path(out or f"{conditions.names[0]}.mp4")]
+        out_dir = None
+    else:
+        out_dir = Path(out or "samples")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / GENERATION_JSON).unlink(missing_ok=True)
+        targets = [out_dir / f"{name}.mp4" for name in conditions.names]
+
+    written = []
+    items = list(zip(conditions.names, conditions.images, targets, strict=True))
+    for name, image, target in tqdm(items, desc="videos", disable=not (progress and len(items) > 1)):
+        cond = _to_tensor(_fit(image, out_size))
+        cond = area_resize(cond, model_size).to(device)
+        real_clip = reals[name][None].to(device) if name in reals else None
+        generator = torch.Generator("cpu").manual_seed(seed)
+        with torch.no_grad():
+            video = gen(cond, num_frames, generator, real=real_clip)
+        expect = (1, 3, num_frames, *model_size)
+        if tuple(video.shape) != expect:
+            raise RuntimeError(f"{entry.name} gave a video shaped {tuple(video.shape)}, expected {expect}")
+        video = video[0].float().cpu()
+        if model_size != out_size:
+            video = torch.nn.functional.interpolate(video.transpose(0, 1), size=out_size, mode="bilinear",
+                                                    align_corners=False).transpose(0, 1)
+        pixels = _to_frames(video)
+        written.append(write_video(target, pixels, fps=fps))
+        if gif:
+            write_gif(target.with_suffix(".gif"), pixels, fps=fps)
+
+    record = {
+        "model": entry.name,
+        "checkpoint": str(Path(folder).resolve()) if folder is not None else None,
+        "source": str(Path(source).resolve()),
+        "real": str(real_split.resolve()) if entry.privileged_input and real_split else None,
+        "videos": len(written),
+        "frames": num_frames,
+        "fps": fps,
+        "size": list(out_size),
+        "model_size": list(model_size),
+        "seed": seed,
+        "settings": dict(gen.settings),
+        "flags": flags,
+    }
+    if out_dir is not None:
+        from ffbench import __version__
+        from ffbench.fileio import write_json_atomic
+
+        write_json_atomic(out_dir / GENERATION_JSON, {**record, "ffbench_version": __version__})
+    return GenerationResult(videos=written, record=record)
+
+
+def _fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 (H, W, 3) -> uint8 `size`: unchanged when it already has that size, else resized to cover and
+    centre-cropped (`ffbench.models.fashionflow.images.fit_image`, as FashionFlow's pipeline does)."""
+    if image.shape[:2] == tuple(size):
+        return image
+    from PIL import Image
+
+    from ffbench.models.fashionflow.images import fit_image
+
+    return fit_image(Image.fromarray(image), size[0], size[1])
+
+
+def read_generation(folder: str | Path) -> dict[str, Any] | None:
+    """The generation.json of a folder of generated videos, or None when it has none."""
+    path = Path(folder) / GENERATION_JSON
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+

@@ -1,0 +1,95 @@
+"""FashionFlow in the model registry: `ffbench train fashionflow`, `ffbench generate --checkpoint RUN`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ffbench.models.registry import ModelEntry, register, reject_unused
+
+TRAIN_OPTIONS = ("schedule", "conditioning", "stage")
+
+
+class FashionFlowSampler:
+    """The registry's generator protocol over a `FashionFlowPipeline`.
+
+    Without interpolation it samples `num_frames` frames jointly. With it, the interpolation model doubles
+    the frame rate: k keyframes give 2k - 1 frames at twice the fps, so for `num_frames` it samples
+    k = num_frames // 2 + 1 keyframes and keeps the first `num_frames` frames.
+    """
+
+    def __init__(self, pipe: Any, steps: int, sampler: str, guidance_scale: float, interpolate: bool) -> None:
+        self.pipe, self.steps, self.guidance_scale = pipe, steps, guidance_scale
+        self.interpolate = interpolate
+        self.size = tuple(pipe.frame_size)
+        keyframes = int(pipe.unet.config.num_frames)
+        self.num_frames = 2 * keyframes - 1 if interpolate else keyframes
+        self.max_frames = None
+        self.fps = float(pipe.unet.config.fps) * (2 if interpolate else 1)
+        self.settings = {"steps": steps, "sampler": sampler, "guidance_scale": guidance_scale,
+                         "interpolate": interpolate}
+        self.flags: list[str] = []
+
+    def __call__(self, cond: torch.Tensor, num_frames: int, generator: torch.Generator,
+                 real: torch.Tensor | None = None) -> torch.Tensor:
+        # cond came from uint8 frames, so this round trip is exact.
+        pixels = ((cond.float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        keyframes = num_frames // 2 + 1 if self.interpolate else num_frames
+        frames = self.pipe(list(pixels.permute(0, 2, 3, 1).numpy()), num_frames=keyframes,
+                           num_inference_steps=self.steps, guidance_scale=self.guidance_scale,
+                           generator=generator, output_type="np", interpolate=self.interpolate).frames
+        video = torch.from_numpy(np.clip(np.asarray(frames, dtype=np.float32), 0.0, 1.0))  # (B, F, H, W, 3)
+        return (video * 2 - 1).permute(0, 4, 1, 2, 3)[:, :, :num_frames]
+
+
+def load(checkpoint: Path, device: str | torch.device = "cpu", *, steps: int = 25, sampler: str = "dpmpp",
+         guidance_scale: float = 1.0, interpolate: bool = False, interpolator: str | None = None,
+         **options: Any) -> FashionFlowSampler:
+    from ffbench.models.fashionflow.generate import load_pipeline
+    from ffbench.models.fashionflow.schedule import SAMPLERS, switch_sampler
+
+    reject_unused("fashionflow", options)
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler={sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    pipe = load_pipeline(checkpoint, interpolator, device)
+    if interpolate and pipe.interpolator is None:
+        raise ValueError(
+            f"--interpolate: checkpoint {str(checkpoint)!r} has no interpolator; pass the directory of a "
+            "model trained with `ffbench train fashionflow --stage interpolate` (its <run>/interpolator)"
+        )
+    pipe.scheduler = switch_sampler(pipe.scheduler, sampler)
+    pipe.set_progress_bar_config(disable=True)
+    return FashionFlowSampler(pipe, steps, sampler, guidance_scale, interpolate)
+
+
+def train(shards: str | Path, out: str | Path, config: Any, *, preset: str, resume: bool, progress: bool,
+          num_workers: int, **options: Any):
+    from ffbench.training.fashionflow import FashionFlowOptions, train_fashionflow
+
+    reject_unused("fashionflow", options, used=TRAIN_OPTIONS)
+    fashionflow = FashionFlowOptions(preset=preset, num_workers=num_workers, **options)
+    result = train_fashionflow(shards, out, config, fashionflow, resume=resume, progress=progress)
+    if result.step >= config.steps:
+        result.exported = Path(out) / ("pipeline" if fashionflow.stage == "base" else "interpolator")
+    return result
+
+
+def networks(size: str) -> dict[str, torch.nn.Module]:
+    """The denoiser (U-Net + adapter) at `size`: "official" is the public code's (the `paper` preset)."""
+    from ffbench.models.fashionflow import FashionFlowModel, fashionflow_config
+
+    return {"unet+adapter": FashionFlowModel(**fashionflow_config("paper" if size == "official" else size))}
+
+
+register(ModelEntry(
+    name="fashionflow",
+    description="FashionFlow (Islam et al., 2023): latent video diffusion from one image",
+    load=load,
+    train=train,
+    class_names=("FashionFlowPipeline",),
+    export="pipeline",
+    networks=networks,
+))
