@@ -101,3 +101,50 @@ def test_train_poke_resumes_bit_for_bit_and_exports_the_generator(cpu_shards, tm
     with pytest.raises(ShardMismatchError, match="--preset paper"):
         train_poke(cpu_shards, tmp_path / "paper", TrainConfig(steps=1), PokeOptions(preset="paper"),
                    info=SINGLE, progress=False)
+
+
+def test_generate_from_the_run_pokes_from_the_real_split_and_flags_it(cpu_shards, tmp_path):
+    from click.testing import CliRunner
+
+    from ffbench.commands.generate import generate
+    from ffbench.models.registry import find_checkpoint, get_model
+    from ffbench.video import probe_video
+
+    run = tmp_path / "run"
+    _train(cpu_shards, run, 2)
+    entry, folder = find_checkpoint(run)
+    assert entry is get_model("poke") and folder == run / EXPORT
+    split = cpu_shards / "shards" / "train"  # the fixture's only split: real videos of 6-9 frames
+    out = tmp_path / "samples"
+    result = CliRunner().invoke(generate, [str(split), "--checkpoint", str(run), "-o", str(out), "--frames",
+                                           "5", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    videos = sorted(out.glob("*.mp4"))
+    assert len(videos) == 4
+    info = probe_video(videos[0])
+    assert (info.num_frames, info.height, info.width) == (5, 128, 96)
+    record = json.loads((out / "generation.json").read_text())
+    assert record["model"] == "poke" and record["real"] == str(split.resolve()) and record["frames"] == 5
+    assert record["flags"][0] == "privileged-input: ground-truth flow"
+    assert record["flags"].count("privileged-input: ground-truth flow") == 1
+    assert "perceptual-loss: pyramid-l1 (weight-free substitute of VGG-19)" in record["flags"]
+    # without the real split (a folder of images) Poke refuses, naming what it needs
+    images = tmp_path / "images"
+    images.mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (96, 128), (120, 80, 40)).save(images / "a.png")
+    result = CliRunner().invoke(generate, [str(images), "--checkpoint", str(run), "-o", str(tmp_path / "no"),
+                                           "--no-progress"])
+    assert result.exit_code == 1 and "ground-truth flow from the real test video" in str(result.exception)
+
+
+def test_the_registry_counts_the_official_generator():
+    from ffbench.models.registry import get_model
+
+    entry = get_model("poke")
+    assert entry.privileged_input == "ground-truth flow" and entry.export == EXPORT
+    with torch.device("meta"):
+        nets = entry.networks("official")
+    assert sum(p.numel() for p in nets["generator"].parameters()) == 39_110_819
+    assert set(nets) == {"generator", "patch_disc", "temporal_disc"}

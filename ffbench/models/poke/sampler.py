@@ -2,8 +2,11 @@
 
 Poke needs more than the first frame: its poke comes from the ground-truth flow of the real test video
 (frame 0 to frame T, T the training horizon, Farneback as in training), which the image-only methods
-never see. Every video set it makes therefore carries `privileged-input: ground-truth flow`; a model
-trained with the weight-free stand-in of the perceptual loss says that too.
+never see. Every video set it makes therefore carries `privileged-input: ground-truth flow` (the flag
+of its registry entry, `ffbench.models.poke.entry`, which `generate` writes); a model trained with the
+weight-free stand-in of the perceptual loss adds its own flag. `generate` hands over frames 0..F-1 of
+the real video for an F-frame request, so asking for fewer frames than x0 + the training horizon takes
+the flow over the frames given (frame 0 -> F-1), a shorter poke.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ class PokeSampler:
                                  f"flow of the real video's frame 0 -> {config.num_frames}",
                          "flow": "opencv-farneback (substitute for FlowNet2)",
                          "flow_norm": float(config.flow_norm), "perceptual_loss": config.perceptual_loss}
-        self.flags = [f"privileged-input: {PRIVILEGED_INPUT}"]
+        self.flags: list[str] = []  # the privileged-input flag comes from the registry entry
         if config.perceptual_loss != "vgg19":
             self.flags.append(f"perceptual-loss: {config.perceptual_loss} (weight-free substitute of VGG-19)")
 
