@@ -79,7 +79,7 @@ def test_train_poke_resumes_bit_for_bit_and_exports_the_generator(cpu_shards, tm
     _train(cpu_shards, ref, 4)
     _train(cpu_shards, split, 2)
     result = _train(cpu_shards, split, 4, resume=True)
-    assert result.step == 4 and len(result.history) == 2
+    assert result.step == 4 and len(result.history) == 2 and result.exported == split / EXPORT
     files = sorted(p.name for p in (ref / "checkpoint-4").glob("*.safetensors"))
     assert {"image_encoder.safetensors", "decoder.ema.safetensors", "patch_disc.safetensors",
             "temporal_disc_opt.safetensors", "static_opt.safetensors",

@@ -305,8 +305,11 @@ def train_poke(shards: str | Path, out: str | Path, config: Any, options: PokeOp
         }
         out = Path(out)
         on_finish = (lambda modules: export_generator(model, out)) if export else None
-        return train_phases(setup, batches, config, out, resume=resume, run_config=run_config, info=info,
-                            on_finish=on_finish, progress=progress)
+        result = train_phases(setup, batches, config, out, resume=resume, run_config=run_config, info=info,
+                              on_finish=on_finish, progress=progress)
+        if on_finish is not None and result.step >= config.steps:
+            result.exported = out / EXPORT
+        return result
     finally:
         if own_group:
             cleanup_distributed()
