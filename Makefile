@@ -47,11 +47,9 @@ demo: $(STAMP)
 		--leaderboard-dir $(DEMO)/leaderboard --dataset synthetic-cpu --cache-dir $(DEMO)/cache
 	$(FFB) leaderboard --dir $(DEMO)/leaderboard
 
+# Every benchmark with quick settings, then one markdown table of the ratios (bench/summary.py --help).
 bench: $(STAMP)
-	$(PY) bench/loader.py
-	$(PY) bench/sampling.py
-	$(PY) bench/metrics.py
-	$(PY) bench/fvd_sanity.py
+	$(PY) bench/summary.py
 
 clean-demo:
 	rm -rf $(DEMO)

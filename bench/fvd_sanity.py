@@ -1,6 +1,7 @@
 """FVD sanity check: does the metric rank a frozen or faster copy of the real set behind a second real half?
 
     python bench/fvd_sanity.py [--n 32] [--size 112] [--i3d random|PATH] [--real DIR] [--threads 1]
+        [--json PATH]
 
 Builds (or reads, with --real) a set of 2N videos, splits it into halves A and B and makes two altered
 copies of B: `frozen` (every frame is the first one) and `fast` (every second frame, so motion runs at
@@ -20,6 +21,7 @@ labelled random-init everywhere. `--size` shrinks the I3D input from the protoco
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import tempfile
@@ -76,6 +78,7 @@ def main() -> None:
     parser.add_argument("--i3d", default="random", help="'random' or a Kinetics-400 I3D weight file")
     parser.add_argument("--real", type=Path, default=None, help="folder of real videos (default: synthetic)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -106,6 +109,14 @@ def main() -> None:
             print(f"{name}: {value / floor:.2f} x the A-vs-B floor ({verdict}: threshold 1.5x)")
         if result.random_init:
             print("random-init extractor: these numbers check the pipeline, they are not FVD")
+        if args.json:
+            out = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv), "n": args.n,
+                   "size": args.size, "extractor": result.extractor, "random_init": result.random_init,
+                   "rows": [dict(zip(("pair", "fvd", "n_real", "n_fake", "seconds"), row, strict=True))
+                            for row in rows]}
+            tmp = args.json.with_name(args.json.name + ".tmp")
+            tmp.write_text(json.dumps(out, indent=2) + "\n")
+            tmp.replace(args.json)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ Both paths produce the same thing for the same clip settings: F-frame windows wi
 loader (`latent_clip_loader`); the on-the-fly path reads the same shards, decodes the window from the
 stored mp4, and runs the VAE and CLIP on it, which is what a loader without a feature cache does.
 
-    python bench/loader.py --data data/synthetic --frames 16 --batch-size 2 --batches 20
+    python bench/loader.py --data data/synthetic --frames 16 --batch-size 2 --batches 20 [--json PATH]
 """
 
 from __future__ import annotations
@@ -81,7 +81,9 @@ def _on_the_fly(data: Path, frames: int, batch_size: int, batches: int) -> tuple
 @click.option("--batch-size", default=2, show_default=True)
 @click.option("--batches", default=20, show_default=True, help="Timed batches per path.")
 @click.option("--threads", default=2, show_default=True, help="torch threads.")
-def main(data: str, frames: int, batch_size: int, batches: int, threads: int) -> None:
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the figures here.")
+def main(data: str, frames: int, batch_size: int, batches: int, threads: int, json_path: str | None) -> None:
     """Print clips/s of the cached-latent loader and of decode + encode on the fly, and their ratio."""
     torch.set_num_threads(threads)
     data_dir = Path(data)
@@ -89,13 +91,23 @@ def main(data: str, frames: int, batch_size: int, batches: int, threads: int) ->
     fly_s, n_fly = _on_the_fly(data_dir, frames, batch_size, max(2, batches // 4))
     cached, fly = n_cached / cached_s, n_fly / fly_s
     manifest = json.loads((data_dir / "shards" / "train" / "manifest.json").read_text())
-    print(f"command: python {' '.join(shlex.quote(a) for a in sys.argv)}")
+    command = f"python {' '.join(shlex.quote(a) for a in sys.argv)}"
+    print(f"command: {command}")
     preset = manifest["preset"]
     print(f"preset {preset['name']} ({preset['height']}x{preset['width']}), {frames}-frame clips, "
           f"batch {batch_size}, torch threads {threads}")
     print(f"cached latents:      {cached:8.1f} clips/s ({n_cached} clips in {cached_s:.2f} s)")
     print(f"decode + encode:     {fly:8.1f} clips/s ({n_fly} clips in {fly_s:.2f} s)")
     print(f"speed-up of the cache: {cached / fly:.1f}x")
+    if json_path:
+        out = Path(json_path)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(json.dumps({
+            "command": command, "preset": preset["name"], "frames": frames, "batch_size": batch_size,
+            "threads": threads, "cached_clips_per_s": cached, "on_the_fly_clips_per_s": fly,
+            "cached_clips": n_cached, "on_the_fly_clips": n_fly, "speedup": cached / fly,
+        }, indent=2) + "\n")
+        tmp.replace(out)
 
 
 if __name__ == "__main__":

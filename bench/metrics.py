@@ -1,6 +1,6 @@
 """Metrics benchmark: I3D throughput at 16x224x224 and `ffbench eval` peak memory at two N.
 
-    python bench/metrics.py [--threads 2] [--n 8 32]
+    python bench/metrics.py [--threads 2] [--n 8 32] [--json PATH]
 
 Prints I3D clips per second (random-init weights: the speed does not depend on the values) and the
 peak resident memory of an FVD evaluation (random-init extractor, synthetic 128x96 videos of 24
@@ -66,13 +66,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--n", type=int, nargs=2, default=(8, 32), help="two fake-set sizes")
     parser.add_argument("--size", type=int, default=112, help="I3D input side for the memory runs")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child[0], args.child[1], int(args.child[2]))
         return
     torch.set_num_threads(args.threads)
-    print(f"I3D (random-init) 16x224x224, {args.threads} threads: {i3d_clips_per_second():.2f} clips/s")
+    i3d = i3d_clips_per_second()
+    print(f"I3D (random-init) 16x224x224, {args.threads} threads: {i3d:.2f} clips/s")
+    result = {"command": " ".join(["python", *sys.argv]), "threads": args.threads, "i3d_clips_per_s": i3d,
+              "eval_size": args.size, "eval": []}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         make_videos(root / "real", 8, 0)
@@ -83,8 +87,13 @@ def main() -> None:
             out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=True,
                                  env={**os.environ, "BENCH_THREADS": str(args.threads)})
             stats = json.loads(out.stdout.strip().splitlines()[-1])
+            result["eval"].append(stats)
             print(f"eval fvd (random-init, {args.size}x{args.size}) N fake {stats['n_fake']:>3}: peak RSS "
                   f"{stats['peak_mb']:.0f} MB, {stats['seconds']:.1f} s")
+    if args.json:
+        tmp = args.json.with_name(args.json.name + ".tmp")
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+        tmp.replace(args.json)
 
 
 if __name__ == "__main__":

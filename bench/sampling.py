@@ -9,11 +9,13 @@
    is the same for both. ddpm-1000 is timed on --ddpm-probe-steps steps and extrapolated per call.
 
     python bench/sampling.py [--threads 1] [--ddpm-probe-steps 20] [--skip-flops]
+        [--samplers ddpm-1000,dpmpp-25] [--joint-only] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shlex
@@ -41,7 +43,7 @@ PUBLIC_MACS = 732.56e9  # torchinfo "Total mult-adds" in the public code's model
 SAMPLERS = [("ddpm", 1000), ("ddim", 50), ("dpmpp", 25)]
 
 
-def paper_flops() -> None:
+def paper_flops() -> dict:
     preset = get_preset("paper")
     with torch.device("meta"):
         model = FashionFlowModel(**fashionflow_config(preset))
@@ -71,6 +73,7 @@ def paper_flops() -> None:
         f"  convolutions + feed-forwards (what torchinfo counts): {(conv + ff) / 2e9:.1f} G multiply-adds; "
         f"the public code's summary says {PUBLIC_MACS / 1e9:.2f} G"
     )
+    return {"unet_call_flops": total, "torchinfo_macs": (conv + ff) / 2, "public_macs": PUBLIC_MACS}
 
 
 class CallCounter:
@@ -90,7 +93,9 @@ def _run(fn, counter: CallCounter) -> tuple[int, float, float]:
     return counter.calls, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def cpu_timings(ddpm_probe_steps: int) -> None:
+def cpu_timings(
+    ddpm_probe_steps: int, samplers_run: list[tuple[str, int]] = SAMPLERS, joint_only: bool = False
+) -> list[dict]:
     preset = get_preset("cpu")
     torch.manual_seed(0)
     model = FashionFlowModel(**fashionflow_config(preset)).eval()
@@ -104,6 +109,8 @@ def cpu_timings(ddpm_probe_steps: int) -> None:
         f"U-Net {count_parameters(model.unet):,} parameters, batch 1, guidance 1"
     )
     samplers = {"joint": sample_keyframes, "per-frame": sample_per_frame}
+    if joint_only:
+        del samplers["per-frame"]
 
     def run(name: str, kind: str, steps: int) -> tuple[int, float, float]:
         scheduler = make_noise_scheduler("cosine", kind)
@@ -111,7 +118,7 @@ def cpu_timings(ddpm_probe_steps: int) -> None:
 
     run("joint", "ddim", 2)  # warm-up
     rows = []
-    for kind, steps in SAMPLERS:
+    for kind, steps in samplers_run:
         row = {"sampler": f"{kind}-{steps}"}
         for name in samplers:
             if kind == "ddpm" and steps > ddpm_probe_steps:
@@ -122,22 +129,35 @@ def cpu_timings(ddpm_probe_steps: int) -> None:
             else:
                 row[name] = (*run(name, kind, steps), False)
         rows.append(row)
-    head = ("sampler", "joint calls", "joint s (cpu s)", "per-frame calls", "per-frame s (cpu s)", "ratio")
-    print("  {:11s}{:>12s}{:>18s}{:>17s}{:>22s}{:>8s}".format(*head))
-    for row in rows:
-        (jc, jw, jcpu, jx), (pc, pw, pcpu, px) = row["joint"], row["per-frame"]
-        star = lambda x: "*" if x else " "  # noqa: E731
-        print(
-            f"  {row['sampler']:11s}{jc:12d}{jw:10.1f} ({jcpu:5.1f}){star(jx)}{pc:17d}"
-            f"{pw:13.1f} ({pcpu:6.1f}){star(px)}{pcpu / jcpu:7.1f}x"
-        )
+    star = lambda x: "*" if x else " "  # noqa: E731
+    if joint_only:
+        print("  {:11s}{:>12s}{:>18s}".format("sampler", "joint calls", "joint s (cpu s)"))
+        for row in rows:
+            jc, jw, jcpu, jx = row["joint"]
+            print(f"  {row['sampler']:11s}{jc:12d}{jw:10.1f} ({jcpu:5.1f}){star(jx)}")
+    else:
+        head = ("sampler", "joint calls", "joint s (cpu s)", "per-frame calls", "per-frame s (cpu s)",
+                "ratio")
+        print("  {:11s}{:>12s}{:>18s}{:>17s}{:>22s}{:>8s}".format(*head))
+        for row in rows:
+            (jc, jw, jcpu, jx), (pc, pw, pcpu, px) = row["joint"], row["per-frame"]
+            print(
+                f"  {row['sampler']:11s}{jc:12d}{jw:10.1f} ({jcpu:5.1f}){star(jx)}{pc:17d}"
+                f"{pw:13.1f} ({pcpu:6.1f}){star(px)}{pcpu / jcpu:7.1f}x"
+            )
     print(f"  * ddpm-1000 extrapolated from {ddpm_probe_steps}-step DDPM runs (same cost per U-Net call)")
-    print("  ratio = per-frame / joint CPU seconds per video (CPU time: robust to other load on the machine)")
-    (jc, _, jcpu, _), (pc, _, pcpu, _) = rows[-1]["joint"], rows[-1]["per-frame"]
-    print(
-        f"  CPU seconds per U-Net call (dpmpp-25): joint, {frames}-frame clip {jcpu / jc:.4f}; "
-        f"per-frame, 2-frame clip {pcpu / pc:.4f}"
-    )
+    if not joint_only:
+        print("  ratio = per-frame / joint CPU seconds per video (CPU time: robust to other load on the "
+              "machine)")
+        (jc, _, jcpu, _), (pc, _, pcpu, _) = rows[-1]["joint"], rows[-1]["per-frame"]
+        print(
+            f"  CPU seconds per U-Net call ({rows[-1]['sampler']}): joint, {frames}-frame clip "
+            f"{jcpu / jc:.4f}; "
+            f"per-frame, 2-frame clip {pcpu / pc:.4f}"
+        )
+    keys = ("calls", "wall_s", "cpu_s", "extrapolated")
+    return [{"sampler": row["sampler"], "frames": frames,
+             **{name: dict(zip(keys, row[name], strict=True)) for name in samplers}} for row in rows]
 
 
 def main() -> None:
@@ -152,17 +172,31 @@ def main() -> None:
     )
     parser.add_argument("--ddpm-probe-steps", type=int, default=20, help="DDPM steps timed for ddpm-1000")
     parser.add_argument("--skip-flops", action="store_true", help="skip the paper-preset FLOP count")
+    parser.add_argument(
+        "--samplers",
+        default=",".join(f"{k}-{n}" for k, n in SAMPLERS),
+        help="comma list of KIND-STEPS to time (kinds: ddpm, ddim, dpmpp)",
+    )
+    parser.add_argument("--joint-only", action="store_true", help="skip the frame-by-frame runs")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
+    samplers_run = [(k, int(n)) for k, n in (item.rsplit("-", 1) for item in args.samplers.split(","))]
     torch.set_num_threads(args.threads)
-    print("command: python " + " ".join(shlex.quote(a) for a in sys.argv))
+    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    print("command: " + command)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"{torch.get_num_threads()} thread(s), load average {load:.2f} at start\n"
     )
+    result: dict = {"command": command, "load_average": load, "threads": args.threads}
     if not args.skip_flops:
-        paper_flops()
-    cpu_timings(args.ddpm_probe_steps)
+        result["paper_flops"] = paper_flops()
+    result["cpu"] = cpu_timings(args.ddpm_probe_steps, samplers_run, args.joint_only)
+    if args.json:
+        tmp = args.json.with_name(args.json.name + ".tmp")
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+        tmp.replace(args.json)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from ffbench.commands.evaluate import evaluate
 from ffbench.commands.generate import generate
 from ffbench.commands.leaderboard import leaderboard
 from ffbench.commands.prepare import prepare
+from ffbench.commands.report import report
 from ffbench.commands.train import train
 from ffbench.errors import UserError, describe_os_error
 
@@ -37,9 +38,10 @@ def main() -> None:
     Typical run:
       ffbench prepare --synthetic --preset cpu --out data/synthetic
       ffbench train fashionflow --shards data/synthetic --preset cpu --out runs/ff-cpu
-      ffbench generate person.png --checkpoint runs/ff-cpu/pipeline -o person.mp4
+      ffbench generate data/synthetic/shards/test --checkpoint runs/ff-cpu/pipeline -o runs/ff-cpu/samples
       ffbench eval --metric all --real data/synthetic --fake runs/ff-cpu/samples --method fashionflow
       ffbench leaderboard
+      ffbench report -o report
     """
 
 
@@ -48,6 +50,7 @@ main.add_command(train)
 main.add_command(generate)
 main.add_command(evaluate)
 main.add_command(leaderboard)
+main.add_command(report)
 
 if __name__ == "__main__":
     main()

@@ -23,13 +23,13 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from ffbench import fileio
 from ffbench.errors import UserError
 
 if TYPE_CHECKING:
@@ -370,24 +370,9 @@ def _tiny_clip(data_dir: str | Path | None, seed: int) -> tuple[CLIPVisionModel,
     if data_dir is None:
         model, proc = build_tiny_clip(seed)
         return _tag(model, **source, processor=_proc_info(proc)), proc
-    from filelock import FileLock
-
     path = Path(data_dir) / "encoders" / "clip"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock"):  # two stages starting at once must not build two towers
-        if not (path / "identity.json").exists():
-            model, proc = build_tiny_clip(seed)
-            tmp = Path(tempfile.mkdtemp(prefix=".clip-", dir=path.parent))
-            try:
-                model.save_pretrained(tmp)
-                proc.save_pretrained(tmp)
-                info = {"kind": "tiny", "seed": seed, "offline_stand_in": True, "config": TINY_CLIP}
-                (tmp / "identity.json").write_text(json.dumps(info, indent=2))
-                if path.exists():  # a half-written directory from an older layout: replace it
-                    shutil.rmtree(path)
-                os.replace(tmp, path)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
+    if not (path / "identity.json").exists():  # built once; later only read (the folder may be read-only)
+        _build_tiny_clip(path, seed)
     saved = json.loads((path / "identity.json").read_text())
     if saved.get("seed") != seed:
         raise EncoderUnavailable(
@@ -396,6 +381,29 @@ def _tiny_clip(data_dir: str | Path | None, seed: int) -> tuple[CLIPVisionModel,
         )
     model, proc = _from_pretrained_clip(path, "--clip", TINY)
     return _tag(model, **source, path=str(path), processor=_proc_info(proc)), proc
+
+
+def _build_tiny_clip(path: Path, seed: int) -> None:
+    """Save the tiny tower built from `seed` at `path`, atomically (identity.json is what marks it done)."""
+    from filelock import FileLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):  # two stages starting at once must not build two towers
+        if (path / "identity.json").exists():
+            return
+        model, proc = build_tiny_clip(seed)
+        tmp = fileio.mkdtemp(path.parent, prefix=".clip-")
+        try:
+            model.save_pretrained(tmp)
+            proc.save_pretrained(tmp)
+            info = {"kind": "tiny", "seed": seed, "offline_stand_in": True, "config": TINY_CLIP}
+            (tmp / "identity.json").write_text(json.dumps(info, indent=2))
+            fileio.apply_umask(tmp)  # safetensors writes 0600 files
+            if path.exists():  # a half-written directory from an older layout: replace it
+                shutil.rmtree(path)
+            os.replace(tmp, path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def clip_pixel_values(processor: CLIPImageProcessor, images: np.ndarray | torch.Tensor) -> torch.Tensor:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
 from pathlib import Path
+
+from ffbench.fileio import mkstemp
 
 
 class UserError(Exception):
@@ -55,13 +56,15 @@ def ensure_writable_dir(path: str | os.PathLike, option: str) -> Path:
         if path.exists() and not path.is_dir():
             raise UserError(f"{option} {path}: this is a file, not a folder; choose a folder path")
         path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".ffbench-write-test-", dir=path)
+        fd, probe = mkstemp(path, prefix=".ffbench-write-test-")
         try:
             os.write(fd, b"x")
         finally:
             os.close(fd)
             os.unlink(probe)
     except OSError as err:
+        if err.filename is None or ".ffbench-write-test-" in str(err.filename):  # the folder, not the probe
+            err.filename = str(path)
         message = describe_os_error(err) or f"{path}: {err}"
         raise UserError(f"{option} {path} cannot be written: {message}") from None
     return path

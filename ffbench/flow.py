@@ -15,6 +15,15 @@ import numpy as np
 PYR_SCALE, LEVELS, WINSIZE, ITERATIONS, POLY_N, POLY_SIGMA = 0.5, 3, 15, 3, 5, 1.2
 
 
+def flow_settings() -> dict:
+    """The settings that determine a flow field (part of every cache key built on flow)."""
+    import cv2
+
+    return {"method": "farneback", "opencv": cv2.__version__, "pyr_scale": PYR_SCALE, "levels": LEVELS,
+            "winsize": WINSIZE, "iterations": ITERATIONS, "poly_n": POLY_N, "poly_sigma": POLY_SIGMA,
+            "gaussian": True, "identical_frames": "zero"}
+
+
 def _gray(frame: np.ndarray) -> np.ndarray:
     import cv2
 

@@ -7,15 +7,51 @@ half a file.
 
 `leaderboard_tables` groups rows by (dataset, metric, protocol, extractor sha256): numbers from
 different extractors or protocols never share a column. Within a table the methods are rows (the latest
-row per method); random-init tables say so in their title.
+row per method); random-init tables say so in their title. `format_leaderboard` prints the tables in three
+groups, distribution metrics, paired metrics and diagnostics, each table titled with its protocol line.
+Every row carries a bootstrap 95% interval (`ci_low`, `ci_high`, `n_boot` resamples over videos); a
+method is listed as better than another only where their intervals do not overlap. Diagnostics show the
+generated value, the real value and their ratio; "closer to real" compares |log ratio| the same way.
+
+The CSV columns (`COLUMNS`, in this order; `ffbench report` reads them, so they are only ever added to,
+never renamed or reordered). Missing numbers are empty cells.
+
+- time: UTC ISO time of the `ffbench eval` run; dataset: the leaderboard name (the file stem);
+  method: the `--method` name.
+- metric: fvd, fvd-stylegan-v, fvd-cdfvd, kvd, vfid, fid, is, fvmd-flow, psnr, ssim, l1, lpips, motion,
+  colour-drift, detail-drift or flicker. family: distribution | paired | diagnostic (the group it is
+  printed in; fvmd-flow is a distribution metric).
+- value: the metric (distribution: the distance or IS; paired: mean over videos of the per-video mean
+  over frames; diagnostic: mean over the generated videos). std: over seeds (distribution) or over videos
+  (paired, diagnostic). ci_low, ci_high: the bootstrap 95% interval of value over videos; n_boot: its
+  resamples (0 and empty bounds: no interval).
+- real_value, ratio: diagnostics only, the real set's value and value / real_value (empty otherwise);
+  the ratio's 95% interval is `ratio_ci` in detail.
+- n_seeds, seeds (space-separated); n_real, n_fake: units scored per side (clips, videos or frames, as
+  `unit` says: clip | video | frame); n_real_videos, n_fake_videos: videos per side; frames: frames per
+  unit on the generated side ("16", or "12-16" when they differ).
+- protocol: JSON of the protocol (always "name"; "family" for paired and weight-free rows; network
+  protocols add network, weights, size, sampling, ...; paired add variant correct | disco and frames;
+  diagnostics add frames, size and the flow settings). Rows with different protocol JSON never share a
+  table.
+- extractor: a readable label of the network and its weights file, "lpips-vgg v0.1 (...)" or
+  "weight-free: ..."; extractor_sha256: the weights' sha256, or "random-init..." for randomly initialised
+  extractors (numbers that compare methods within one run only), or "weight-free:..." (no weights).
+- flags: "; "-separated notes that qualify the number (N <= feature dimension, short videos, ids scored
+  with --allow-missing, disco protocol, fvmd-flow adaptation, flags from generation.json such as
+  privileged inputs).
+- detail: JSON with per_seed and the metric's extras (bootstrap settings; diagnostics: real_ci,
+  ratio_ci, curves {"fake", "real"} over frames and curve_index; motion: p95_* and moving_fraction_*;
+  colour-drift: whole_frame_*; paired: frames_compared).
+- source_run, real, fake: the run and folders scored; ffbench_version, git_commit: the code that scored.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
-import tempfile
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,15 +59,34 @@ from pathlib import Path
 import pandas as pd
 from filelock import FileLock
 
-from ffbench import __version__
+from ffbench import __version__, fileio
 
 COLUMNS = [
-    "time", "dataset", "method", "metric", "value", "std", "n_seeds", "seeds", "n_real", "n_fake",
-    "n_real_videos", "n_fake_videos", "unit", "frames", "protocol", "extractor", "extractor_sha256",
-    "flags", "detail", "source_run", "real", "fake", "ffbench_version", "git_commit",
+    "time", "dataset", "method", "metric", "family", "value", "std", "ci_low", "ci_high", "n_boot",
+    "real_value", "ratio", "n_seeds", "seeds", "n_real", "n_fake", "n_real_videos", "n_fake_videos", "unit",
+    "frames", "protocol", "extractor", "extractor_sha256", "flags", "detail", "source_run", "real", "fake",
+    "ffbench_version", "git_commit",
 ]
-HIGHER_IS_BETTER = {"is"}
+HIGHER_IS_BETTER = {"is", "psnr", "ssim"}
 RANDOM_LABEL = "random-init"
+FAMILIES = {
+    "distribution": "Distribution metrics (generated set vs real set; lower is better, IS higher)",
+    "paired": "Paired metrics (each generated video vs the real video with its id; PSNR/SSIM higher, "
+              "L1/LPIPS lower is better)",
+    "diagnostic": "Diagnostics (weight-free; generated value, real value and their ratio: closer to 1 is "
+                  "closer to real)",
+}
+
+
+def _finite_or_none(value):
+    """JSON-safe floats: NaN and infinities become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_none(v) for v in value]
+    return value
 
 
 def git_commit() -> str:
@@ -54,13 +109,16 @@ def result_rows(results: Iterable, method: str, dataset: str, source_run: str = 
     rows = []
     for r in results:
         rows.append({
-            "time": now, "dataset": dataset, "method": method, "metric": r.metric, "value": r.value,
-            "std": r.std, "n_seeds": len(r.seeds), "seeds": " ".join(str(s) for s in r.seeds),
+            "time": now, "dataset": dataset, "method": method, "metric": r.metric, "family": r.family,
+            "value": r.value, "std": r.std, "ci_low": r.ci_low, "ci_high": r.ci_high, "n_boot": r.n_boot,
+            "real_value": r.real_value, "ratio": r.ratio,
+            "n_seeds": len(r.seeds), "seeds": " ".join(str(s) for s in r.seeds),
             "n_real": r.n_real, "n_fake": r.n_fake, "n_real_videos": r.n_real_videos,
             "n_fake_videos": r.n_fake_videos, "unit": r.unit, "frames": r.frames,
             "protocol": r.protocol.to_json(), "extractor": r.extractor,
             "extractor_sha256": r.extractor_sha256,
-            "flags": "; ".join(r.flags), "detail": json.dumps({"per_seed": r.per_seed, **r.detail}),
+            "flags": "; ".join(r.flags),
+            "detail": json.dumps(_finite_or_none({"per_seed": r.per_seed, **r.detail})),
             "source_run": source_run, "real": real, "fake": fake, "ffbench_version": __version__,
             "git_commit": commit,
         })
@@ -86,7 +144,7 @@ def append_rows(path: str | Path, rows: Sequence[dict], timeout: float = 120.0) 
         old = read_csv(path) if path.exists() and path.stat().st_size else None
         table = new if old is None else pd.concat([old, new], ignore_index=True)
         ordered = [c for c in COLUMNS if c in table.columns] + [c for c in table.columns if c not in COLUMNS]
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        fd, tmp = fileio.mkstemp(path.parent, prefix=path.name + ".", suffix=".tmp")  # umask, not 0600
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
                 table[ordered].to_csv(fh, index=False)
@@ -119,6 +177,16 @@ def read_leaderboard(source: str | Path, dataset: str | None = None) -> pd.DataF
 def describe_protocol(protocol_json: str) -> str:
     """One line for a table title, e.g. '16-frame clips, 224x224, values [-1, 1], max 2048'."""
     p = json.loads(protocol_json)
+    kind = p.get("family", "distribution")
+    if kind == "paired":
+        from ffbench.metrics.paired import PairedProtocol
+
+        return PairedProtocol(p["name"], p["variant"], p["frames"]).describe()
+    if "network" not in p:  # weight-free: diagnostics and fvmd-flow
+        from ffbench.metrics.diagnostics import DiagnosticProtocol, FvmdProtocol
+
+        cls = FvmdProtocol if p["name"] == "fvmd-flow" else DiagnosticProtocol
+        return cls(p["name"], p["frames"], tuple(p["size"])).describe()
     frames = {"clip": f"{p['frames']}-frame clips", "video": f"first {p['frames']} frames per video",
               "frame": "every frame"}[p["unit"]]
     size = "native size" if p["size"] is None else f"{p['size'][0]}x{p['size'][1]}"
@@ -128,32 +196,133 @@ def describe_protocol(protocol_json: str) -> str:
         parts.append(f"max {p['max_items']}")
     if p["distance"] == "inception_score":
         parts.append(f"{p['splits']} splits")
+    sampling = p.get("sampling", "ffbench")
+    if sampling == "stylegan-v":
+        parts.append("StyleGAN-V sampling (real: random offset" + (", + mirrored" if p.get("mirror") else "")
+                     + "; generated: from frame 0), covariance / N")
+    elif sampling == "cdfvd":
+        parts.append("cd-fvd sampling (generated resampled to 2048 clips; short side 256, centre crop), "
+                     "covariance / N")
     return ", ".join(parts)
 
 
-def leaderboard_tables(df: pd.DataFrame, metric: str | None = None) -> list[tuple[str, pd.DataFrame]]:
+def _family(row) -> str:
+    """A row's group; rows written before the family column derive it from the metric."""
+    fam = row.get("family")
+    if isinstance(fam, str) and fam in FAMILIES:
+        return fam
+    from ffbench.metrics.protocols import family
+
+    return family(str(row["metric"]))
+
+
+def _num(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _fmt(value: float, digits: int = 4) -> str:
+    return f"{value:.{digits}g}" if math.isfinite(value) else "-"
+
+
+def _interval_text(lo: float, hi: float) -> str:
+    return f"[{_fmt(lo)}, {_fmt(hi)}]" if math.isfinite(lo) and math.isfinite(hi) else "-"
+
+
+def better_than(names: list[str], lows: list[float], highs: list[float], higher_is_better: bool) -> list[str]:
+    """For each method, the methods it beats with non-overlapping intervals (comma list, '' if none)."""
+    out = []
+    for i in range(len(names)):
+        beaten = []
+        for j in range(len(names)):
+            if i == j or not all(math.isfinite(v) for v in (lows[i], highs[i], lows[j], highs[j])):
+                continue
+            if (lows[i] > highs[j]) if higher_is_better else (highs[i] < lows[j]):
+                beaten.append(names[j])
+        out.append(", ".join(beaten))
+    return out
+
+
+def log_ratio_interval(lo: float, hi: float) -> tuple[float, float]:
+    """The interval of |log r| for r in [lo, hi] (how far from the real set, either way)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo <= 0 or hi <= 0:
+        return math.nan, math.nan
+    a, b = abs(math.log(lo)), abs(math.log(hi))
+    return (0.0 if lo <= 1 <= hi else min(a, b)), max(a, b)
+
+
+def _ratio_ci(detail: str) -> tuple[float, float]:
+    try:
+        lo, hi = json.loads(detail).get("ratio_ci", [None, None])
+    except (TypeError, ValueError, AttributeError):
+        return math.nan, math.nan
+    return _num(lo), _num(hi)
+
+
+def leaderboard_tables(df: pd.DataFrame, metric: str | None = None,
+                       family: str | None = None) -> list[tuple[str, pd.DataFrame]]:
     """[(title, table)], one per (dataset, metric, protocol, extractor sha256); methods as rows."""
     if metric:
         df = df[df["metric"] == metric]
+    if family:
+        df = df[df.apply(_family, axis=1) == family] if len(df) else df
     tables = []
     keys = ["dataset", "metric", "protocol", "extractor_sha256"]
     for (dataset, name, protocol, sha), group in df.groupby(keys, sort=True):
         latest = group.sort_values("time").groupby("method", sort=False).tail(1)
-        latest = latest.sort_values("value", ascending=name not in HIGHER_IS_BETTER)
-        table = pd.DataFrame({
-            "method": latest["method"],
-            name.upper(): [f"{v:.4g}" for v in latest["value"]],
-            "std": [f"{v:.2g}" for v in latest["std"]],
-            "seeds": latest["n_seeds"], "N real": latest["n_real"], "N fake": latest["n_fake"],
-            "frames": latest["frames"], "flags": latest["flags"], "time": latest["time"],
-        }).reset_index(drop=True)
+        kind = _family(latest.iloc[0])
+        lows = [_num(v) for v in latest.get("ci_low", [math.nan] * len(latest))]
+        highs = [_num(v) for v in latest.get("ci_high", [math.nan] * len(latest))]
+        if kind == "diagnostic":
+            table = _diagnostic_table(latest)
+        else:
+            higher = name in HIGHER_IS_BETTER
+            sign = -1 if higher else 1
+            order = sorted(range(len(latest)), key=lambda i: sign * _num(latest["value"].iloc[i]))
+            latest = latest.iloc[order]
+            lows, highs = [lows[i] for i in order], [highs[i] for i in order]
+            table = pd.DataFrame({
+                "method": latest["method"],
+                name.upper(): [_fmt(_num(v)) for v in latest["value"]],
+                "95% CI": [_interval_text(lo, hi) for lo, hi in zip(lows, highs, strict=True)],
+                "better than": better_than(latest["method"].tolist(), lows, highs, higher),
+                "std": [f"{_num(v):.2g}" for v in latest["std"]],
+                "seeds": latest["n_seeds"], "N real": latest["n_real"], "N fake": latest["n_fake"],
+                "frames": latest["frames"], "flags": latest["flags"], "time": latest["time"],
+            }).reset_index(drop=True)
         extractor = group["extractor"].iloc[-1]
         random = str(sha).startswith(RANDOM_LABEL)
-        label = f"{RANDOM_LABEL} ({sha}): compares methods within this table only" if random else \
-            f"sha256 {str(sha)[:16]}..."
-        title = (f"{name.upper()} on {dataset} | {extractor} | {label} | {describe_protocol(protocol)}")
+        label = f" | {RANDOM_LABEL} ({sha}): compares methods within this table only" if random else \
+            ("" if str(sha).startswith("weight-free") else f" | sha256 {str(sha)[:16]}...")
+        boot = sorted({int(_num(b)) for b in latest.get("n_boot", []) if math.isfinite(_num(b))})
+        boot_text = f" | 95% CI: {'/'.join(map(str, boot))} bootstrap resamples over videos" if boot else ""
+        title = f"{name.upper()} on {dataset} | {extractor}{label} | {describe_protocol(protocol)}{boot_text}"
         tables.append((title, table))
     return tables
+
+
+def _diagnostic_table(latest: pd.DataFrame) -> pd.DataFrame:
+    ratios = [_num(v) for v in latest["ratio"]]
+    cis = [_ratio_ci(d) for d in latest["detail"]]
+    dist = [log_ratio_interval(lo, hi) for lo, hi in cis]
+    order = sorted(range(len(latest)), key=lambda i: abs(math.log(ratios[i])) if ratios[i] > 0 else math.inf)
+    pick = lambda seq: [seq[i] for i in order]  # noqa: E731
+    latest, ratios, cis, dist = latest.iloc[order], pick(ratios), pick(cis), pick(dist)
+    return pd.DataFrame({
+        "method": latest["method"],
+        "generated": [_fmt(_num(v)) for v in latest["value"]],
+        "95% CI": [_interval_text(_num(a), _num(b)) for a, b in zip(latest["ci_low"], latest["ci_high"],
+                                                                     strict=True)],
+        "real": [_fmt(_num(v)) for v in latest["real_value"]],
+        "ratio": [_fmt(r, 3) for r in ratios],
+        "ratio 95% CI": [_interval_text(lo, hi) for lo, hi in cis],
+        "closer to real than": better_than(latest["method"].tolist(), [d[0] for d in dist],
+                                           [d[1] for d in dist], higher_is_better=False),
+        "N fake": latest["n_fake"], "N real": latest["n_real"], "frames": latest["frames"],
+        "flags": latest["flags"], "time": latest["time"],
+    }).reset_index(drop=True)
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -167,13 +336,19 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 
 def format_leaderboard(df: pd.DataFrame, fmt: str = "markdown", metric: str | None = None) -> str:
-    """The whole leaderboard as text: markdown sections, or CSV blocks each headed by a '# title' line."""
+    """The whole leaderboard as text, grouped (distribution, paired, diagnostics): markdown sections, or
+    CSV blocks each headed by a '# title' line."""
     if fmt not in ("markdown", "csv"):
         raise ValueError(f"fmt must be 'markdown' or 'csv', got {fmt!r}")
     blocks = []
-    for title, table in leaderboard_tables(df, metric):
-        if fmt == "markdown":
-            blocks.append(f"### {title}\n\n{to_markdown(table)}\n")
-        else:
-            blocks.append(f"# {title}\n{table.to_csv(index=False)}")
+    for kind, heading in FAMILIES.items():
+        tables = leaderboard_tables(df, metric, kind)
+        if not tables:
+            continue
+        blocks.append(f"## {heading}\n" if fmt == "markdown" else f"## {heading}")
+        for title, table in tables:
+            if fmt == "markdown":
+                blocks.append(f"### {title}\n\n{to_markdown(table)}\n")
+            else:
+                blocks.append(f"# {title}\n{table.to_csv(index=False)}")
     return "\n".join(blocks) if blocks else "(no rows)\n"

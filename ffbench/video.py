@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ffbench import fileio
 from ffbench.errors import UserError
 
 VideoSource = str | os.PathLike | bytes
@@ -110,7 +111,9 @@ def _first_line(exc: BaseException) -> str:
     """The first line of a decord error, without its timestamp and C++ source location."""
     text = str(exc).strip().splitlines()
     line = text[0] if text else type(exc).__name__
-    line = re.sub(r"^\[[\d:]+\]\s*\S+:\d+:\s*", "", line)
+    line = re.sub(r"^(\[[\d:]+\]\s*\S+:\d+:\s*)+", "", line)  # "[time] file.cc:218: ", often nested
+    # "Check failed: <C++ expression> (-22 vs. 0) <message>": keep the message, not the C++ internals
+    line = re.sub(r"^Check failed: .*? \(-?\d+ vs\. -?\d+\)\s*", "", line) or line
     return line[:160]
 
 
@@ -211,12 +214,8 @@ def _check_frames(frames: np.ndarray) -> np.ndarray:
 
 def _atomic_target(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    fd, tmp = fileio.mkstemp(path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")  # umask mode
     os.close(fd)
-    # mkstemp makes the file private (0600); give the final video the usual umask-based mode.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
     return Path(tmp)
 
 

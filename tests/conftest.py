@@ -39,3 +39,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if seed is not None:
         terminalreporter.write_line(f"test order seed {seed}: replay with `make test SEED={seed}` "
                                     f"(or pytest -p randomly --randomly-seed={seed})")
+
+
+@pytest.fixture(scope="session")
+def cpu_world(tmp_path_factory):
+    """Prepared data at the cpu preset's frame size and a 1-step trained pipeline, made by the CLI (see
+    tests/world.py). Shared by the session: copy before changing anything."""
+    import torch
+    from world import build_world
+
+    torch.set_num_threads(1)
+    return build_world(tmp_path_factory.mktemp("world"))

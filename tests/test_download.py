@@ -294,11 +294,54 @@ def test_bad_schemes_are_rejected_before_any_request(server, tmp_path, url):
 
 @pytest.mark.parametrize("url", [
     "https://x.org/videos/..%2F..%2Fetc.mp4", "https://x.org/%2E%2E.mp4", "https://x.org/a%2Fb.mp4",
-    "https://x.org/", "https://x.org/.hidden.mp4", "https://x.org/a%00b.mp4", "https://x.org/a%20b.mp4",
+    "https://x.org/", "https://x.org/.hidden.mp4", "https://x.org/a%00b.mp4", "https://x.org/a%0Ab.mp4",
 ])
 def test_unsafe_ids_are_rejected(url):
     with pytest.raises(UnsupportedSourceError, match="not a safe file name"):
         video_id_from_url(url)
+
+
+def test_names_that_are_not_ids_get_a_safe_id_derived_from_them():
+    import hashlib
+    import unicodedata
+
+    nfc = "robe_\u00e9t\u00e9"  # robe_été, composed
+    want = f"robe_ete-{hashlib.sha256(nfc.encode()).hexdigest()[:8]}"
+    assert video_id_from_url(f"videos/{nfc}.mp4") == want
+    assert video_id_from_url(unicodedata.normalize("NFD", f"videos/{nfc}.mp4")) == want  # macOS spelling
+    assert video_id_from_url("https://x.org/robe_%C3%A9t%C3%A9.mp4") == want
+    assert video_id_from_url("https://x.org/a%20b.mp4").startswith("a_b-")
+    assert video_id_from_url("https://x.org/a%20b.mp4") != video_id_from_url("https://x.org/a_b.mp4")
+    assert video_id_from_url(want + ".mp4") == want  # a derived id is a fixed point (lists rewrite it)
+
+
+def test_a_users_list_may_name_local_files_only_inside_its_folder(videos, tmp_path):
+    outside = tmp_path / "elsewhere.mp4"
+    outside.write_bytes(videos["a"])
+    src = tmp_path / "src"
+    (src / "videos").mkdir(parents=True)
+    (src / "videos" / "in.mp4").write_bytes(videos["a"])
+    for entry in (outside.as_uri(), str(outside), "../elsewhere.mp4", "videos/../../elsewhere.mp4"):
+        (src / "fashion_train.txt").write_text(f"videos/in.mp4\n{entry}\n")
+        with pytest.raises(UnsupportedSourceError, match="outside the list's folder"):
+            fetch_dataset(tmp_path / "d", source_dir=src, progress=False)
+        urls = src / "urls.txt"
+        urls.write_text(f"train {entry}\n")
+        with pytest.raises(UnsupportedSourceError, match="outside the list's folder"):
+            fetch_dataset(tmp_path / "d", urls_file=urls, progress=False)
+    assert not (tmp_path / "d" / "videos").exists() or not list((tmp_path / "d" / "videos").iterdir())
+    (src / "fashion_train.txt").write_text(f"{(src / 'videos' / 'in.mp4').as_uri()}\n")  # inside: fine
+    assert [p.id for p in fetch_dataset(tmp_path / "d", source_dir=src, progress=False).probes] == ["in"]
+
+
+def test_a_downloaded_list_may_only_hold_http_urls(server, monkeypatch, tmp_path):
+    server.lists = {"fashion_train.txt": "file:///etc/passwd\n", "fashion_test.txt": "videos/x.mp4\n"}
+    monkeypatch.setattr(sources, "OFFICIAL_URL_LISTS",
+                        {s: f"{server.url}/lists/fashion_{s}.txt" for s in ("train", "test")})
+    with pytest.raises(UnsupportedSourceError, match="only hold http") as err:
+        fetch_dataset(tmp_path, progress=False, timeout=TIMEOUT)
+    assert "/etc/passwd" in str(err.value) and "(and 1 more)" in str(err.value)
+    assert not (tmp_path / "videos").exists() and not (tmp_path / "quarantine").exists()
 
 
 def test_ids_round_trip_with_plus():
@@ -399,6 +442,9 @@ def test_source_dir_errors(tmp_path):
         fetch_dataset(tmp_path / "d", urls={}, source_dir=tmp_path / "empty", progress=False)
     with pytest.raises(ValueError, match="workers"):
         fetch_dataset(tmp_path / "d", urls={}, workers=0, progress=False)
+    (tmp_path / "empty" / "fashion_train.txt").write_text("# nothing yet\n\n")
+    with pytest.raises(ValueError, match="lists no videos"):
+        fetch_dataset(tmp_path / "d", source_dir=tmp_path / "empty", progress=False)
 
 
 def test_probe_all_drops_a_kept_file_that_no_longer_decodes(videos, tmp_path):

@@ -84,10 +84,11 @@ def test_tables_split_by_extractor_and_protocol_and_keep_latest_row_per_method(t
 def test_markdown_and_csv_output_and_cli(tmp_path):
     append_rows(leaderboard_path(tmp_path, "synthetic"), [row("a", value=2.0), row("b", value=1.0)])
     text = format_leaderboard(read_leaderboard(tmp_path), "markdown")
-    assert text.startswith("### FVD on fashion") and "| method" in text and "| b " in text
+    assert text.startswith("## Distribution metrics") and "### FVD on fashion" in text
+    assert "| method" in text and "| b " in text
     csv_text = format_leaderboard(read_leaderboard(tmp_path), "csv")
     lines = csv_text.splitlines()
-    assert lines[0].startswith("# FVD") and lines[1].startswith("method,FVD,std")
+    assert lines[1].startswith("# FVD") and lines[2].startswith("method,FVD,95% CI,better than,std")
     result = CliRunner().invoke(leaderboard, ["--dir", str(tmp_path), "--format", "csv"])
     assert result.exit_code == 0, result.output
     assert result.output == csv_text
@@ -101,3 +102,33 @@ def test_rows_keep_protocol_json_and_reject_bad_names(tmp_path):
     assert json.loads(stored["protocol"][0])["frames"] == 16
     with pytest.raises(ValueError, match="dataset"):
         leaderboard_path(tmp_path, "../evil")
+
+
+def test_better_than_only_where_intervals_do_not_overlap_and_diagnostics_rank_by_closeness(tmp_path):
+    from ffbench.leaderboard import better_than, log_ratio_interval
+    from ffbench.metrics.diagnostics import DiagnosticProtocol
+
+    assert better_than(["a", "b", "c"], [1, 2.5, 5], [2, 4, 6], higher_is_better=False) == ["b, c", "c", ""]
+    assert better_than(["a", "b"], [1, 1.5], [2, 3], higher_is_better=True) == ["", ""]  # overlap
+    assert log_ratio_interval(0.5, 2.0)[0] == 0.0 and log_ratio_interval(2.0, 4.0)[0] > 0.69
+    path = leaderboard_path(tmp_path, "fashion")
+    rows = [row("old"), row("narrow", value=2.0), row("wide", value=1.5)]
+    rows[1].update(ci_low=1.9, ci_high=2.1, n_boot=200)
+    rows[2].update(ci_low=0.5, ci_high=1.8, n_boot=200)
+    diag = DiagnosticProtocol("motion", 16, (128, 96)).to_json()
+    cases = (("frozen", 0.02, 0.01, 0.03), ("good", 0.95, 0.8, 1.1), ("fast", 2.0, 1.7, 2.3))
+    for method, ratio, lo, hi in cases:
+        d = row(method, metric="motion", value=ratio, protocol=diag, sha="weight-free:x", extractor="flow")
+        d.update(family="diagnostic", real_value=1.0, ratio=ratio, ci_low=lo, ci_high=hi, n_boot=200,
+                 detail=json.dumps({"ratio_ci": [lo, hi]}))
+        rows.append(d)
+    append_rows(path, rows)
+    tables = dict(leaderboard_tables(read_leaderboard(tmp_path)))
+    fvd = next(t for title, t in tables.items() if title.startswith("FVD"))
+    assert fvd["method"].tolist() == ["old", "wide", "narrow"]
+    assert fvd["better than"].tolist() == ["", "narrow", ""] and fvd["95% CI"].tolist()[0] == "-"
+    motion = next(t for title, t in tables.items() if title.startswith("MOTION"))
+    assert motion["method"].tolist() == ["good", "fast", "frozen"]
+    assert motion["closer to real than"].tolist() == ["fast, frozen", "frozen", ""]
+    text = format_leaderboard(read_leaderboard(tmp_path))
+    assert text.index("## Distribution metrics") < text.index("## Diagnostics") and "## Paired" not in text

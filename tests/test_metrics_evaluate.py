@@ -72,7 +72,7 @@ def test_random_i3d_features_vary_only_after_batchnorm_re_estimation(videos):
     ex = load_i3d("random")
     raw = extract(open_source(videos["real"]), SMALL["fvd"], ex, ("logits",)).stats["logits"].features
     assert raw.std(0).mean() < 1e-3 * np.abs(raw).mean()  # nearly constant before re-estimation
-    from ffbench.metrics.evaluate import _recalibrate
+    from ffbench.metrics.distribution import _recalibrate
 
     _recalibrate(ex, SMALL["fvd"], open_source(videos["real"]), 8, 16, "cpu")
     feats = extract(open_source(videos["real"]), SMALL["fvd"], ex, ("logits",)).stats["logits"].features
@@ -82,7 +82,7 @@ def test_random_i3d_features_vary_only_after_batchnorm_re_estimation(videos):
 def test_all_metrics_with_cache_and_flags(videos, tmp_path, monkeypatch):
     kw = dict(seeds=[0, 1], i3d="random", i3d_vfid="random", inception="random", protocols=SMALL,
               recal_items=8, max_items=None, cache_dir=tmp_path / "cache")
-    results = evaluate("all", videos["tiny_a"], videos["tiny_b"], **kw)
+    results = evaluate("fvd,kvd,vfid,fid,is", videos["tiny_a"], videos["tiny_b"], **kw)
     by = {r.metric: r for r in results}
     assert list(by) == ["fvd", "kvd", "vfid", "fid", "is"]
     assert all(np.isfinite(r.value) and r.random_init for r in results)
@@ -94,10 +94,12 @@ def test_all_metrics_with_cache_and_flags(videos, tmp_path, monkeypatch):
     assert any("short videos: 16 frames" in f for f in by["vfid"].flags)
     assert any(f.startswith("N<=dim (3<=400)") for f in by["fvd"].flags)
     assert by["fid"].n_fake == 3 * 16 and by["is"].n_real == 0 and by["is"].value >= 1.0
+    assert all(r.n_boot > 0 and r.ci_low <= r.ci_high for r in results)
     # Second run: every feature comes from the cache (the extractors must not run).
     monkeypatch.setattr("ffbench.metrics.features._outputs_of", lambda *a, **k: pytest.fail("not cached"))
-    again = evaluate("all", videos["tiny_a"], videos["tiny_b"], **kw)
+    again = evaluate("fvd,kvd,vfid,fid,is", videos["tiny_a"], videos["tiny_b"], **kw)
     assert [r.value for r in again] == [r.value for r in results]
+    assert [r.ci_low for r in again] == [r.ci_low for r in results]  # features and seeds are cached
 
 
 def test_eval_cli_reads_shards_appends_rows_and_leaderboard_prints(videos, tmp_path):

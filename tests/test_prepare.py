@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ffbench.commands.prepare import prepare as prepare_command
+from ffbench.cli import main
 from ffbench.datasets.loader import latent_clip_loader
 from ffbench.datasets.prepare import prepare
 
@@ -119,11 +119,11 @@ def test_verify_command_names_a_truncated_shard(reference, tmp_path):
     data = tmp_path / "copy"
     shutil.copytree(reference / "shards", data / "shards")
     runner = CliRunner()
-    ok = runner.invoke(prepare_command, ["--verify", "--out", str(data)])
+    ok = runner.invoke(main, ["prepare", "--verify", "--out", str(data)])
     assert ok.exit_code == 0, ok.output
     shard = data / "shards" / "train" / "shard-000001.tar"
     shard.write_bytes(shard.read_bytes()[:-5000])
-    bad = runner.invoke(prepare_command, ["--verify", "--out", str(data)])
+    bad = runner.invoke(main, ["prepare", "--verify", "--out", str(data)])
     assert bad.exit_code == 1
     assert "shard-000001.tar" in bad.output and "truncated" in bad.output
     loader = latent_clip_loader(data, frames=16, batch_size=1, resampled=False)
@@ -134,7 +134,7 @@ def test_verify_command_names_a_truncated_shard(reference, tmp_path):
 def test_missing_hub_weights_fail_fast_naming_the_flag(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     start = time.monotonic()
-    out = CliRunner().invoke(prepare_command, ["--synthetic", "--out", str(tmp_path), "--vae",
+    out = CliRunner().invoke(main, ["prepare", "--synthetic", "--out", str(tmp_path), "--vae",
                                                "CompVis/stable-diffusion-v1-4"])
     assert out.exit_code != 0
     assert "--vae" in out.output and "hf download" in out.output and "tiny" in out.output
@@ -169,3 +169,23 @@ def test_rerun_repairs_a_damaged_shard(reference, tmp_path):
     prepare(data, synthetic=True, progress=False, **SMALL)  # samples are cached: only repacking
     assert manifests(data) == manifests(reference)
     assert shard.read_bytes() == (reference / "shards" / "train" / "shard-000000.tar").read_bytes()
+
+
+def test_a_rerun_under_another_thread_count_is_refused_with_the_command_to_use(reference, tmp_path):
+    import shlex
+
+    from ffbench.datasets.prepare import PrepareError
+
+    data = tmp_path / "copy"
+    shutil.copytree(reference, data)
+    before = {p: p.stat().st_mtime_ns for p in data.rglob("*")}
+    assert json.loads(manifests(data)["train"])["settings"]["torch_threads"] == 1
+    with pytest.raises(PrepareError, match="prepared with 1 torch thread") as err:
+        prepare(data, synthetic=True, progress=False, **(SMALL | {"threads": 2}))
+    assert {p: p.stat().st_mtime_ns for p in data.rglob("*")} == before  # refused before any write
+    command = next(line.strip() for line in str(err.value).splitlines() if line.strip().startswith("ffbench"))
+    args = shlex.split(command)[2:]
+    ctx = main.commands["prepare"].make_context("prepare", args)  # a valid command, the original settings
+    assert ctx.params["threads"] == 1 and ctx.params["out_dir"] == str(data) and ctx.params["synthetic"]
+    assert (ctx.params["n_train"], ctx.params["height"], ctx.params["vae_steps"]) == (8, 48, 30)
+    assert ctx.params["shard_size_mb"] == 0.15 and ctx.params["quiet"]

@@ -119,3 +119,10 @@ def test_default_trains_on_whole_frames(frames, tmp_path):
     assert ident["settings"]["crop"] is None and ident["settings"]["batch_size"] == 4
     assert ident["settings"]["l1_weight"] == 0.0  # MSE only: what held-out PSNR measures
     assert (tmp_path / "vae" / "diffusion_pytorch_model.safetensors").exists()
+
+
+@pytest.mark.parametrize("steps", [1, 2, 19, 20, 21])
+def test_any_step_count_trains(steps, frames, tmp_path):
+    # --vae-steps 20 used to end in a ZeroDivisionError inside OneCycleLR (a warm-up of 0 steps)
+    ident = T.train_tiny_vae(*frames, tmp_path / "vae", steps=steps, progress=False, batch_size=1, crop=8)
+    assert ident["steps"] == steps and np.isfinite(ident["heldout_psnr"])

@@ -20,7 +20,8 @@ from click.testing import CliRunner
 from safetensors.torch import load_file
 from torch.nn.parallel import DistributedDataParallel
 
-from ffbench.commands.train import DEFAULTS, train
+from ffbench.cli import main
+from ffbench.commands.train import DEFAULTS
 from ffbench.presets import get_preset
 from ffbench.training import TrainConfig, seed_everything
 from ffbench.training import train as train_loop
@@ -93,7 +94,7 @@ def data_dir(tmp_path_factory):
 
 
 def _cli(*args: str):
-    return CliRunner().invoke(train, ["fashionflow", *args], catch_exceptions=False)
+    return CliRunner().invoke(main, ["train", "fashionflow", *args], catch_exceptions=False)
 
 
 def _common(data_dir, out, steps: int) -> list[str]:
@@ -131,18 +132,18 @@ def test_cli_resume_is_bit_identical_and_exports_the_ema_pipeline(data_dir, tmp_
 
 
 def test_refuses_shards_of_another_preset_and_changed_settings(data_dir, tmp_path):
-    result = CliRunner().invoke(train, ["fashionflow", "--shards", str(data_dir), "--preset", "paper",
-                                        "--out", str(tmp_path / "p"), "--steps", "1"])
+    result = CliRunner().invoke(main, ["train", "fashionflow", "--shards", str(data_dir), "--preset", "paper",
+                                       "--out", str(tmp_path / "p"), "--steps", "1"])
     assert result.exit_code == 1
     assert "do not fit --preset paper" in result.output and "preset.height is 128" in result.output
     assert _cli(*_common(data_dir, tmp_path / "r", 1), "--ema-decay", "0").exit_code == 0
-    result = CliRunner().invoke(train, ["fashionflow", *_common(data_dir, tmp_path / "r", 2), "--ema-decay",
-                                        "0", "--conditioning", "global", "--resume"])
+    result = CliRunner().invoke(main, ["train", "fashionflow", *_common(data_dir, tmp_path / "r", 2),
+                                       "--ema-decay", "0", "--conditioning", "global", "--resume"])
     assert result.exit_code == 1 and "conditioning: 'both' -> 'global'" in result.output
 
 
 def test_baselines_are_not_built_and_cli_defaults_match_train_config(tmp_path):
-    result = CliRunner().invoke(train, ["poke", "--shards", str(tmp_path)])
+    result = CliRunner().invoke(main, ["train", "poke", "--shards", str(tmp_path)])
     assert result.exit_code != 0 and "not built yet" in result.output
     assert DEFAULTS == {k: v for k, v in TrainConfig().to_dict().items() if k in DEFAULTS}
     assert set(TrainConfig().to_dict()) - set(DEFAULTS) == {"eps", "deterministic"}

@@ -20,40 +20,86 @@ def _parse_seeds(text: str) -> list[int]:
 
 
 def default_dataset_name(real: str | Path) -> str:
-    """The manifest's dataset name, else the real folder's name (its parent's for train/test/val)."""
-    root = Path(real).resolve()
-    manifest = root / "manifest.json"
-    if manifest.is_file():
-        try:
-            name = json.loads(manifest.read_text(encoding="utf-8")).get("dataset")
-        except (OSError, json.JSONDecodeError):
-            name = None
-        if isinstance(name, str) and name and "/" not in name:
-            return name
-    if root.name in ("train", "test", "val") and root.parent.name:
-        return root.parent.name
+    """The leaderboard name of a real set: the dataset folder's name.
+
+    `DATA`, `DATA/shards`, `DATA/shards/test` and `DATA/test` (as `ffbench prepare --out DATA` lays them
+    out) all give DATA's name; a manifest's `dataset` entry wins when there is one; any other folder gives
+    its own name.
+    """
+    root = Path(real).expanduser().resolve()
+    for folder in (root, root / "shards" / "test", root / "test"):
+        manifest = folder / "manifest.json"
+        if manifest.is_file():
+            try:
+                name = json.loads(manifest.read_text(encoding="utf-8")).get("dataset")
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+                name = None
+            if isinstance(name, str) and name and not any(c in name for c in "/\\") \
+                    and not name.startswith("."):
+                return name
+    if root.name in ("train", "test", "val"):
+        root = root.parent
+    if root.name == "shards":
+        root = root.parent
     return root.name or "dataset"
 
 
 def format_results(results) -> str:
-    """A plain-text table of MetricResults, one line each; random-init results say so."""
-    head = f"{'metric':<6} {'value':>12} {'std':>9} {'N real':>7} {'N fake':>7} {'frames':>7}"
+    """A plain-text table of MetricResults, one line each, grouped by family; random-init results say so.
+
+    Diagnostics show the generated value, the real value and their ratio.
+    """
+    import math
+
+    def num(v: float) -> str:
+        return f"{v:.5g}" if math.isfinite(v) else "-"
+
+    head = (f"{'metric':<15} {'value':>10} {'95% CI':>21} {'real':>9} {'ratio':>7} {'N real':>6} "
+            f"{'N fake':>6} {'frames':>6}")
     lines = [head + "  extractor / flags"]
     for r in results:
         flags = f"  [{'; '.join(r.flags)}]" if r.flags else ""
-        lines.append(f"{r.metric:<6} {r.value:>12.5g} {r.std:>9.3g} {r.n_real:>7} {r.n_fake:>7} {r.frames:>7}"
-                     f"  {r.extractor}{flags}")
+        ci = f"[{num(r.ci_low)}, {num(r.ci_high)}]" if math.isfinite(r.ci_low) else "-"
+        lines.append(f"{r.metric:<15} {num(r.value):>10} {ci:>21} {num(r.real_value):>9} {num(r.ratio):>7} "
+                     f"{r.n_real:>6} {r.n_fake:>6} {r.frames:>6}  {r.extractor}{flags}")
     return "\n".join(lines)
+
+
+def write_per_video(path: str | Path, results, method: str) -> int:
+    """One CSV row per (metric, video): method, metric, family, protocol variant, id, value and, for
+    diagnostics, the real video's value; written atomically. Returns the number of rows."""
+    import csv
+    import io
+
+    from ffbench.fileio import write_text_atomic
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["method", "metric", "family", "variant", "video", "value", "real_value"])
+    count = 0
+    for r in results:
+        variant = getattr(r.protocol, "variant", "")
+        for vid, value in sorted(r.per_video.items()):
+            real = r.per_video_real.get(vid, "")
+            writer.writerow([method, r.metric, r.family, variant, vid, f"{value:.9g}",
+                             f"{real:.9g}" if real != "" else ""])
+            count += 1
+    write_text_atomic(path, out.getvalue())
+    return count
 
 
 @click.command("eval")
 @click.option("--metric", default="all", show_default=True,
-              help="fvd, vfid, is, fid, kvd, a comma list, or all.")
+              help="A comma list of fvd, fvd-stylegan-v, fvd-cdfvd, kvd, vfid, fid, is (networks); "
+                   "fvmd-flow, psnr, ssim, l1, motion, colour-drift, detail-drift, flicker (weight-free); "
+                   "lpips (VGG); fvd-all (the three FVD protocols) or all (lpips is skipped, with the "
+                   "reason, when its backbone is missing).")
 @click.option("--real", required=True, type=click.Path(exists=True, file_okay=False),
-              help="Real videos: a folder of mp4/gif files or of WebDataset .tar shards (or a dataset root "
-                   "with a test/ folder).")
+              help="Real test videos: the folder `ffbench prepare --out` wrote (its shards/test is read), a "
+                   "folder of WebDataset .tar shards, or a folder of mp4/gif files.")
 @click.option("--fake", required=True, type=click.Path(exists=True, file_okay=False),
-              help="Generated videos: a folder of mp4/gif files.")
+              help="Generated videos: a folder of <id>.mp4 files named after the real test videos "
+                   "(shards here are refused: --real and --fake swapped).")
 @click.option("--method", required=True, help="Method name for the leaderboard row, e.g. fashionflow.")
 @click.option("--seeds", default="0", show_default=True,
               help="Comma-separated seeds (FVD/KVD clip starts, IS shuffle); value = mean, std over seeds.")
@@ -65,11 +111,12 @@ def format_results(results) -> str:
 @click.option("--inception", default=None,
               help="pytorch-fid's pt_inception-2015-12-05 weights for IS/FID, or 'random'. "
                    "Default: cached/downloaded file.")
-@click.option("--dataset", default=None, help="Leaderboard file name; default: from the real folder.")
-@click.option("--leaderboard-dir", default="leaderboard", show_default=True, type=click.Path(file_okay=False),
+@click.option("--dataset", default=None,
+              help="Leaderboard file name; default: the dataset folder's name (DATA for DATA/shards/test).")
+@click.option("--leaderboard-dir", default="leaderboard", show_default=True, type=click.Path(),
               help="Folder of <dataset>.csv files.")
 @click.option("--run", "source_run", default=None, help="The run that produced --fake (default: --fake).")
-@click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
+@click.option("--cache-dir", default=None, type=click.Path(),
               help="Feature cache folder (.npz); default ~/.cache/ffbench/features.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write cached features.")
 @click.option("--weights-dir", default=None, type=click.Path(file_okay=False),
@@ -83,44 +130,92 @@ def format_results(results) -> str:
 @click.option("--no-leaderboard", is_flag=True, help="Print the results only; append nothing.")
 @click.option("--threads", default=0, show_default=True, type=click.IntRange(0),
               help="CPU threads (0 = torch's default). On a busy machine 1 can be faster than 2.")
+@click.option("--paired-protocol", type=click.Choice(["correct", "disco"]), default="correct",
+              show_default=True,
+              help="Paired metrics: correct float maths, or disco (the DisCo script's uint8 PSNR, grayscale "
+                   "SSIM, LPIPS on [0, 1]) to set a number beside published UBC Fashion tables.")
+@click.option("--paired-frames", default="1:", show_default=True,
+              help="Generated frames compared with the real ones, START:STOP (frame 0 is the conditioning "
+                   "frame).")
+@click.option("--allow-missing", is_flag=True,
+              help="Score paired metrics on the ids both folders have (recorded in the row) instead of "
+                   "refusing a folder with missing or extra ids.")
+@click.option("--per-video", "per_video", default=None, type=click.Path(dir_okay=False),
+              help="Also write one CSV row per video and metric (paired metrics and diagnostics) to FILE.")
+@click.option("--bootstrap", default=200, show_default=True, type=click.IntRange(0),
+              help="Bootstrap resamples over videos for the 95% intervals (0: none). Frechet distances on "
+                   "large feature sets use fewer; the count used is in every row.")
+@click.option("--lpips-vgg", "lpips_vgg", default=None, type=click.Path(dir_okay=False),
+              help="torchvision's vgg16-397923af.pth for LPIPS. Default: torch's hub cache, then ffbench's "
+                   "weights cache, then a download when online.")
+@click.option("--stylegan-v-mirror", is_flag=True,
+              help="fvd-stylegan-v: add every real video mirrored, as StyleGAN-V's --mirror 1.")
 def evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: str | None,
              i3d_vfid: str | None, inception: str | None, dataset: str | None, leaderboard_dir: str,
              source_run: str | None,
              cache_dir: str | None, no_cache: bool, weights_dir: str | None, batch_size: int, device: str,
-             max_items: int | None, recal_items: int, no_leaderboard: bool, threads: int) -> None:
-    """Score generated videos with FVD, VFID-I3D, IS, FID and KVD; append rows to the leaderboard.
+             max_items: int | None, recal_items: int, no_leaderboard: bool, threads: int,
+             paired_protocol: str, paired_frames: str, allow_missing: bool, per_video: str | None,
+             bootstrap: int, lpips_vgg: str | None, stylegan_v_mirror: bool) -> None:
+    """Score generated videos against the real test set; append rows to the leaderboard.
+
+    The generated folder is checked first (missing and extra ids, frame counts, sizes, fps; one report).
+    Distribution metrics (FVD and its StyleGAN-V / cd-fvd protocols, KVD, VFID-I3D, FID, IS, fvmd-flow),
+    paired metrics (PSNR, SSIM, L1, LPIPS: each <id>.mp4 against the real video with that id) and
+    weight-free diagnostics (motion, colour-drift, detail-drift, flicker: generated vs real) each get a
+    bootstrap 95% interval over videos.
 
     \b
     Example:
       ffbench eval --metric fvd --real data/synthetic/test --fake runs/ff-cpu/samples --method fashionflow
       ffbench eval --metric all --real data/synthetic/test --fake runs/ff-cpu/samples --method fashionflow \\
           --i3d random --i3d-vfid random --inception random      # offline demo, labelled random-init
+      ffbench eval --metric psnr,ssim,motion,flicker --real data/synthetic/test --fake runs/ff-cpu/samples \\
+          --method fashionflow --per-video per_video.csv
     """
     import torch
 
+    from ffbench.devices import resolve_device
+    from ffbench.errors import UserError, ensure_writable_dir
     from ffbench.leaderboard import append_rows, leaderboard_path, result_rows
     from ffbench.metrics.evaluate import evaluate as run_evaluate
     from ffbench.metrics.weights import WeightsError, default_cache_dir
 
     if threads:
         torch.set_num_threads(threads)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)  # `--device cuda` without a GPU fails now, before any weights load
     if not no_cache and cache_dir is None:
         cache_dir = str(default_cache_dir().parent / "features")
     name = dataset or default_dataset_name(real)
+    # Outputs that cannot be written fail now, not after the features are computed.
+    if not no_leaderboard:
+        ensure_writable_dir(leaderboard_dir, "--leaderboard-dir")
+    if not no_cache:
+        ensure_writable_dir(cache_dir, "--cache-dir")
+    if per_video:
+        ensure_writable_dir(Path(per_video).resolve().parent, "--per-video")
     try:
         results = run_evaluate(metric, real, fake, seeds=_parse_seeds(seeds), i3d=i3d, i3d_vfid=i3d_vfid,
                                inception=inception, batch_size=batch_size, device=device,
                                cache_dir=None if no_cache else cache_dir, weights_dir=weights_dir,
-                               max_items=max_items, recal_items=recal_items, progress=True)
-    except (WeightsError, ValueError) as exc:
+                               max_items=max_items, recal_items=recal_items, progress=True,
+                               paired_protocol=paired_protocol, paired_frames=paired_frames,
+                               allow_missing=allow_missing, lpips_vgg=lpips_vgg, bootstrap=bootstrap,
+                               stylegan_v_mirror=stylegan_v_mirror)
+    except (WeightsError, ValueError, UserError) as exc:
         raise click.ClickException(str(exc)) from None
+    if results.report:
+        click.echo(results.report)
     click.echo(f"{method} on {name}: {fake} against {real}")
     click.echo(format_results(results))
+    for skipped_metric, reason in results.skipped.items():
+        click.echo(f"skipped {skipped_metric}: {reason}")
     if any(r.random_init for r in results):
         click.echo("random-init: randomly initialised extractors; these numbers compare methods within "
                    "one run only and are not FVD/FID/IS values.")
+    if per_video:
+        count = write_per_video(per_video, results, method)
+        click.echo(f"wrote {count} per-video rows to {per_video}")
     if not no_leaderboard:
         path = append_rows(leaderboard_path(leaderboard_dir, name),
                            result_rows(results, method, name, source_run or str(fake), str(real), str(fake)))

@@ -20,7 +20,7 @@ from ffbench.models.registry import available_models
 @click.option("-o", "--out", "out_path", type=click.Path(), default=None,
               help="Output mp4 (a folder when IMAGE is a folder or a split).  [default: IMAGE's name with "
                    ".mp4, or the folder `samples`]")
-@click.option("--frames", type=int, default=None,
+@click.option("--frames", type=click.IntRange(min=1), default=None,
               help="Frames per video.  [default: the model's training clip length; static: the split's]")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the sampling noise (every video uses it).")
@@ -63,8 +63,22 @@ def generate(ctx: click.Context, image: str, checkpoint: str | None, model: str 
       ffbench generate data/synthetic/shards/test --model static -o runs/static/samples
       ffbench generate person.png --checkpoint runs/ff-cpu/pipeline -o person.mp4 --frames 16 --gif
     """
+    from pathlib import Path
+
+    from ffbench.devices import resolve_device
+    from ffbench.errors import UserError, ensure_writable_dir
     from ffbench.generation import generate_set
 
+    device = resolve_device(device)  # before any weights load: `--device cuda` without a GPU fails now
+    # An output that cannot be written fails now, not after the model is loaded.
+    if Path(image).is_file():
+        out = Path(out_path or f"{Path(image).stem}.mp4")
+        if out.is_dir():
+            raise UserError(f"-o {out}: this is a folder; give a file name, e.g. "
+                            f"-o {out / Path(image).stem}.mp4")
+        ensure_writable_dir(out.resolve().parent, "-o")
+    else:
+        ensure_writable_dir(out_path or "samples", "-o")
     # Sampler settings only some models take go on only when the user set them, so a model that has no use
     # for one says so instead of ignoring it.
     options = {k: v for k, v in sampler_options.items()

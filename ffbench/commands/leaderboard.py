@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from ffbench.metrics.protocols import METRICS
+
 
 @click.command("leaderboard")
 @click.option("--format", "fmt", type=click.Choice(["markdown", "csv"]), default="markdown",
@@ -12,22 +14,42 @@ import click
               type=click.Path(file_okay=False),
               help="Folder of <dataset>.csv files written by `ffbench eval`.")
 @click.option("--dataset", default=None, help="Only this dataset's CSV (default: every CSV in --dir).")
-@click.option("--metric", default=None, type=click.Choice(["fvd", "kvd", "vfid", "fid", "is"]),
-              help="Only this metric.")
-def leaderboard(fmt: str, directory: str, dataset: str | None, metric: str | None) -> None:
-    """Print one table per metric, methods as rows.
+@click.option("--metric", default=None, type=click.Choice(METRICS), help="Only this metric.")
+@click.option("--published", is_flag=True,
+              help="Also print the numbers published on UBC Fashion, ours beside them only where the "
+                   "protocol, task, data and extractor are the same (and why not otherwise).")
+def leaderboard(fmt: str, directory: str, dataset: str | None, metric: str | None, published: bool) -> None:
+    """Print one table per metric, methods as rows, grouped as distribution metrics, paired metrics and
+    diagnostics.
 
-    A table holds numbers from one extractor and one protocol only; random-init tables say so.
+    A table holds numbers from one extractor and one protocol only; random-init tables say so. Each row
+    shows its bootstrap 95% interval; "better than" lists only the methods whose intervals do not overlap.
+    Diagnostics show the generated value, the real value and their ratio.
 
     \b
     Example:
       ffbench leaderboard --format markdown
       ffbench leaderboard --dataset synthetic --metric fvd --format csv
+      ffbench leaderboard --published
     """
     from ffbench.leaderboard import format_leaderboard, read_leaderboard
 
     try:
         df = read_leaderboard(directory, dataset)
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(format_leaderboard(df, fmt, metric), nl=False)
+        if not published:
+            raise click.ClickException(str(exc)) from None
+        df = None  # the published numbers stand alone until `ffbench eval` has written rows
+        click.echo(f"({exc})", err=True)
+    if df is not None:
+        click.echo(format_leaderboard(df, fmt, metric), nl=False)
+    if published:
+        from ffbench.leaderboard import to_markdown
+        from ffbench.published import comparison_table
+
+        table = comparison_table(df)
+        if metric:
+            table = table[table["metric"] == metric]
+        heading = "Published results on UBC Fashion (ours beside them only where comparable)"
+        click.echo(f"\n## {heading}\n\n{to_markdown(table)}\n" if fmt == "markdown"
+                   else f"## {heading}\n{table.to_csv(index=False)}", nl=False)

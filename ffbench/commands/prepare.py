@@ -24,9 +24,10 @@ import click
 @click.option("--resize", type=click.Choice(["stretch", "crop"]), default="stretch", show_default=True,
               help="stretch: scale each axis to the preset size; "
                    "crop: centre crop to its aspect, then scale.")
-@click.option("--shard-size-mb", default=None, type=float,
+@click.option("--shard-size-mb", default=None, type=click.FloatRange(min=0, min_open=True),
               help="Payload per shard. [default: 8 up to 256x256 frames, else 256]")
-@click.option("--workers", default=4, show_default=True, type=int, help="Parallel downloads.")
+@click.option("--workers", default=4, show_default=True, type=click.IntRange(min=1),
+              help="Parallel downloads.")
 @click.option("--verify", "verify_only", is_flag=True,
               help="Only check existing shards against their manifests; exit 1 naming any bad shard.")
 @click.option("--vae-steps", default=None, type=int,
@@ -40,37 +41,39 @@ import click
               help="Override the preset's frame width (small experiments).")
 @click.option("--seed", default=0, show_default=True, type=int,
               help="Seed of the synthetic set and tiny encoders.")
-@click.option("--threads", default=None, type=int,
-              help="torch threads. [default: 1 with the tiny encoders, else torch's]")
+@click.option("--threads", default=None, type=click.IntRange(min=1),
+              help="torch threads; recorded, and a rerun of the same --out must use the same number. "
+                   "[default: 1 with the tiny encoders, else torch's]")
+@click.option("--strict", is_flag=True,
+              help="Fail (exit 1) if any video is skipped; by default skipped videos are named in the "
+                   "summary and in shards/<split>/skipped.csv and the rest is used.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def prepare(synthetic: bool, source: str | None, urls: str | None, out_dir: str | None, preset: str,
             vae: str | None, clip: str | None, resize: str, shard_size_mb: float | None, workers: int,
             verify_only: bool,
             vae_steps: int | None, n_train: int, n_test: int, frames: int, height: int | None,
-            width: int | None, seed: int, threads: int | None, quiet: bool) -> None:
+            width: int | None, seed: int, threads: int | None, strict: bool, quiet: bool) -> None:
     """Download, verify and shard the Fashion dataset with cached VAE latents and CLIP tokens.
 
-    Resumable: run it again after an interruption and it finishes the same shards.
+    Resumable: run it again after an interruption and it finishes the same shards, byte for byte.
+    Videos that cannot be used are skipped, named in the summary and in shards/<split>/skipped.csv.
 
     \b
     Examples:
       ffbench prepare --synthetic --preset cpu --out data/synthetic
       ffbench prepare --preset paper --out data/fashion --resize crop
       ffbench prepare --source ~/videos/fashion --preset cpu --out data/local
+      ffbench prepare --source ~/videos/mine --vae data/synthetic/encoders/vae --out data/mine
       ffbench prepare --verify --out data/synthetic
     """
     from ffbench.datasets.prepare import prepare as run_prepare
 
     out = out_dir or ("data/synthetic" if synthetic else "data/fashion")
-    try:
-        result = run_prepare(out, preset=preset, synthetic=synthetic, source=source, urls=urls, vae=vae,
-                             clip=clip, resize=resize, shard_size_mb=shard_size_mb, workers=workers,
-                             verify_only=verify_only, seed=seed, n_train=n_train, n_test=n_test,
-                             frames=frames,
-                             vae_steps=vae_steps, height=height, width=width, threads=threads,
-                             progress=not quiet)
-    except ValueError as exc:  # EncoderUnavailable, ManifestError, bad options: a message, not a traceback
-        raise click.ClickException(str(exc)) from None
+    result = run_prepare(out, preset=preset, synthetic=synthetic, source=source, urls=urls, vae=vae,
+                         clip=clip, resize=resize, shard_size_mb=shard_size_mb, workers=workers,
+                         verify_only=verify_only, seed=seed, n_train=n_train, n_test=n_test, frames=frames,
+                         vae_steps=vae_steps, height=height, width=width, threads=threads, strict=strict,
+                         progress=not quiet)
     if verify_only:
         bad = {split: problems for split, problems in result.problems.items() if problems}
         for split, problems in result.problems.items():

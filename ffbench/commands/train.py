@@ -32,7 +32,7 @@ def _default(name: str) -> str:
               help="Prepared data directory (from `ffbench prepare --out`). Required.")
 @click.option("--preset", type=click.Choice(["cpu", "paper"]), default="cpu", show_default=True,
               help="Data/model size preset; must match the preset the shards were prepared with.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--out", "out_dir", type=click.Path(), default=None,
               help="Run directory for config.json, log.jsonl, checkpoints and the exported model. "
                    "[default: runs/MODEL-PRESET]")
 @click.option("--steps", type=int, default=None, show_default=_default("steps"),
@@ -106,6 +106,7 @@ def train(ctx: click.Context, model: str, shards: str | None, preset: str, out_d
 
     import torch
 
+    from ffbench.errors import ensure_writable_dir
     from ffbench.models.registry import get_model
     from ffbench.training.config import TrainConfig
     from ffbench.training.loop import NonFiniteLossError
@@ -125,8 +126,12 @@ def train(ctx: click.Context, model: str, shards: str | None, preset: str, out_d
         own = ", ".join(f"{k}={v}" for k, v in entry.train_defaults.items() if k not in given)
         note = f" ({model}'s own defaults: {own})" if own else ""
         click.echo(f"train {model}: " + ", ".join(f"{k}={v}" for k, v in settings.items()) + note, err=True)
-    try:
+    try:  # option values out of range (e.g. --lr 0): a usage error, before anything is built
         config = TrainConfig(**settings)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    ensure_writable_dir(out_dir, "--out")  # before any work; failures below are UserErrors
+    try:
         result = entry.train(shards, out_dir, config, preset=preset, resume=resume, progress=progress,
                              num_workers=num_workers, **model_options)
     except (ValueError, NonFiniteLossError) as err:

@@ -18,12 +18,15 @@ output), and leaves in `dest`:
 Statuses in the report: ok, cached (verified by an earlier run, not fetched again), http_error, timeout,
 connection_error, truncated, wrong_content_type, html_body, text_body, empty, size_mismatch,
 decode_error, no_frames, bad_redirect (to a scheme other than http/https), missing (a local file that
-does not exist), duplicate (id listed twice), error (an unexpected failure, with its message).
+does not exist), not_a_file (a local path that is a directory), duplicate (id listed twice), error (an
+unexpected failure, with its message). A full or read-only disk stops the run (naming the file) rather
+than failing every video in turn.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import http.client
 import json
 import os
@@ -75,6 +78,8 @@ __all__ = [
 _CHUNK = 1 << 16
 _ERROR_BODY_LIMIT = 1 << 20  # bytes of an error page kept in quarantine
 _OK = ("ok", "cached")
+# OS errors that mean ffbench cannot write its own files: they stop the run instead of failing one video.
+_STOP_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 
 
 @dataclass
@@ -180,7 +185,11 @@ class _Fetcher:
                 self._fetch_local(src, rec)
             else:
                 self._fetch_http(src, rec)
-        except (OSError, ValueError, RuntimeError, http.client.HTTPException) as exc:
+        except OSError as exc:
+            if exc.errno in _STOP_ERRNOS:  # our own writes fail (full or read-only disk): stop, say where
+                raise
+            rec.status, rec.error = "error", f"{type(exc).__name__}: {exc}"
+        except (ValueError, RuntimeError, http.client.HTTPException) as exc:
             # One bad file must not stop the others; the report says what happened. Bugs still raise.
             rec.status, rec.error = "error", f"{type(exc).__name__}: {exc}"
         return rec
@@ -230,6 +239,10 @@ class _Fetcher:
 
     def _fetch_local(self, src: Source, rec: DownloadRecord) -> None:
         assert src.path is not None
+        if src.path.is_dir():
+            rec.status, rec.error = "not_a_file", f"{src.path} is a directory, not a video file"
+            self._quarantine(rec)
+            return
         if not src.path.is_file():
             rec.status, rec.error = "missing", f"no such file: {src.path}"
             self._quarantine(rec)
@@ -242,6 +255,7 @@ class _Fetcher:
             shutil.copyfile(src.path, part)
         self.bytes_bar.update(part.stat().st_size)
         self._keep(src, rec, part, expected_size=None)  # verifies the copy, so we keep what we checked
+        rec.error = rec.error.replace(str(part), str(src.path))  # name the user's file, not our copy
 
     def _fetch_http(self, src: Source, rec: DownloadRecord) -> None:
         part = self.partial / f"{src.id}.mp4.part"

@@ -18,6 +18,7 @@ import numpy as np
 from ffbench.datasets.clips import resize_frames
 from ffbench.datasets.features import FeatureEncoders
 from ffbench.datasets.manifest import fingerprint
+from ffbench.errors import UserError
 from ffbench.fileio import sha256_file, write_json_atomic
 from ffbench.presets import Preset
 
@@ -43,8 +44,12 @@ def _train_frames(data_dir: Path, probes: list, preset: Preset, resize: str) -> 
         (held if i % VAE_HELDOUT_EVERY == VAE_HELDOUT_EVERY - 1 else train).append(
             resize_frames(frames, preset.height, preset.width, resize))
     if not train or not held:
-        raise ValueError(f"the tiny VAE needs at least {VAE_HELDOUT_EVERY} readable training videos (one is "
-                         f"held out to measure it); found {len(rows)}")
+        raise UserError(
+            f"the tiny VAE needs at least {VAE_HELDOUT_EVERY} readable training videos (every "
+            f"{VAE_HELDOUT_EVERY}th is held out to measure it); {data_dir / 'source'} has "
+            f"{len(train) + len(held)}. For a smaller set, borrow the tiny VAE of another prepared dataset: "
+            "--vae OTHER/encoders/vae (e.g. one made by `ffbench prepare --synthetic --out OTHER` with the "
+            "same --height/--width)")
     return np.concatenate(train), np.concatenate(held)
 
 
@@ -116,4 +121,7 @@ def make_encoders(vae, clip, data_dir: Path) -> FeatureEncoders:
 
     identities = {"vae": portable_identity(encoder_identity(vae), data_dir),
                   "clip": portable_identity(encoder_identity(model), data_dir)}
+    for ident in identities.values():  # a tiny VAE borrowed from another dataset is still a stand-in
+        if isinstance(ident.get("trained"), dict) and ident["trained"].get("offline_stand_in"):
+            ident["offline_stand_in"] = True
     return FeatureEncoders(latents=latents, clip_tokens=tokens, identities=identities)

@@ -15,13 +15,24 @@ Every stage is resumable and skips work already done and checked, so a prepare k
    fingerprint covers the encoders' identities and every setting that changes the bytes, so features
    of different encoders are never mixed: a new fingerprint starts an empty cache;
 5. shards + manifest: samples are packed in sorted key order into reproducible shards and the
-   manifest is written last, atomically. An existing manifest with the same content and shards that
-   verify is left alone.
+   manifest is written last, atomically, with `skipped.csv` (every video left out, and why) beside it.
+   An existing manifest with the same content and shards that verify is left alone.
+
+Same settings, same bytes: the videos, shards and manifests of a run are a function of its settings
+(`bench/determinism.py` checks five runs, two of them killed). One setting changes bytes without
+changing what is computed: the number of torch threads, which reorders float sums in the tiny VAE's
+training and in the encoders. It is recorded in `DATA/prepare.json` before any work and in the
+manifests, and a rerun or resume with another value is refused (with the command to use), so one
+dataset never mixes features of two thread counts.
 """
 
 from __future__ import annotations
 
+import csv
+import inspect
+import io
 import json
+import shlex
 import shutil
 import time
 from contextlib import contextmanager
@@ -43,7 +54,8 @@ from ffbench.datasets.manifest import (
     verify_split,
 )
 from ffbench.datasets.shards import pack_shards, sample_key
-from ffbench.fileio import sha256_file, write_json_atomic
+from ffbench.errors import UserError, ensure_writable_dir
+from ffbench.fileio import sha256_file, write_json_atomic, write_text_atomic
 from ffbench.presets import Preset, get_preset
 
 SPLITS = ("train", "test")
@@ -52,6 +64,13 @@ SAMPLE_FORMAT = 1  # bump when the bytes of a sample change for the same inputs
 # at small frame sizes so that even the cpu preset's ~35 MB split has shards to shuffle and to
 # split across ranks and workers.
 SHARD_MB_LARGE, SHARD_MB_SMALL = 256.0, 8.0
+RECORD_NAME = "prepare.json"  # DATA/prepare.json: settings a resume must keep (torch threads)
+SKIPPED_NAME = "skipped.csv"  # DATA/shards/<split>/skipped.csv: id, listed source, reason
+
+
+class PrepareError(UserError, ValueError):
+    """A prepare that cannot start or must not count as done (bad options, another thread count,
+    no usable video, a skip under --strict)."""
 
 
 @dataclass
@@ -61,6 +80,8 @@ class SplitResult:
     short: int = 0
     shards: int = 0
     bytes: int = 0
+    listed: int = 0  # videos the source lists for this split
+    skipped_csv: Path | None = None
 
 
 @dataclass
@@ -72,17 +93,30 @@ class PrepareResult:
     seconds: float = 0.0
     problems: dict[str, list[str]] = field(default_factory=dict)  # from verify
 
+    @property
+    def skipped(self) -> int:
+        return sum(len(s.skipped) for s in self.splits.values())
+
     def summary(self) -> str:
+        """Every split's counts, every skipped video by name, and a last line saying whether the splits
+        are usable."""
         lines = [f"prepared {self.data_dir} in {self.seconds:.0f} s"]
         if self.download:
             lines.append(f"  source: {self.download}")
         for name, s in self.splits.items():
             lines.append(f"  {name}: {s.videos} videos in {s.shards} shards ({s.bytes / 1e6:.1f} MB), "
                          f"{len(s.skipped)} skipped, {s.short} shorter than a training clip")
-            for vid, why in list(s.skipped.items())[:5]:
+            for vid, why in s.skipped.items():
                 lines.append(f"    skipped {vid}: {why}")
         if self.vae_psnr is not None:
             lines.append(f"  tiny VAE held-out PSNR: {self.vae_psnr:.2f} dB (offline stand-in)")
+        usable = ", ".join(f"{n} {s.videos}" for n, s in self.splits.items() if s.videos)
+        if self.skipped:
+            where = ", ".join(str(s.skipped_csv) for s in self.splits.values() if s.skipped)
+            lines.append(f"done with {self.skipped} video(s) skipped (named above and in {where}); the "
+                         f"prepared splits are usable: {usable}")
+        else:
+            lines.append(f"done: every listed video prepared ({usable})")
         return "\n".join(lines)
 
 
@@ -94,8 +128,8 @@ def resolve_preset(preset: str | Preset, height: int | None = None, width: int |
                     width=width or p.width)
     for name, value in (("height", p.height), ("width", p.width)):
         if value % p.vae_downsample or value % 2:
-            raise ValueError(f"{name}={value} must be even and a multiple of the VAE downsample "
-                             f"{p.vae_downsample}; pick another size")
+            raise PrepareError(f"--{name} {value} must be even and a multiple of the VAE downsample "
+                               f"{p.vae_downsample}; pick another size")
     return p
 
 
@@ -108,7 +142,7 @@ def _stage_source(data_dir: Path, synthetic: bool, source: str | Path | None, ur
 
     given = [n for n, v in (("synthetic", synthetic), ("source", source), ("urls", urls)) if v]
     if len(given) > 1:
-        raise ValueError(f"pass at most one of --synthetic, --source, --urls; got {', '.join(given)}")
+        raise PrepareError(f"pass at most one of --synthetic, --source, --urls; got {', '.join(given)}")
     if synthetic:
         source = _generate(data_dir / "generated", synth, progress)
     return fetch_dataset(data_dir / "source", urls_file=urls, source_dir=source, workers=workers,
@@ -143,7 +177,9 @@ def _stage_samples(data_dir: Path, split: str, probes: list, work: Path, encoder
     rows = sorted((p for p in probes if p.split == split), key=lambda p: sample_key(p.id))
     keys = [sample_key(p.id) for p in rows]
     if len(set(keys)) != len(keys):
-        raise ValueError(f"two {split} video ids map to the same sample key; rename one of them")
+        clash = sorted(p.url for p in rows if keys.count(sample_key(p.id)) > 1)
+        raise PrepareError(f"two {split} videos map to the same sample key ({', '.join(clash[:4])}); "
+                           "rename one of them")
     files, skipped = [], {}
     for p in tqdm(rows, desc=f"{split} samples", unit="video", disable=not progress):
         src = data_dir / "source" / p.path
@@ -186,6 +222,18 @@ def _manifest_body(split: str, preset: Preset, resize: str, settings: dict, enco
         "skipped": dict(sorted(skipped.items())),
         "short_videos": short,
     }
+
+
+def _write_skipped(split_dir: Path, skipped: dict[str, str], urls: dict[str, str]) -> Path:
+    """DATA/shards/<split>/skipped.csv: one row per video left out (id, listed source, reason), by id."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["id", "source", "reason"])
+    for vid, why in sorted(skipped.items()):
+        writer.writerow([vid, urls.get(vid, ""), why])
+    path = split_dir / SKIPPED_NAME
+    write_text_atomic(path, buf.getvalue())
+    return path
 
 
 def _stage_shards(split_dir: Path, files: list[Path], body: dict, shard_bytes: int) -> dict:
@@ -239,6 +287,7 @@ def prepare(
     height: int | None = None,
     width: int | None = None,
     threads: int | None = None,
+    strict: bool = False,
     progress: bool = True,
 ) -> PrepareResult:
     """Prepare a dataset directory: source videos, encoders, shards with cached features, manifests.
@@ -247,7 +296,9 @@ def prepare(
         data_dir: DATA (see the module docstring for its layout).
         preset: "cpu", "paper" or a Preset; height/width override its frame size.
         synthetic / source / urls: where videos come from (at most one; none = the official lists).
-        vae, clip: hub id, local directory or "tiny"; default: the preset's.
+        vae, clip: hub id, local directory or "tiny"; default: the preset's. A local directory may be
+            the `encoders/vae` folder of another prepared dataset (a set too small to train its own
+            tiny VAE borrows one); it is recorded by its absolute path.
         resize: "stretch" (scale each axis) or "crop" (centre crop to the aspect, then scale).
         shard_size_mb: payload per shard before a new one starts (None: 8 MB up to 256x256 frames,
             else 256 MB).
@@ -256,11 +307,15 @@ def prepare(
         n_train, n_test, frames: size of the synthetic set.
         threads: torch threads while preparing. None: 1 when both encoders are the tiny stand-ins
             (their ops are too small to gain from threads, and on a busy 2-core machine two threads
-            measured 4x slower than one), else torch's default. A resumed run should use the same
-            value as the run it resumes.
+            measured 4x slower than one), else torch's default. Recorded; a rerun or resume of DATA
+            with another value is refused (PrepareError) rather than mixing float results.
+        strict: any skipped video is an error (PrepareError after everything else is written).
+        progress: progress bars (False silences every bar, the Hugging Face libraries' included).
 
     Returns:
         a PrepareResult (print `.summary()`); with verify_only, only `.problems` is filled.
+        Videos that cannot be used are skipped, named in the summary and in each split's
+        skipped.csv; PrepareError when no listed video of a split could be used.
     """
     start = time.monotonic()
     data_dir = Path(data_dir)
@@ -269,26 +324,28 @@ def prepare(
         result.problems = verify(data_dir)
         result.seconds = time.monotonic() - start
         return result
+    call = {k: v for k, v in locals().items() if k in inspect.signature(prepare).parameters}
     if threads is not None and threads < 1:
-        raise ValueError(f"threads must be >= 1 or None, got {threads}")
+        raise PrepareError(f"--threads must be >= 1, got {threads}")
     if resize not in RESIZE_POLICIES:
-        raise ValueError(f"resize={resize!r} is not a policy; choose one of {RESIZE_POLICIES}")
+        raise PrepareError(f"--resize {resize!r} is not a policy; choose one of {', '.join(RESIZE_POLICIES)}")
     p = resolve_preset(preset, height, width)
     if shard_size_mb is None:
         shard_size_mb = SHARD_MB_SMALL if p.height * p.width <= 256 * 256 else SHARD_MB_LARGE
     if not shard_size_mb > 0:
-        raise ValueError(f"shard_size_mb must be positive, got {shard_size_mb}")
-    vae_spec, clip_spec = vae or p.vae, clip or p.clip
+        raise PrepareError(f"--shard-size-mb must be positive, got {shard_size_mb}")
+    vae_spec, clip_spec = _local_spec(vae) or p.vae, _local_spec(clip) or p.clip
     if clip_all_frames is None:
         clip_all_frames = clip_spec == "tiny"
-    if threads is None and vae_spec == clip_spec == "tiny":
-        threads = 1
+    if threads is None:
+        threads = 1 if vae_spec == clip_spec == "tiny" else torch.get_num_threads()
     from ffbench.datasets.download import read_probe
     from ffbench.encoders import load_clip
 
-    data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_writable_dir(data_dir, "--out")  # before anything slow: a read-only or full disk fails now
     # One prepare per directory at a time; the OS drops the lock if the holder is killed.
-    with FileLock(str(data_dir / ".prepare.lock")), _torch_threads(threads):
+    with FileLock(str(data_dir / ".prepare.lock")), _torch_threads(threads), _library_bars(progress):
+        _check_record(data_dir, threads, call)
 
         # 0. weights that cannot be trained here must exist before anything slow starts (a hub id
         # that is not cached offline fails here, in seconds, naming its flag)
@@ -313,6 +370,7 @@ def prepare(
         # 4-5. per split: samples, shards, manifest
         settings = {"shard_size_bytes": int(shard_size_mb * 1e6), "clip_all_frames": clip_all_frames,
                     "sample_format": SAMPLE_FORMAT, "seed": seed, "vae_steps": vae_steps,
+                    "torch_threads": threads,
                     "source": "synthetic" if synthetic else "source_dir" if source else "urls_file" if urls
                     else "official",
                     "synthetic": synth if synthetic else None}
@@ -326,6 +384,7 @@ def prepare(
             for old in work_root.iterdir():
                 if old.name != fp:
                     shutil.rmtree(old, ignore_errors=True)
+        listed_urls = {r.id: r.url for r in summary.records}
         for split in SPLITS:
             work = work_root / fp / split
             work.mkdir(parents=True, exist_ok=True)
@@ -334,12 +393,107 @@ def prepare(
             skipped |= {r.id: f"download: {r.status}: {r.error}" for r in summary.failed if r.split == split}
             short = sum(1 for r in probes if r.split == split and r.id not in skipped and r.frames < p.frames)
             body = _manifest_body(split, p, resize, settings, encoders, result.vae_psnr, fp, skipped, short)
-            manifest = _stage_shards(data_dir / "shards" / split, files, body, settings["shard_size_bytes"])
-            result.splits[split] = SplitResult(videos=manifest["samples"], skipped=skipped, short=short,
-                                               shards=len(manifest["shards"]),
-                                               bytes=sum(s["bytes"] for s in manifest["shards"]))
+            split_dir = data_dir / "shards" / split
+            manifest = _stage_shards(split_dir, files, body, settings["shard_size_bytes"])
+            result.splits[split] = SplitResult(
+                videos=manifest["samples"], skipped=dict(sorted(skipped.items())), short=short,
+                shards=len(manifest["shards"]), bytes=sum(s["bytes"] for s in manifest["shards"]),
+                listed=sum(1 for r in summary.records if r.split == split and r.status != "duplicate"),
+                skipped_csv=_write_skipped(split_dir, skipped, listed_urls))
     result.seconds = time.monotonic() - start
+    _check_usable(result, strict)
     return result
+
+
+def _local_spec(spec: str | None) -> str | None:
+    """An encoder spec naming an existing folder, as an absolute path (so `train` finds it from any
+    working directory); hub ids and "tiny" unchanged."""
+    if spec and spec != "tiny" and Path(spec).expanduser().is_dir():
+        return str(Path(spec).expanduser().resolve())
+    return spec
+
+
+def _check_usable(result: PrepareResult, strict: bool) -> None:
+    """Refuse a result with a split whose every listed video was skipped, and any skip under --strict."""
+    empty = [n for n, s in result.splits.items() if s.listed and not s.videos]
+    if empty:
+        where = ", ".join(str(result.splits[n].skipped_csv) for n in empty)
+        raise PrepareError(
+            f"no usable video in the {' and '.join(empty)} split(s) of {result.data_dir}: all "
+            f"{sum(result.splits[n].listed for n in empty)} listed were skipped (reasons in {where}); fix "
+            "the videos or the list and run the same command again")
+    if strict and result.skipped:
+        named = "; ".join(f"{vid}: {why}" for s in result.splits.values() for vid, why in s.skipped.items())
+        where = ", ".join(str(s.skipped_csv) for s in result.splits.values() if s.skipped)
+        raise PrepareError(f"--strict: {result.skipped} video(s) skipped ({named}); also listed in {where}. "
+                           "Fix or remove them, or run without --strict to use the rest")
+
+
+def _check_record(data_dir: Path, threads: int, call: dict) -> None:
+    """Refuse a rerun of DATA under another torch thread count; record the count on the first run."""
+    path = data_dir / RECORD_NAME
+    record = {"torch_threads": threads}
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise PrepareError(f"{path} is unreadable ({exc}); delete it only if {data_dir} holds nothing "
+                               "else, or prepare into another --out") from None
+        if old.get("torch_threads") != threads:
+            command = _command_line(call | {"threads": old.get("torch_threads")})
+            raise PrepareError(
+                f"{data_dir} was prepared with {old.get('torch_threads')} torch thread(s), and this run "
+                f"would use {threads}: thread counts change float sums in the tiny VAE and the encoders, so "
+                f"the two runs' features would differ. Continue it with the same count:\n  {command}\nor "
+                "prepare into another --out.")
+        return
+    write_json_atomic(path, record)
+
+
+def _command_line(call: dict) -> str:
+    """The `ffbench prepare` command for the arguments of a `prepare()` call (defaults left out)."""
+    flags = {"data_dir": "--out", "threads": "--threads"}
+    skip = {"verify_only", "clip_all_frames", "progress"}
+    words = ["ffbench", "prepare"]
+    for name, param in inspect.signature(prepare).parameters.items():
+        value = call.get(name, param.default)
+        if name in skip or value == param.default and name != "data_dir" or value is None:
+            continue
+        flag = flags.get(name, "--" + name.replace("_", "-"))
+        if value is True:
+            words.append(flag)
+        elif value is not False:
+            words += [flag, value.name if isinstance(value, Preset) else str(value)]
+    if not call.get("progress", True):
+        words.append("--quiet")
+    return shlex.join(words)
+
+
+@contextmanager
+def _library_bars(progress: bool):
+    """Silence the Hugging Face libraries' own progress bars ("Loading weights", "Writing model shards")
+    when ffbench's are off, restoring their state afterwards."""
+    if progress:
+        yield
+        return
+    import diffusers.utils.logging as diffusers_logging
+    import huggingface_hub.utils as hub_utils
+    import transformers.utils.logging as transformers_logging
+
+    before = (transformers_logging.is_progress_bar_enabled(), diffusers_logging.is_progress_bar_enabled(),
+              hub_utils.are_progress_bars_disabled())
+    transformers_logging.disable_progress_bar()
+    diffusers_logging.disable_progress_bar()
+    hub_utils.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if before[0]:
+            transformers_logging.enable_progress_bar()
+        if before[1]:
+            diffusers_logging.enable_progress_bar()
+        if not before[2]:
+            hub_utils.enable_progress_bars()
 
 
 @contextmanager

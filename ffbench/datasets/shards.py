@@ -20,8 +20,15 @@ from pathlib import Path
 import webdataset as wds
 
 from ffbench.datasets.safety import check_member
+from ffbench.errors import UserError
+from ffbench.fileio import atomic_open, temp_name
 
 SHARD_PATTERN = "shard-%06d.tar"
+
+
+class ShardError(UserError, ValueError):
+    """A shard or cached sample that cannot be read; the message names the file and the fix."""
+
 _TAR_FIXED = dict(user="ffbench", group="ffbench", mode=0o444, mtime=0.0, encoder=False)
 _KEY_RE = re.compile(r"^[A-Za-z0-9_+\-]+$")
 
@@ -52,7 +59,7 @@ def sample_key(video_id: str) -> str:
 
 
 def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    return path.with_name(f"{temp_name(path)}{os.getpid()}")
 
 
 def remove_stale_temporaries(folder: Path) -> None:
@@ -62,18 +69,12 @@ def remove_stale_temporaries(folder: Path) -> None:
 
 
 def write_sample_file(path: str | Path, sample: dict) -> None:
-    """Store one sample as a single-sample tar at `path`, atomically."""
+    """Store one sample as a single-sample tar at `path`, atomically (nothing is left on failure)."""
     path = Path(path)
     if not _KEY_RE.match(sample.get("__key__", "")):
         raise ValueError(f"sample key {sample.get('__key__')!r} must match {_KEY_RE.pattern}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
-    with open(tmp, "wb") as f:
-        with wds.TarWriter(f, **_TAR_FIXED) as writer:
-            writer.write(sample)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with atomic_open(path, "wb") as f, wds.TarWriter(f, **_TAR_FIXED) as writer:
+        writer.write(sample)
 
 
 def read_sample_file(path: str | Path) -> dict:
@@ -86,7 +87,7 @@ def read_sample_file(path: str | Path) -> dict:
             sample["__key__"] = key
             sample[ext] = tar.extractfile(info).read()
     if "__key__" not in sample:
-        raise ValueError(f"sample file {path} is empty; delete it and rerun `ffbench prepare`")
+        raise ShardError(f"sample file {path} is empty; delete it and rerun `ffbench prepare`")
     return sample
 
 
@@ -108,14 +109,19 @@ def pack_shards(sample_files: list[Path], out_dir: str | Path, shard_size_bytes:
     infos: list[ShardInfo] = []
     handles: dict[str, object] = {}
     keys_per_shard: dict[str, list[str]] = {}
+    failed = False
 
     def opener(fname: str):
-        handles[fname] = open(_tmp_name(Path(fname)), "wb")
+        handles[fname] = open(_tmp_name(Path(fname)), "wb")  # noqa: SIM115 (closed in post)
         keys_per_shard[fname] = []
         return handles[fname]
 
     def post(fname: str) -> None:
         f = handles.pop(fname)
+        if failed:  # the writer closes the shard it was writing when we fail: drop it, never rename it
+            f.close()
+            _tmp_name(Path(fname)).unlink(missing_ok=True)
+            return
         f.flush()
         os.fsync(f.fileno())
         f.close()
@@ -125,12 +131,21 @@ def pack_shards(sample_files: list[Path], out_dir: str | Path, shard_size_bytes:
                                sha256_file(final), tuple(keys_per_shard[fname])))
 
     if sample_files:
-        with wds.ShardWriter(str(out_dir / SHARD_PATTERN), maxcount=max_samples, maxsize=shard_size_bytes,
-                             post=post, verbose=0, opener=opener, **_TAR_FIXED) as writer:
+        writer = wds.ShardWriter(str(out_dir / SHARD_PATTERN), maxcount=max_samples, maxsize=shard_size_bytes,
+                                 post=post, verbose=0, opener=opener, **_TAR_FIXED)
+        try:
             for path in sample_files:
                 sample = read_sample_file(path)
                 writer.write(sample)
                 keys_per_shard[writer.fname].append(sample["__key__"])
+        except BaseException as err:
+            failed = True
+            if isinstance(err, OSError) and err.filename is None and err.errno is not None:
+                # a full disk names no file: name the shard being written
+                raise OSError(err.errno, err.strerror, writer.fname) from err
+            raise
+        finally:
+            writer.close()
     keep = {info.name for info in infos}
     for stale in out_dir.glob("shard-*.tar"):
         if stale.name not in keep:
@@ -160,12 +175,18 @@ def iter_split_entries(split_dir: str | Path, extension: str) -> Iterator[tuple[
     """
     shards = sorted(Path(split_dir).glob("*.tar"))
     if not shards:
-        raise ValueError(f"{split_dir}: no .tar shards here; pass a split folder written by "
+        raise ShardError(f"{split_dir}: no .tar shards here; pass a split folder written by "
                          "`ffbench prepare`")
     suffix = "." + extension
     for shard in shards:
-        with tarfile.open(shard) as tar:
-            for info in tar:
-                check_member(info, shard)
-                if info.isreg() and info.name.endswith(suffix):
-                    yield info.name[: -len(suffix)], tar.extractfile(info).read()
+        try:
+            with tarfile.open(shard, mode="r:") as tar:  # shards are plain tars
+                for info in tar:
+                    check_member(info, shard)
+                    if info.isreg() and info.name.endswith(suffix):
+                        yield info.name[: -len(suffix)], tar.extractfile(info).read()
+        except (tarfile.TarError, EOFError) as exc:
+            raise ShardError(
+                f"{shard}: not a readable tar shard ({type(exc).__name__}: {exc}); it is damaged or not "
+                f"written by `ffbench prepare`: move it out of {Path(split_dir)}, or check the split with "
+                "`ffbench prepare --verify --out DATA`") from None

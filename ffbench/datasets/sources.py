@@ -5,7 +5,15 @@ paths. Anything else (`ftp:`, `javascript:`, `data:`, ...) is refused with an `U
 naming the URL, before any request is made.
 
 Video ids are the last path segment of the URL without `.mp4` (UBC Fashion ids contain `+`, which is
-kept so ids round-trip); an id must be a safe single file name.
+kept so ids round-trip). A name that is not a safe id as it stands (accents as in `robe_été.mp4`,
+spaces, other punctuation) gets one derived from it: accents dropped, other characters replaced by `_`,
+and a short hash of the original name appended so two names never share an id; the listed URL or path,
+and so the original name, is kept in the sample's json. Names that try to leave their folder (`..`,
+`/`), hide (leading `.`), or hold control characters are refused.
+
+Local files: `--source DIR` and `--urls FILE` may name local files (plain paths or `file://` URLs), but
+only inside the folder of the list that names them, so a list cannot pull in `/etc/passwd`. The
+official lists, which are downloaded, may only hold http(s) URLs.
 
 URL list formats:
 
@@ -17,9 +25,12 @@ URL list formats:
 
 from __future__ import annotations
 
+import hashlib
 import http.client
+import os
 import re
 import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.error import HTTPError, URLError
@@ -41,8 +52,13 @@ _ID_RE = re.compile(r"^[A-Za-z0-9_+\-][A-Za-z0-9_+\-.=~@]{0,199}$")
 _SPLIT_RE = re.compile(r"^[A-Za-z0-9_\-]{1,32}$")
 
 
-class UnsupportedSourceError(UserError, ValueError):
-    """A URL with a scheme other than http, https or file, or a URL/path that yields no safe video id."""
+class SourceError(UserError, ValueError):
+    """The chosen source of videos is unusable as a whole (no list, an empty list, not a folder)."""
+
+
+class UnsupportedSourceError(SourceError):
+    """A URL with a scheme other than http, https or file, a URL/path that yields no safe video id, or a
+    local file a list may not name."""
 
 
 @dataclass(frozen=True)
@@ -60,10 +76,18 @@ class Source:
 
 
 def check_split(split: str) -> str:
-    """Return `split` if it is a plain split name (letters, digits, `_`, `-`), else raise ValueError."""
+    """Return `split` if it is a plain split name (letters, digits, `_`, `-`), else raise SourceError."""
     if not isinstance(split, str) or not _SPLIT_RE.match(split):
-        raise ValueError(f"split {split!r} is not a plain name; use e.g. 'train' or 'test'")
+        raise SourceError(f"split {split!r} is not a plain name; use e.g. 'train' or 'test'")
     return split
+
+
+def source_name(url: str) -> str:
+    """The file name a URL or path points at, percent-decoded, without `.mp4` (the id before checks)."""
+    parts = urlsplit(url)
+    path = parts.path if parts.scheme else url
+    segment = unquote(path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1])
+    return segment[:-4] if segment.lower().endswith(".mp4") else segment
 
 
 def video_id_from_url(url: str) -> str:
@@ -71,16 +95,25 @@ def video_id_from_url(url: str) -> str:
 
     >>> video_id_from_url("https://m.media-amazon.com/images/I/91+lh0Tm9vS.mp4")
     '91+lh0Tm9vS'
+    >>> video_id_from_url("videos/robe_été.mp4")
+    'robe_ete-21c7d2b7'
 
-    Raises UnsupportedSourceError if the id is empty, is `.`/`..`, or holds characters that are unsafe
-    in a file name (slashes, spaces, control characters, ...).
+    A name that is not a safe id gets one derived from it (see the module docstring). Raises
+    UnsupportedSourceError if the name is empty, is `.`/`..`, starts with `.`, or holds a slash or a
+    control character.
     """
-    parts = urlsplit(url)
-    path = parts.path if parts.scheme else url
-    segment = unquote(path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1])
-    video_id = segment[:-4] if segment.lower().endswith(".mp4") else segment
-    check_video_id(video_id, url)
-    return video_id
+    name = source_name(url)
+    if _ID_RE.match(name):
+        return name
+    refuse = name in ("", ".", "..") or name.startswith(".") or "/" in name or "\\" in name or any(
+        unicodedata.category(c) == "Cc" for c in name)
+    if refuse:
+        check_video_id(name, url)  # raises, naming the URL
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    stem = re.sub(r"[^A-Za-z0-9_+\-]+", "_", folded).strip("_")[:150] or "video"
+    # NFC first: macOS spells the same name decomposed (NFD), and it must get the same id
+    digest = hashlib.sha256(unicodedata.normalize("NFC", name).encode("utf-8")).hexdigest()[:8]
+    return check_video_id(f"{stem}-{digest}", url)
 
 
 def check_video_id(video_id: str, url: str = "") -> str:
@@ -126,29 +159,50 @@ def classify_url(url: str, base_dir: Path | None = None) -> tuple[str, Path | No
     return "local", path
 
 
-def make_source(url: str, split: str, base_dir: Path | None = None) -> Source:
-    """Check one listed URL or path and return its `Source` (raises UnsupportedSourceError)."""
+def make_source(url: str, split: str, base_dir: Path | None = None, *, local: str = "any",
+                list_name: str = "") -> Source:
+    """Check one listed URL or path and return its `Source` (raises UnsupportedSourceError).
+
+    local: "any" (a Python caller's own list), "inside" (a user's list: local files only inside
+    `base_dir`, the list's folder) or "none" (a downloaded list: http(s) only).
+    """
     kind, path = classify_url(url, base_dir)
+    where = f" in {list_name}" if list_name else ""
+    if kind == "local" and local == "none":
+        raise UnsupportedSourceError(f"{url!r}{where}: a downloaded list may only hold http(s) URLs; "
+                                     "refusing a local file")
+    if kind == "local" and local == "inside":
+        assert base_dir is not None and path is not None
+        root = os.path.normpath(os.path.abspath(base_dir))
+        target = os.path.normpath(os.path.abspath(path))
+        if os.path.commonpath([root, target]) != root:
+            raise UnsupportedSourceError(
+                f"{url!r}{where} is outside the list's folder {root}; local files are read only inside "
+                "the folder of the list that names them: move the video (or the list) there")
     return Source(id=video_id_from_url(url), url=url.strip(), split=check_split(split), kind=kind, path=path)
 
 
 def read_url_list(path: str | Path) -> list[str]:
     """The entries of a one-URL-a-line list file, skipping blank lines and `#` comments."""
-    text = Path(path).read_text(encoding="utf-8-sig")
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start}); a URL list "
+                          "holds one URL or path a line") from None
     return parse_url_lines(text, str(path))
 
 
 def parse_url_lines(text: str, name: str = "<list>") -> list[str]:
     """Split the text of a URL list into entries; refuses an HTML page saved in place of the list."""
     if text.lstrip()[:15].lower().startswith(("<!doctype", "<html", "<?xml")):
-        raise ValueError(f"{name} is an HTML/XML page, not a list of URLs; fetch the list again")
+        raise SourceError(f"{name} is an HTML/XML page, not a list of URLs; fetch the list again")
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
 def parse_urls_file(path: str | Path, default_split: str = "train") -> dict[str, list[str]]:
     """Read a `--urls FILE`: lines `URL` (split `default_split`) or `SPLIT URL` / `SPLIT,URL`.
 
-    Returns {split: [url, ...]} in file order. Raises ValueError naming the line for a malformed one.
+    Returns {split: [url, ...]} in file order. Raises SourceError naming the line for a malformed one.
     """
     out: dict[str, list[str]] = {}
     for lineno, line in enumerate(read_url_list(path), start=1):
@@ -158,7 +212,7 @@ def parse_urls_file(path: str | Path, default_split: str = "train") -> dict[str,
         elif len(fields) == 2:
             split, url = fields
         else:
-            raise ValueError(
+            raise SourceError(
                 f"{path}: entry {lineno} {line!r} has {len(fields)} fields; write 'URL' or 'SPLIT URL'"
             )
         out.setdefault(check_split(split), []).append(url)
@@ -247,30 +301,38 @@ def collect_sources(dest: Path, urls: dict[str, list[str]] | None = None, urls_f
     if source_dir is not None:
         base = Path(source_dir)
         if not base.is_dir():
-            raise ValueError(f"source_dir {str(base)!r} is not a folder; pass the folder holding "
-                             "fashion_train.txt / fashion_test.txt")
+            raise SourceError(f"--source {base}: not a folder; pass the folder holding "
+                              "fashion_train.txt / fashion_test.txt")
         lists = {s: read_url_list(base / list_file_name(s)) for s in SPLITS
                  if (base / list_file_name(s)).exists()}
         if not lists:
-            raise ValueError(f"source_dir {str(base)!r} holds neither fashion_train.txt nor fashion_test.txt")
+            raise SourceError(f"--source {base}: holds neither fashion_train.txt nor fashion_test.txt; "
+                              "write one relative video path a line in them")
+        local, where = "inside", f"{base}/fashion_<split>.txt"
     elif urls_file is not None:
         lists = parse_urls_file(urls_file)
         base = Path(urls_file).parent
+        local, where = "inside", f"--urls {urls_file}"
     elif urls is not None:
         lists = {check_split(s): list(v) for s, v in urls.items()}
+        local, where = "any", "the given URLs"
     else:
         lists = fetch_official_lists(dest, timeout, retries, backoff)
         base = dest
+        local, where = "none", f"the official lists in {dest}"
     out, bad = [], []
     for split, entries in lists.items():
         for url in entries:
             try:
-                out.append(make_source(url, split, base))
+                out.append(make_source(url, split, base, local=local, list_name=where))
             except UnsupportedSourceError as exc:
                 bad.append(str(exc))
     if bad:
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
         raise UnsupportedSourceError(f"{bad[0]}{more}")
+    if not out:
+        raise SourceError(f"{where} lists no videos (only blank or # lines); write one video URL or path a "
+                          "line ('URL' or 'SPLIT URL')")
     return out
 
 

@@ -23,7 +23,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ffbench import fileio
 from ffbench.encoders import frames_to_tensor, state_dict_sha256, vae_decode, vae_encode
 
 # Architecture of the stand-in (diffusers AutoencoderKL keyword arguments).
@@ -169,7 +169,10 @@ def train_tiny_vae(
     vae = build_tiny_vae(seed).train()
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(vae.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
+    # OneCycleLR divides by its warm-up length pct_start * steps - 1, which 5% makes zero at exactly 20
+    # steps (ZeroDivisionError): warm up for 1.5 steps there instead; every other count keeps 5%.
+    warmup = 0.05 if abs(0.05 * steps - 1) > 1e-9 else 1.5 / steps
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=warmup)
     losses = []
     bar = tqdm(range(steps), desc="tiny VAE", unit="step", disable=not progress)
     for _ in bar:
@@ -224,10 +227,11 @@ def train_tiny_vae(
 
 def _save(vae, identity: dict, out_dir: Path) -> None:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    tmp = fileio.mkdtemp(out_dir.parent, prefix=f".{out_dir.name}-")
     try:
         vae.save_pretrained(tmp)
         (tmp / "identity.json").write_text(json.dumps(identity, indent=2))
+        fileio.apply_umask(tmp)  # safetensors writes 0600 files
         if out_dir.exists():  # a directory cannot be os.replace'd onto a non-empty one: move it aside first
             old = out_dir.with_name(f".{out_dir.name}-old-{os.getpid()}")
             os.replace(out_dir, old)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from ffbench import fileio
 
 
 def cache_key(**parts: object) -> str:
@@ -22,7 +23,7 @@ def save_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
     """Write `arrays` to `path` (.npz, no pickle) through a temporary file and os.replace."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp.npz", dir=path.parent)
+    fd, tmp = fileio.mkstemp(path.parent, prefix=path.name + ".", suffix=".tmp.npz")
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)

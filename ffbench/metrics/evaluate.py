@@ -1,137 +1,78 @@
 """Run the named metrics on a real and a fake video source; one `MetricResult` per metric.
 
-Protocols that share a network and input settings share one pass over the videos (fvd+kvd; fid+is).
-With several seeds, seeded parts change per seed (fvd/kvd clip starts, the IS shuffle) and the value
-is the mean over seeds with their standard deviation; deterministic protocols (vfid, fid) are computed
-once and report std 0.
+    results = evaluate("all", "data/synthetic/shards/test", "runs/ff/samples", i3d="random", ...)
 
-Random extractors (`random`) are built with a fixed seed and get their BatchNorm statistics
-re-estimated on the real set (seed-0 units, up to `recal_items`) before any features are taken.
+Order of work: the generated folder is checked against the real set (`validation`: ids, frame counts,
+sizes, fps; one report, raised as `FolderMismatchError` when fatal), then each family runs on the shared
+pieces:
+
+- distribution metrics with a network (fvd and its StyleGAN-V / cd-fvd variants, kvd, vfid, fid, is):
+  `distribution`, over the feature cache;
+- weight-free diagnostics and fvmd-flow: one flow analysis per video (`video_analysis`, cached),
+  then `diagnostics`;
+- paired metrics (psnr, ssim, l1, lpips): `paired`, on the ids both folders have.
+
+Every row gets a seeded bootstrap 95% interval over videos (`bootstrap`). A `generation.json` in the fake
+folder (written by `ffbench generate`) may carry `flags` (for example "privileged-input: ground-truth
+flow"); they are copied into every row. LPIPS without its ImageNet backbone is an error when asked for by
+name and skipped, with the reason, under `all`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from ffbench.metrics.features import Extraction, extract, iter_inputs
-from ffbench.metrics.frechet import frechet_distance
-from ffbench.metrics.inception_score import inception_score
-from ffbench.metrics.kernel import kernel_distance
-from ffbench.metrics.protocols import METRICS, PROTOCOLS, Protocol, feature_dim
-from ffbench.metrics.sources import VideoSourceDir, open_source
-from ffbench.metrics.weights import (
-    RANDOM_LABEL,
-    Extractor,
-    load_i3d,
-    load_inception,
-    recalibrate_batchnorm,
-    recipe_hash,
+from ffbench.errors import UserError
+from ffbench.metrics.bootstrap import DEFAULT_RESAMPLES
+from ffbench.metrics.distribution import evaluate_distribution
+from ffbench.metrics.i3d import MIN_FRAMES
+from ffbench.metrics.protocols import (
+    DIAGNOSTICS,
+    FLOW_DISTRIBUTION,
+    FVD_ALL,
+    METRICS,
+    PAIRED,
+    PROTOCOLS,
+    Protocol,
 )
+from ffbench.metrics.results import MetricResult, ResultList
+from ffbench.metrics.sources import GENERATION_FILE, open_fake, open_real
+from ffbench.metrics.validation import dedup_source, source_ids, validate_fake
+from ffbench.metrics.weights import WeightsError
 
-
-@dataclass
-class MetricResult:
-    metric: str
-    value: float
-    std: float
-    per_seed: list[float]
-    seeds: list[int]
-    n_real: int  # units (clips / videos / frames) of the real set; 0 for IS (fake only)
-    n_fake: int
-    n_real_videos: int
-    n_fake_videos: int
-    frames: str  # frames per unit actually used on the fake side, "16" or "12-16"
-    unit: str
-    protocol: Protocol
-    extractor: str
-    extractor_sha256: str
-    flags: list[str] = field(default_factory=list)
-    detail: dict = field(default_factory=dict)
-
-    @property
-    def random_init(self) -> bool:
-        return self.extractor_sha256.startswith(RANDOM_LABEL)
+__all__ = ["MetricResult", "ResultList", "evaluate", "parse_metrics", "read_generation_flags"]
 
 
 def parse_metrics(metric: str | Sequence[str]) -> list[str]:
-    """'all', 'fvd', 'fvd,kvd' or a list -> validated metric names in canonical order."""
+    """'all', 'fvd-all', 'fvd', 'fvd,psnr' or a list -> validated metric names in canonical order."""
     names = metric.split(",") if isinstance(metric, str) else list(metric)
     names = [n.strip().lower() for n in names if n.strip()]
     if "all" in names:
         return list(METRICS)
-    bad = [n for n in names if n not in PROTOCOLS]
+    if "fvd-all" in names:
+        names = [n for n in names if n != "fvd-all"] + list(FVD_ALL)
+    bad = [n for n in names if n not in METRICS]
     if bad or not names:
         raise ValueError(f"--metric {metric!r}: unknown metric {bad[0] if bad else ''!r}; "
-                         f"choose from {', '.join(METRICS)} or all")
+                         f"choose from {', '.join(METRICS)}, fvd-all or all")
     return [m for m in METRICS if m in names]
 
 
-def _build_extractor(protocol: Protocol, i3d: str | None, i3d_vfid: str | None, inception: str | None,
-                     cache_dir: str | Path | None) -> Extractor:
-    if protocol.network == "inception":
-        size = protocol.size[0] if protocol.size else 299
-        return load_inception(inception, size=size, cache_dir=cache_dir)
-    spec = i3d if protocol.weights == "k400" else i3d_vfid
-    return load_i3d(spec, protocol.weights, bn_eps=protocol.bn_eps, cache_dir=cache_dir)
-
-
-def _recalibrate(extractor: Extractor, protocol: Protocol, real: VideoSourceDir, batch_size: int,
-                 recal_items: int, device: str) -> None:
-    """Re-estimate a random extractor's BatchNorm statistics on up to `recal_items` real units."""
-    extractor.model.to(device)
-
-    seen = 0
-
-    def batches():
-        nonlocal seen
-        for batch, _, _ in iter_inputs(real, protocol, 0, batch_size):
-            if seen >= recal_items:
-                return
-            yield batch.to(device)
-            seen += len(batch)
-
-    recalibrate_batchnorm(extractor.model, batches())
-    extractor.recalibrated = True
-    extractor.sha256 = f"{RANDOM_LABEL}:" + recipe_hash(base=extractor.sha256, real=real.fingerprint(),
-                                                       spec=protocol.feature_spec(), items=recal_items)
-    extractor.label += f", BatchNorm re-estimated on {seen} real {protocol.unit}s"
-
-
-def _distance(protocol: Protocol, real: Extraction | None, fake: Extraction, output: str, seed: int) -> tuple:
-    if protocol.distance == "frechet":
-        mu1, s1 = real.stats[output].compute()
-        mu2, s2 = fake.stats[output].compute()
-        return frechet_distance(mu1, s1, mu2, s2), {}
-    if protocol.distance == "kernel":
-        return kernel_distance(real.stats[output].features, fake.stats[output].features), {}
-    probs = fake.stats[output].features
-    splits = min(protocol.splits, len(probs))
-    mean, split_std = inception_score(probs, splits=splits, shuffle_seed=seed)
-    return mean, {"split_std": split_std, "splits": splits}
-
-
-def _seeded(protocol: Protocol) -> bool:
-    """Whether the seed changes the value: clip starts (fvd, kvd) or the IS shuffle."""
-    return protocol.unit == "clip" or protocol.distance == "inception_score"
-
-
-def _flags(protocol: Protocol, result: MetricResult, fake: Extraction, dim: int) -> list[str]:
-    flags = []
-    if result.random_init:
-        flags.append(RANDOM_LABEL)
-    n_min = min(result.n_fake, result.n_real) if protocol.distance != "inception_score" else result.n_fake
-    if protocol.distance == "frechet" and n_min <= dim:
-        flags.append(f"N<=dim ({n_min}<={dim}): biased upward, covariance singular")
-    if protocol.frames is not None and fake.frames_min < protocol.frames:
-        flags.append(f"short videos: {fake.frames_min} frames used, protocol wants {protocol.frames}")
-    splits = result.detail.get("splits", protocol.splits)
-    if protocol.distance == "inception_score" and splits < protocol.splits:
-        flags.append(f"only {splits} IS splits")
+def read_generation_flags(fake: str | Path) -> list[str]:
+    """The `flags` list of `<fake>/generation.json`, or [] when there is no such file."""
+    path = Path(fake) / GENERATION_FILE
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: not readable JSON ({exc}); rewrite it with `ffbench generate` or delete "
+                        "it") from None
+    flags = data.get("flags", []) if isinstance(data, dict) else None
+    if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
+        raise UserError(f"{path}: 'flags' must be a list of strings, got {flags!r}")
     return flags
 
 
@@ -139,67 +80,154 @@ def evaluate(metrics: str | Sequence[str], real: str | Path, fake: str | Path, s
              i3d: str | None = None, i3d_vfid: str | None = None, inception: str | None = None,
              batch_size: int = 8, device: str = "cpu", cache_dir: str | Path | None = None,
              weights_dir: str | Path | None = None, protocols: dict[str, Protocol] | None = None,
-             max_items: int | None = None, recal_items: int = 64,
-             progress: bool = False) -> list[MetricResult]:
+             max_items: int | None = None, recal_items: int = 64, progress: bool = False,
+             paired_protocol: str = "correct", paired_frames: str = "1:", allow_missing: bool = False,
+             lpips_vgg: str | None = None, bootstrap: int = DEFAULT_RESAMPLES,
+             stylegan_v_mirror: bool = False) -> ResultList:
     """Score the videos in `fake` against those in `real` with each metric.
 
     Args:
-        metrics: names (fvd, kvd, vfid, fid, is) or "all".
+        metrics: names (see `protocols.METRICS`), "fvd-all" (the three FVD protocols) or "all".
         real, fake: folders of mp4/gif files, or (real) of WebDataset shards with an `mp4` key.
-        seeds: clip-start / IS-shuffle seeds; value = mean over seeds, std = their standard deviation.
+        seeds: clip-start / IS-shuffle seeds; value = mean over seeds, std = their standard deviation;
+            the first seed also seeds the bootstrap.
         i3d, i3d_vfid, inception: weight files, None to use/download the canonical files, or "random".
         protocols: replacements for the named protocols (tests shrink the input size).
         max_items: cap on units per side (default: the protocol's own cap).
         recal_items: real units used to re-estimate BatchNorm statistics of random extractors.
+        paired_protocol: "correct" or "disco" (see `paired`); paired_frames: slice of generated frames.
+        allow_missing: score paired metrics on the ids both folders have instead of refusing.
+        lpips_vgg: torchvision's vgg16-397923af.pth for LPIPS (default: torch's cache, then download).
+        bootstrap: resamples for the 95% intervals (0: no intervals).
+        stylegan_v_mirror: fvd-stylegan-v adds every real video mirrored, as StyleGAN-V's `--mirror 1`.
+
+    Returns:
+        a ResultList of MetricResults in canonical order; `.skipped` holds metrics left out of "all" and
+        why; `.report` the folder report's text when the folders did not match exactly.
     """
     names = parse_metrics(metrics)
+    raw = metrics.split(",") if isinstance(metrics, str) else list(metrics)
+    # Metrics named one by one must run; under "all" the ones that cannot are skipped with the reason.
+    explicit = set() if "all" in [m.strip().lower() for m in raw] else set(names)
     if not seeds:
         raise ValueError("seeds must hold at least one seed, e.g. --seeds 0")
+    if bootstrap < 0:
+        raise ValueError(f"--bootstrap {bootstrap}: give 0 (no intervals) or a number of resamples")
     table = {**PROTOCOLS, **(protocols or {})}
-    real_src, fake_src = open_source(real, "--real"), open_source(fake, "--fake")
-    # One extractor and one pass per group of protocols with the same network and inputs.
-    groups: dict[str, list[Protocol]] = {}
-    for name in names:
-        p = table[name]
-        groups.setdefault(json.dumps([p.network, p.weights, p.feature_spec()], sort_keys=True), []).append(p)
-    results = []
-    for members in groups.values():
-        first = members[0]
-        extractor = _build_extractor(first, i3d, i3d_vfid, inception, weights_dir)
-        if extractor.random_init:
-            _recalibrate(extractor, first, real_src, batch_size, recal_items, device)
-        outputs = tuple(sorted({p.output for p in members}))
-        need_real = any(p.distance != "inception_score" for p in members)
-        run_seeds = list(seeds) if any(_seeded(p) for p in members) else [seeds[0]]
-        per_seed: dict[str, list[float]] = {p.name: [] for p in members}
-        details: dict[str, dict] = {p.name: {} for p in members}
-        real_x = fake_x = None
-        for seed in run_seeds:
-            if first.unit == "clip" or real_x is None:
-                kwargs = dict(seed=seed, batch_size=batch_size, cache_dir=cache_dir, max_items=max_items,
-                              device=device, progress=progress)
-                real_x = extract(real_src, first, extractor, outputs, **kwargs) if need_real else None
-                fake_x = extract(fake_src, first, extractor, outputs, **kwargs)
-            for p in members:
-                if per_seed[p.name] and not _seeded(p):
-                    continue  # deterministic: one value whatever the seed
-                value, detail = _distance(p, real_x, fake_x, p.output, seed)
-                per_seed[p.name].append(value)
-                details[p.name] = detail
-        for p in members:
-            values = per_seed[p.name]
-            scored_real = p.distance != "inception_score"  # IS scores the fake set alone
-            frames = f"{fake_x.frames_min}" if fake_x.frames_min == fake_x.frames_max else \
-                f"{fake_x.frames_min}-{fake_x.frames_max}"
-            result = MetricResult(
-                metric=p.name, value=float(np.mean(values)), std=float(np.std(values)), per_seed=values,
-                seeds=list(run_seeds) if _seeded(p) else run_seeds[:1],
-                n_real=real_x.n_items if real_x and scored_real else 0,
-                n_fake=fake_x.n_items, n_real_videos=real_x.n_videos if real_x and scored_real else 0,
-                n_fake_videos=fake_x.n_videos, frames=frames,
-                unit=p.unit, protocol=p, extractor=extractor.label, extractor_sha256=extractor.sha256,
-                detail=details[p.name])
-            result.flags = _flags(p, result, fake_x, feature_dim(p))
-            results.append(result)
+    if stylegan_v_mirror:
+        table["fvd-stylegan-v"] = table["fvd-stylegan-v"].replace(mirror=True)
+    fake_src = dedup_source(open_fake(fake, real))  # first: a swapped pair is named as such
+    real_src = open_real(real)
+    needs_i3d = any(n in table and table[n].network == "i3d" for n in names)
+    report = validate_fake(real_src, fake_src, MIN_FRAMES if needs_i3d else 2)
+    paired = [n for n in names if n in PAIRED]
+    if report.fatal(allow_missing) and (report.problems or paired):
+        from ffbench.metrics.validation import FolderMismatchError
+
+        raise FolderMismatchError(report.format(allow_missing))
+    skipped: dict[str, str] = {}
+    results: list[MetricResult] = []
+    seed = seeds[0]
+    lpips_model = None
+    if "lpips" in paired:  # before any long work: a missing backbone named by --metric fails at once
+        from ffbench.metrics.perceptual import load_lpips
+
+        try:
+            lpips_model = load_lpips(lpips_vgg, weights_dir)
+        except WeightsError as exc:
+            if "lpips" in explicit:
+                raise
+            skipped["lpips"] = str(exc)
+            paired.remove("lpips")
+
+    dist = [table[n] for n in names if n in table]
+    if dist:
+        results += evaluate_distribution(dist, real_src, fake_src, seeds, i3d, i3d_vfid, inception,
+                                         batch_size, device, cache_dir, weights_dir, max_items, recal_items,
+                                         progress, bootstrap)
+    flow_metrics = [n for n in names if n in DIAGNOSTICS or n in FLOW_DISTRIBUTION]
+    if flow_metrics:
+        results += _flow_metrics(flow_metrics, explicit, real_src, fake_src, report, cache_dir, progress,
+                                 bootstrap, seed, skipped)
+    if paired:
+        results += _paired(paired, explicit, real_src, fake_src, report, paired_protocol, paired_frames,
+                           lpips_model, progress, bootstrap, seed, skipped)
+
+    extra_flags = read_generation_flags(fake)
+    for r in results:
+        r.flags += [f for f in extra_flags if f not in r.flags]
     order = {m: i for i, m in enumerate(METRICS)}
-    return sorted(results, key=lambda r: order[r.metric])
+    return ResultList(sorted(results, key=lambda r: order[r.metric]), skipped,
+                      report.format(allow_missing) if report.has_id_problems else "")
+
+
+def _flow_metrics(names: list[str], explicit: set[str], real_src, fake_src, report, cache_dir, progress: bool,
+                  resamples: int, seed: int, skipped: dict[str, str]) -> list[MetricResult]:
+    from ffbench.metrics.diagnostics import analyse_set, diagnostic_result, fvmd_result
+
+    real_items, _ = source_ids(real_src)
+    fake_items, _ = source_ids(fake_src)
+    fake = analyse_set(fake_items, report.frames, report.size, cache_dir, progress, "generated")
+    real = analyse_set(real_items, report.frames, report.size, cache_dir, progress, "real")
+    out = []
+    for name in names:
+        if name == "fvmd-flow":
+            try:
+                out.append(fvmd_result(fake, real, report.frames, report.size, resamples, seed))
+            except ValueError as exc:  # videos too short for one 16-frame segment
+                if name in explicit:
+                    raise
+                skipped[name] = str(exc)
+        else:
+            out.append(diagnostic_result(name, fake, real, report.frames, report.size, resamples, seed))
+    return out
+
+
+def _paired(names: list[str], explicit: set[str], real_src, fake_src, report, variant: str, frames: str,
+            lpips_model, progress: bool, resamples: int, seed: int,
+            skipped: dict[str, str]) -> list[MetricResult]:
+    import numpy as np
+
+    from ffbench.metrics import bootstrap
+    from ffbench.metrics.paired import PairedProtocol, paired_scores
+
+    ids = report.common
+    if not ids:
+        message = (f"paired metrics: no generated video in {report.fake} has the id of a real video in "
+                   f"{report.real}; name each generated video after its real test video (<id>.mp4)")
+        if explicit & set(names):
+            raise UserError(message)
+        skipped.update(dict.fromkeys(names, message))
+        return []
+    real_items, _ = source_ids(real_src)
+    fake_items, _ = source_ids(fake_src)
+    scores, info = paired_scores(real_items, fake_items, ids, names, variant, frames, lpips_model, progress)
+    lo_f, hi_f = info["frames_compared"]
+    out = []
+    for name in names:
+        per_video = scores[name]
+        values = np.array(list(per_video.values()))
+        lo, hi = bootstrap.mean_interval(values, resamples, seed)
+        flags = [report.id_flag()] if report.has_id_problems else []
+        if variant == "disco":
+            flags.append("disco protocol: reproduces the DisCo script's bugs, comparable with published "
+                         "tables only")
+        if name == "psnr" and info["psnr_capped"]:
+            flags.append(f"{info['psnr_capped']} identical frame pairs: PSNR capped at 100 dB")
+        if name == "lpips":
+            label, sha = lpips_model.label, lpips_model.sha256
+        else:
+            from ffbench.metrics.results import WEIGHT_FREE_LABEL
+
+            label, sha = f"{WEIGHT_FREE_LABEL}: scikit-image / OpenCV", f"{WEIGHT_FREE_LABEL}:paired"
+        detail = {"bootstrap": {"resamples": resamples, "over": "videos", "seed": seed},
+                  "frames_compared": [lo_f, hi_f]}
+        if name == "lpips":
+            detail["lin_sha256"] = lpips_model.lin_sha256
+        out.append(MetricResult(
+            metric=name, value=float(values.mean()), std=float(values.std()), per_seed=[float(values.mean())],
+            seeds=[seed], n_real=len(values), n_fake=len(values), n_real_videos=len(values),
+            n_fake_videos=len(values), frames=str(lo_f) if lo_f == hi_f else f"{lo_f}-{hi_f}", unit="video",
+            protocol=PairedProtocol(name, variant, frames), extractor=label, extractor_sha256=sha,
+            flags=flags, detail=detail, ci_low=lo, ci_high=hi, n_boot=resamples, per_video=per_video))
+    return out

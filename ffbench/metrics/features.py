@@ -2,11 +2,14 @@
 
 Videos are read one at a time (`ffbench.video.read_video`), cut into the protocol's units (one clip
 with a seeded start, the first N frames, or every frame), preprocessed (bilinear stretch, value range)
-and fed to the extractor in batches; only the running statistics (and, for KVD/IS, the features
-themselves: at most `max_items` x 400 or frames x 1008 floats) are kept.
+and fed to the extractor in batches; the running statistics and the features themselves (float32, one
+row per unit: 2048 x 400 for FVD, frames x 2048 for FID; KVD, IS and the bootstrap intervals need them)
+are kept, with the video each row came from. The StyleGAN-V and cd-fvd sampling variants (`fvd_variants`)
+pick their clips per side (real / fake).
 
 The cache file name is a hash of the extractor's sha256, the protocol's feature settings, the source
-listing, the seed (clip protocols only) and the outputs; it is written atomically.
+listing, the seed (clip protocols only), the side (sampling variants only) and the outputs; it is
+written atomically.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from ffbench.metrics.stats import FeatureStats
 from ffbench.metrics.weights import Extractor
 from ffbench.video import VideoError, probe_video, read_video
 
-KEEP_FEATURES = ("logits", "probs")  # outputs whose raw features KVD / IS need
+KEEP_FEATURES = ("logits", "pool", "probs")  # every output: KVD, IS and all bootstrap intervals need them
 
 
 @dataclass
@@ -40,6 +43,17 @@ class Extraction:
     frames_min: int = 0  # frames per unit actually used (per video for frame units)
     frames_max: int = 0
     meta: dict = field(default_factory=dict)
+    item_video: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # video of each row
+    skipped: list[str] = field(default_factory=list)  # videos a sampling variant dropped (too short)
+
+    def features(self, output: str) -> np.ndarray:
+        """(n_items, D) float32 features of `output`, one row per unit (for the bootstrap)."""
+        return self.stats[output].features
+
+    def video_index(self) -> np.ndarray:
+        """(n_items,) int: 0..V-1 numbering of the videos the rows came from, in order of appearance."""
+        _, inverse = np.unique(self.item_video, return_inverse=True)
+        return inverse.astype(np.int64)
 
 
 def output_dim(extractor: Extractor, output: str) -> int:
@@ -76,38 +90,92 @@ def preprocess(frames: np.ndarray, protocol: Protocol) -> torch.Tensor:
     return x * (hi - lo) + lo
 
 
-def iter_inputs(source: VideoSourceDir, protocol: Protocol, seed: int, batch_size: int,
-                max_items: int | None = None) -> Iterator[tuple[torch.Tensor, int, int]]:
-    """Yield (batch, frames per unit, index of the last video in it): the batch is (B, 3, T, H, W)
-    for I3D and (B, 3, H, W) for Inception.
+@dataclass
+class Batch:
+    """A batch of network inputs and where each row came from.
 
-    Clips/videos of equal shape are batched together; frames are batched within a video.
+    x: (B, 3, T, H, W) for I3D, (B, 3, H, W) for Inception; frames: frames per unit; videos: the video
+    index of each row; counts: how many times each row counts in the set (cd-fvd's repeated clips);
+    orders: each row's position in the reference code's item order (StyleGAN-V keeps the first N).
     """
-    limit = max_items if max_items is not None else protocol.max_items
-    pending: list[torch.Tensor] = []
-    emitted = last = 0
+
+    x: torch.Tensor
+    frames: int
+    videos: list[int]
+    counts: list[int]
+    orders: list[int]
+
+
+def _units(source: VideoSourceDir, protocol: Protocol, seed: int, side: str,
+           skipped: list[str]) -> Iterator[tuple[np.ndarray, int, int, int]]:
+    """(frames uint8, video index, count, order) of every unit under a reference project's sampling."""
+    from ffbench.metrics import fvd_variants
+
+    n_videos = source_len(source)
+    passes = fvd_variants.cdfvd_fake_counts(n_videos, protocol.max_items, seed) \
+        if protocol.sampling == "cdfvd" and side == "fake" else None
     for index, (name, src) in enumerate(source):
-        if limit is not None and emitted + len(pending) >= limit:
-            break
-        frames = unit_frames(src, protocol, seed, index, name)
+        frames = read_video(src)
+        if len(frames) < protocol.frames:  # both projects drop videos too short for one clip
+            skipped.append(name)
+            continue
+        units = fvd_variants.units_for(protocol, side, len(frames), index, n_videos, seed, passes)
+        for clip, unit in fvd_variants.iter_units(frames, units, protocol):
+            yield clip, index, unit.count, unit.order
+
+
+def source_len(source: VideoSourceDir) -> int:
+    """Number of videos in a source (a pass over the shard members for shard sources)."""
+    if source.kind == "videos":
+        return len(source.files)
+    return sum(1 for _ in source)
+
+
+def iter_inputs(source: VideoSourceDir, protocol: Protocol, seed: int, batch_size: int,
+                max_items: int | None = None, side: str = "fake",
+                skipped: list[str] | None = None) -> Iterator[Batch]:
+    """Yield `Batch`es of preprocessed units; `side` ("real" / "fake") matters for the sampling variants.
+
+    Clips/videos of equal shape are batched together; frames are batched within a video. Videos a
+    variant drops (shorter than its clip) are appended to `skipped`.
+    """
+    skipped = [] if skipped is None else skipped
+    if protocol.sampling != "ffbench":
+        units = _units(source, protocol, seed, side, skipped)
+    else:
+        limit = max_items if max_items is not None else protocol.max_items
+        units = _ffbench_units(source, protocol, seed, limit)
+    pending: list[tuple[torch.Tensor, int, int, int]] = []
+    for frames, index, count, order in units:
         x = preprocess(frames, protocol)
         if protocol.unit == "frame":
             for start in range(0, len(x), batch_size):
-                yield x[start:start + batch_size], len(frames), index
+                n = len(x[start:start + batch_size])
+                yield Batch(x[start:start + batch_size], len(frames), [index] * n, [1] * n, [index] * n)
             continue
         unit = x.permute(1, 0, 2, 3)  # (3, T, H, W)
-        if pending and pending[0].shape != unit.shape:
-            yield torch.stack(pending), pending[0].shape[1], last
-            emitted += len(pending)
+        if pending and pending[0][0].shape != unit.shape:
+            yield _stack(pending)
             pending = []
-        pending.append(unit)
-        last = index
+        pending.append((unit, index, count, order))
         if len(pending) == batch_size:
-            yield torch.stack(pending), unit.shape[1], index
-            emitted += len(pending)
+            yield _stack(pending)
             pending = []
     if pending:
-        yield torch.stack(pending), pending[0].shape[1], last
+        yield _stack(pending)
+
+
+def _stack(pending: list[tuple[torch.Tensor, int, int, int]]) -> Batch:
+    return Batch(torch.stack([p[0] for p in pending]), pending[0][0].shape[1], [p[1] for p in pending],
+                 [p[2] for p in pending], [p[3] for p in pending])
+
+
+def _ffbench_units(source: VideoSourceDir, protocol: Protocol, seed: int,
+                   limit: int | None) -> Iterator[tuple[np.ndarray, int, int, int]]:
+    for index, (name, src) in enumerate(source):
+        if limit is not None and index >= limit:
+            return
+        yield unit_frames(src, protocol, seed, index, name), index, 1, index
 
 
 def _outputs_of(extractor: Extractor, batch: torch.Tensor,
@@ -125,7 +193,9 @@ def _outputs_of(extractor: Extractor, batch: torch.Tensor,
 
 
 def _save(path: Path, result: Extraction) -> None:
-    arrays = {"meta": np.array([result.n_items, result.n_videos, result.frames_min, result.frames_max])}
+    arrays = {"meta": np.array([result.n_items, result.n_videos, result.frames_min, result.frames_max]),
+              "item_video": np.asarray(result.item_video, np.int64),
+              "skipped": np.array(result.skipped, dtype=str)}
     for output, stats in result.stats.items():
         arrays.update({f"{output}.{k}": v for k, v in stats.to_arrays().items()})
     save_npz_atomic(path, arrays)
@@ -133,8 +203,8 @@ def _save(path: Path, result: Extraction) -> None:
 
 def _load(path: Path, outputs: tuple[str, ...]) -> Extraction | None:
     arrays = load_npz(path)
-    if arrays is None or "meta" not in arrays:
-        return None
+    if arrays is None or "meta" not in arrays or "item_video" not in arrays:
+        return None  # missing, torn, or written before rows kept their video
     stats = {}
     for output in outputs:
         part = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith(output + ".")}
@@ -142,24 +212,35 @@ def _load(path: Path, outputs: tuple[str, ...]) -> Extraction | None:
             return None
         stats[output] = FeatureStats.from_arrays(part)
     n_items, n_videos, fmin, fmax = (int(v) for v in arrays["meta"])
-    return Extraction(stats, n_items, n_videos, fmin, fmax, {"cache": str(path)})
+    return Extraction(stats, n_items, n_videos, fmin, fmax, {"cache": str(path)}, arrays["item_video"],
+                      [str(x) for x in arrays.get("skipped", [])])
 
 
 @torch.no_grad()
 def extract(source: VideoSourceDir, protocol: Protocol, extractor: Extractor, outputs: tuple[str, ...],
             seed: int = 0, batch_size: int = 8, cache_dir: str | Path | None = None,
-            max_items: int | None = None, device: str = "cpu", progress: bool = False) -> Extraction:
-    """Statistics of `outputs` ("logits", "pool", "probs") over `source` under `protocol`."""
+            max_items: int | None = None, device: str = "cpu", progress: bool = False,
+            side: str = "fake") -> Extraction:
+    """Statistics and features of `outputs` ("logits", "pool", "probs") over `source` under `protocol`.
+
+    `side` ("real" / "fake") selects the clips of the StyleGAN-V and cd-fvd sampling variants; the
+    ffbench protocols treat both sides alike.
+    """
     outputs = tuple(sorted(set(outputs)))
+    variant = protocol.sampling != "ffbench"
     path = None
     if cache_dir is not None:
         key = cache_key(extractor=extractor.sha256, spec=protocol.feature_spec(), files=source.fingerprint(),
-                        seed=seed if protocol.unit == "clip" else None, outputs=outputs, max_items=max_items)
+                        seed=seed if protocol.unit == "clip" else None, outputs=outputs, max_items=max_items,
+                        side=side if variant else None)
         path = Path(cache_dir) / f"features-{protocol.network}-{key[:24]}.npz"
         cached = _load(path, outputs)
         if cached is not None:
             return cached
-    stats = {o: FeatureStats(output_dim(extractor, o), keep_features=o in KEEP_FEATURES) for o in outputs}
+    stats = {o: FeatureStats(output_dim(extractor, o), keep_features=True) for o in outputs}
+    rows: dict[str, list[np.ndarray]] = {o: [] for o in outputs}  # sampling variants: sorted at the end
+    item_video: list[int] = []
+    orders: list[int] = []
     result = Extraction(stats)
     extractor.model.to(device)
     bar = None
@@ -167,20 +248,35 @@ def extract(source: VideoSourceDir, protocol: Protocol, extractor: Extractor, ou
         from tqdm import tqdm
 
         bar = tqdm(desc=f"{protocol.name} {source.root.name}", unit=protocol.unit, leave=False)
-    for batch, frames, index in iter_inputs(source, protocol, seed, batch_size, max_items):
-        feats = _outputs_of(extractor, batch.to(device), outputs)
+    for batch in iter_inputs(source, protocol, seed, batch_size, max_items, side, result.skipped):
+        feats = _outputs_of(extractor, batch.x.to(device), outputs)
+        counts = np.asarray(batch.counts)
         for name, value in feats.items():
-            stats[name].update(value.double().cpu().numpy())
-        result.n_items += len(batch)
-        result.frames_min = frames if result.frames_min == 0 else min(result.frames_min, frames)
-        result.frames_max = max(result.frames_max, frames)
-        result.n_videos = index + 1
+            value = np.repeat(value.double().cpu().numpy(), counts, axis=0)
+            if variant:
+                rows[name].append(value.astype(np.float32))
+            else:
+                stats[name].update(value)
+        item_video.extend(np.repeat(batch.videos, counts).tolist())
+        orders.extend(np.repeat(batch.orders, counts).tolist())
+        result.frames_min = batch.frames if result.frames_min == 0 else min(result.frames_min, batch.frames)
+        result.frames_max = max(result.frames_max, batch.frames)
         if bar is not None:
-            bar.update(len(batch))
+            bar.update(len(batch.x))
     if bar is not None:
         bar.close()
-    if result.n_items == 0:
+    if not item_video:
         raise ValueError(f"{source.root}: no videos were read")
+    keep = np.arange(len(item_video))
+    if variant:
+        # The reference code keeps the first `max_items` items of its own order (StyleGAN-V lists the
+        # mirrored copies after every original); cd-fvd's counts already add up to it.
+        keep = np.argsort(np.asarray(orders), kind="stable")[: protocol.max_items]
+        for name in outputs:
+            stats[name].update(np.concatenate(rows[name])[keep])
+    result.item_video = np.asarray(item_video, np.int64)[keep]
+    result.n_items = len(keep)
+    result.n_videos = len(np.unique(result.item_video))
     if path is not None:
         _save(path, result)
     return result

@@ -7,6 +7,13 @@
   Mixed_5c average; Frechet distance.
 - fid: Inception-v3 (FID weights); every frame; 299x299, [0, 1]; 2048-d pool; Frechet distance.
 - is: the same Inception; every frame; softmax of the 1008 logits; 10 splits after a seeded shuffle.
+- fvd-stylegan-v: the fvd features sampled as StyleGAN-V's `calc_metrics_for_dataset.py` does (the code the
+  FashionFlow paper's numbers came from): real clips at a random offset, generated clips from frame 0,
+  N = min(items, 2048) per side, optionally every real video a second time mirrored (`--mirror 1` in its
+  README command), covariance divided by N. See `fvd_variants`.
+- fvd-cdfvd: the fvd features sampled as the cd-fvd package does with I3D: one random clip per real
+  video, generated videos cycled (new random clips) until 2048 clips, short side resized to 256
+  (antialiased), centre crop, uint8, then a 224x224 stretch; covariance divided by N.
 
 Clip starts (fvd/kvd) are drawn per video from a generator seeded with (seed, video index), so they
 are reproducible and change with `--seeds`. `max_items` caps the number of clips/videos per side.
@@ -33,11 +40,16 @@ class Protocol:
     max_items: int | None = None  # per side
     splits: int = 10  # Inception Score splits
     bn_eps: float | None = None  # I3D BatchNorm epsilon matching the weights' port
+    sampling: str = "ffbench"  # "ffbench" | "stylegan-v" | "cdfvd": which clips each side contributes
+    mirror: bool = False  # stylegan-v only: every real video a second time, flipped left-right
+    covariance: str = "unbiased"  # "unbiased" (N - 1) | "biased" (N, as StyleGAN-V and cd-fvd)
+
+    family = "distribution"
 
     def feature_spec(self) -> dict:
         """What determines the features (not the distance): fvd and kvd share one cache entry."""
         spec = dataclasses.asdict(self)
-        for key in ("name", "distance", "splits", "output"):
+        for key in ("name", "distance", "splits", "output", "covariance"):
             spec.pop(key)
         return spec
 
@@ -60,8 +72,31 @@ PROTOCOLS: dict[str, Protocol] = {
                     value_range=(0.0, 1.0)),
     "is": Protocol("is", "inception", "fid", "probs", "frame", "inception_score", frames=None,
                    size=(299, 299), value_range=(0.0, 1.0), splits=10),
+    "fvd-stylegan-v": Protocol("fvd-stylegan-v", "i3d", "k400", "logits", "clip", "frechet", frames=16,
+                               size=(224, 224), value_range=(-1.0, 1.0), max_items=2048, bn_eps=1e-5,
+                               sampling="stylegan-v", covariance="biased"),
+    "fvd-cdfvd": Protocol("fvd-cdfvd", "i3d", "k400", "logits", "clip", "frechet", frames=16,
+                          size=(224, 224), value_range=(-1.0, 1.0), max_items=2048, bn_eps=1e-5,
+                          sampling="cdfvd", covariance="biased"),
 }
-METRICS = tuple(PROTOCOLS)
+FVD_ALL = ("fvd", "fvd-stylegan-v", "fvd-cdfvd")
+# Weight-free metrics (`paired`, `diagnostics`, `fvmd`); their protocols live beside their code.
+PAIRED = ("psnr", "ssim", "l1", "lpips")
+DIAGNOSTICS = ("motion", "colour-drift", "detail-drift", "flicker")
+FLOW_DISTRIBUTION = ("fvmd-flow",)
+# Canonical order of every metric: distribution (with weights), fvmd-flow, paired, diagnostics.
+METRICS = ("fvd", "fvd-stylegan-v", "fvd-cdfvd", "kvd", "vfid", "fid", "is") + FLOW_DISTRIBUTION + PAIRED \
+    + DIAGNOSTICS
+WEIGHT_FREE = FLOW_DISTRIBUTION + ("psnr", "ssim", "l1") + DIAGNOSTICS
+
+
+def family(metric: str) -> str:
+    """The leaderboard group of a metric: distribution, paired or diagnostic."""
+    if metric in PAIRED:
+        return "paired"
+    if metric in DIAGNOSTICS:
+        return "diagnostic"
+    return "distribution"
 FEATURE_DIMS = {"logits": 400, "pool_i3d": 1024, "pool_inception": 2048, "probs": 1008}
 
 
@@ -70,7 +105,7 @@ def get_protocol(name: str) -> Protocol:
     try:
         return PROTOCOLS[name]
     except KeyError:
-        raise ValueError(f"unknown metric {name!r}; choose one of: {', '.join(METRICS)}") from None
+        raise ValueError(f"unknown metric {name!r}; choose one of: {', '.join(PROTOCOLS)}") from None
 
 
 def feature_dim(protocol: Protocol) -> int:

@@ -11,16 +11,16 @@ init makes features that barely depend on the input, so `recalibrate_batchnorm` 
 BatchNorm statistics on the real set first; every number from such an extractor is labelled
 `random-init` (its `sha256` field starts with it).
 
-Published hashes: only pytorch-fid's file carries one (the sha256 prefix 6726825d in its name, the
-torch.hub convention). No sha256 is published for the I3D files; their actual sha256 is recorded in
-every result row and the expected value is unknown.
+Published hashes: pytorch-fid's file and torchvision's VGG16 (the LPIPS backbone, `perceptual`) carry
+one (the sha256 prefixes 6726825d and 397923af in their names, the torch.hub convention). No sha256 is
+published for the I3D files; their actual sha256 is recorded in every result row and the expected value
+is unknown.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ffbench import fileio
 from ffbench.errors import UserError
 from ffbench.fileio import sha256_file
 from ffbench.metrics.i3d import InceptionI3d, TorchScriptI3D
@@ -72,6 +73,9 @@ WEIGHT_SOURCES: dict[str, WeightSource] = {
     "stylegan-v": WeightSource(
         "i3d_torchscript.pt", "https://www.dropbox.com/s/ge9e5ujwgetktms/i3d_torchscript.pt?dl=1",
         "--i3d", None),
+    # torchvision's ImageNet VGG16, the LPIPS backbone (torch.hub names files with their sha256 prefix).
+    "vgg16": WeightSource("vgg16-397923af.pth", "https://download.pytorch.org/models/vgg16-397923af.pth",
+                          "--lpips-vgg", "397923af"),
 }
 
 
@@ -100,7 +104,7 @@ def is_offline() -> bool:
 
 def _download(source: WeightSource, target: Path, timeout: float) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
+    fd, tmp = fileio.mkstemp(target.parent, prefix=target.name + ".", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(source.url, timeout=timeout) as resp:
             while block := resp.read(1 << 20):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ffbench.fileio import write_text_atomic
 from ffbench.synthetic.render import FPS, render_video
 
 SPLITS = ("train", "test")
@@ -72,13 +72,7 @@ def _make_one(path: str, seed: int, frames: int, height: int, width: int) -> tup
 
 
 def _write_list(path: Path, lines: list[str]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write("".join(line + "\n" for line in lines))
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    write_text_atomic(path, "".join(line + "\n" for line in lines))
 
 
 def make_dataset(out_dir: str | os.PathLike, n_train: int = 48, n_test: int = 16, frames: int = 64,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
 import re
 import shutil
@@ -26,11 +27,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
 from ffbench.errors import UserError
-from ffbench.fileio import write_json_atomic
+from ffbench.fileio import apply_umask, write_json_atomic
 from ffbench.training.distributed import DistInfo, barrier
 from ffbench.training.ema import ModelEMA
 
@@ -140,6 +142,15 @@ def _join_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> d
 
 # ---- save / load --------------------------------------------------------------------------------------
 
+def _load_tensors(path: Path, file: str) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path / file))
+    except FileNotFoundError as err:
+        raise CheckpointError(f"{path}: {file} is missing; the checkpoint is incomplete") from err
+    except SafetensorError as err:
+        raise _unreadable(path, file, err) from None
+
+
 def _file_names(modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer]) -> None:
     names = [*modules, *(f"{m}.ema" for m in modules), *optimizers]
     if len(set(names)) != len(names) or "state" in names or any(n.startswith("rng-") for n in names):
@@ -173,36 +184,71 @@ def save_checkpoint(
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
     barrier(info)
-    write_json_atomic(tmp / f"rng-rank{info.rank}.json", rng_state(generators))
-    barrier(info)
-    if info.is_main:
-        state: dict[str, Any] = {
-            "format": FORMAT_VERSION, "step": step, "data_position": data_position,
-            "world_size": info.world_size, "train_config": train_config, "extra": extra or {},
-            "optimizers": {}, "ema": {},
-        }
-        for name, module in modules.items():
-            save_model(module, str(tmp / f"{name}.safetensors"))
-        for name, ema in (emas or {}).items():
-            save_file(ema.tensors(), str(tmp / f"{name}.ema.safetensors"))
-            state["ema"][name] = ema.scalars()
-        for name, optimizer in optimizers.items():
-            tensors, meta = _split_optimizer(optimizer)
-            save_file(tensors, str(tmp / f"{name}.safetensors"))
-            state["optimizers"][name] = meta
-        write_json_atomic(tmp / "state.json", state)
-        if final.exists():  # re-saving a step (e.g. interrupted right after a periodic save)
-            old = run_dir / f".checkpoint-{step}.old"
-            shutil.rmtree(old, ignore_errors=True)
-            final.rename(old)
-            tmp.rename(final)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(final)
-        if keep is not None:
-            prune_checkpoints(run_dir, keep)
+    try:
+        write_json_atomic(tmp / f"rng-rank{info.rank}.json", rng_state(generators))
+        barrier(info)
+        if info.is_main:
+            _write_and_rename(tmp, final, run_dir, step, modules, optimizers, emas, train_config,
+                              data_position, extra, keep, info)
+    except BaseException:
+        if info.is_main:  # a full disk or an interruption leaves no half-written .checkpoint-N.tmp
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
     barrier(info)
     return final
+
+
+def _write_and_rename(tmp: Path, final: Path, run_dir: Path, step: int, modules: dict[str, nn.Module],
+                      optimizers: dict[str, torch.optim.Optimizer], emas: dict[str, ModelEMA] | None,
+                      train_config: dict[str, Any], data_position: int, extra: dict[str, Any] | None,
+                      keep: int | None, info: DistInfo) -> None:
+    """The main rank's part of `save_checkpoint`: weights, optimiser state, state.json, then the rename."""
+    state: dict[str, Any] = {
+        "format": FORMAT_VERSION, "step": step, "data_position": data_position,
+        "world_size": info.world_size, "train_config": train_config, "extra": extra or {},
+        "optimizers": {}, "ema": {},
+    }
+    for name, module in modules.items():
+        _saving(save_model, module, tmp / f"{name}.safetensors")
+    for name, ema in (emas or {}).items():
+        _saving(save_file, ema.tensors(), tmp / f"{name}.ema.safetensors")
+        state["ema"][name] = ema.scalars()
+    for name, optimizer in optimizers.items():
+        tensors, meta = _split_optimizer(optimizer)
+        _saving(save_file, tensors, tmp / f"{name}.safetensors")
+        state["optimizers"][name] = meta
+    write_json_atomic(tmp / "state.json", state)
+    apply_umask(tmp)  # safetensors writes 0600 files
+    if final.exists():  # re-saving a step (e.g. interrupted right after a periodic save)
+        old = run_dir / f".checkpoint-{step}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(final)
+    if keep is not None:
+        prune_checkpoints(run_dir, keep)
+
+
+def _saving(save: Any, obj: Any, path: Path) -> None:
+    """Call a safetensors `save(obj, path)`; its I/O failures (reported as SafetensorError "Os { code: 28
+    ... }") become the OSError they are, naming the file, so a full disk reads as one."""
+    try:
+        save(obj, str(path))
+    except SafetensorError as err:
+        code = re.search(r"code: (\d+)", str(err))
+        if code is None:
+            raise
+        raise OSError(int(code.group(1)), os.strerror(int(code.group(1))), str(path)) from err
+
+
+def _unreadable(path: Path, file: str, err: BaseException) -> CheckpointError:
+    older = [c.name for c in list_checkpoints(path.parent) if c != path]
+    fix = (f"delete {path} to resume from {older[-1]}" if older else
+           f"delete {path} (it is the only checkpoint) and train again without --resume")
+    return CheckpointError(f"{path / file} is truncated or not a checkpoint file ({type(err).__name__}: "
+                           f"{str(err).splitlines()[0][:160]}); {fix}")
 
 
 def prune_checkpoints(run_dir: str | Path, keep: int) -> list[Path]:
@@ -231,7 +277,12 @@ def load_checkpoint(
     state_file = path / "state.json"
     if not state_file.is_file():
         raise CheckpointError(f"{path} is not a complete checkpoint (no state.json)")
-    state = json.loads(state_file.read_text())
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+        if not isinstance(state, dict):
+            raise ValueError(f"a JSON {type(state).__name__}, not an object")
+    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise _unreadable(path, "state.json", err) from None
     if state.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{path}: checkpoint format {state.get('format')!r}, expected {FORMAT_VERSION}")
     for name, module in modules.items():
@@ -240,6 +291,8 @@ def load_checkpoint(
                                              device=str(next(module.parameters()).device))
         except FileNotFoundError as err:
             raise CheckpointError(f"{path}: {name}.safetensors is missing") from err
+        except SafetensorError as err:
+            raise _unreadable(path, f"{name}.safetensors", err) from None
         except RuntimeError as err:  # torch's size-mismatch report
             raise CheckpointError(f"{path}/{name}.safetensors does not fit the model (it was trained with a "
                                   f"different model configuration): {err}") from err
@@ -251,15 +304,23 @@ def load_checkpoint(
     for name, ema in (emas or {}).items():
         if name not in state["ema"]:
             raise CheckpointError(f"{path} has no EMA for {name!r}; resume with the same --ema-decay setting")
-        ema.load(load_file(str(path / f"{name}.ema.safetensors")), state["ema"][name])
+        ema.load(_load_tensors(path, f"{name}.ema.safetensors"), state["ema"][name])
     for name, optimizer in optimizers.items():
         if name not in state["optimizers"]:
             raise CheckpointError(f"{path} has no optimizer state named {name!r}")
-        tensors = load_file(str(path / f"{name}.safetensors"))
-        optimizer.load_state_dict(_join_optimizer(tensors, state["optimizers"][name]))
+        tensors = _load_tensors(path, f"{name}.safetensors")
+        try:
+            optimizer.load_state_dict(_join_optimizer(tensors, state["optimizers"][name]))
+        except (ValueError, KeyError) as err:  # torch: "loaded state dict contains a parameter group ..."
+            raise CheckpointError(f"{path}/{name}.safetensors does not fit the optimizer of this model (it "
+                                  f"was saved for another model configuration): {err}") from err
     rng_file = path / f"rng-rank{info.rank}.json"
     restored = rng_file.is_file() and restore_rng
     if restored:
-        set_rng_state(json.loads(rng_file.read_text()), generators)
+        try:
+            rng = json.loads(rng_file.read_text(encoding="utf-8"))
+        except ValueError as err:
+            raise _unreadable(path, rng_file.name, err) from None
+        set_rng_state(rng, generators)
     return LoadedCheckpoint(step=state["step"], data_position=state["data_position"],
                             train_config=state["train_config"], extra=state["extra"], rng_restored=restored)

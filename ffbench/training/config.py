@@ -73,7 +73,8 @@ class TrainConfig:
 
 
 class ConfigMismatchError(UserError, ValueError):
-    """A resume was asked with settings that differ from the run directory's `config.json`."""
+    """A resume was asked with settings that differ from the run directory's `config.json` (or that file is
+    damaged), or a fresh run was asked in a directory that already holds one."""
 
 
 def config_differences(saved: dict[str, Any], requested: dict[str, Any], prefix: str = "") -> list[str]:
@@ -102,7 +103,11 @@ def prepare_run_config(run_dir: str | Path, run_config: dict[str, Any], resume: 
     # Round-trip through JSON so tuples/lists and ints/floats compare the way they were saved.
     run_config = json.loads(json.dumps(run_config))
     if resume and path.exists():
-        saved = json.loads(path.read_text())
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as err:
+            raise ConfigMismatchError(f"{path} is unreadable ({err}); it was damaged: restore it, or start "
+                                      "a new run in another --out directory") from None
         diffs = config_differences(saved, run_config)
         if diffs:
             raise ConfigMismatchError(
@@ -110,7 +115,7 @@ def prepare_run_config(run_dir: str | Path, run_config: dict[str, Any], resume: 
                 "original settings, or start a new run in another --out directory."
             )
     elif not resume and path.exists():
-        raise ValueError(
+        raise ConfigMismatchError(
             f"--out {run_dir} already holds a run (config.json exists); pass --resume to continue it or "
             "choose another --out directory"
         )

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ffbench.errors import UserError
+from ffbench.fileio import apply_umask
 from ffbench.presets import Preset, get_preset
 from ffbench.training.config import TrainConfig
 from ffbench.training.distributed import DistInfo, cleanup_distributed, init_distributed, loss_view
@@ -63,24 +64,37 @@ def find_data_dir(shards: str | Path) -> Path:
     for candidate in (given, given.parent, given.parent.parent):
         if (candidate / "shards" / "train" / "manifest.json").is_file():
             return candidate
+    if not given.exists():
+        raise ShardMismatchError(f"--shards {shards}: no such folder; pass the folder written by `ffbench "
+                                 "prepare --out`, e.g. `ffbench prepare --synthetic --preset cpu --out "
+                                 f"{shards}`")
     raise ShardMismatchError(
         f"--shards {shards}: no shards/train/manifest.json there or above; prepare data first, e.g. "
-        f"`ffbench prepare --synthetic --preset cpu --out {shards}`"
+        f"`ffbench prepare --synthetic --preset cpu --out {shards}` (or finish an interrupted prepare by "
+        "running it again)"
     )
 
 
+# What the model built for a preset needs from the data: the frame geometry and the feature shapes.
+# The preset's name and its default encoder specs are not needed: shards made with `--vae DIR`, or with
+# `--height/--width` equal to the preset's, fit the same model.
+_DATA_KEYS = ("height", "width", "vae_downsample", "latent_channels", "clip_tokens", "clip_dim")
+
+
 def check_manifest(manifest: dict[str, Any], preset: Preset, where: Path) -> None:
-    """Refuse shards whose preset or encoders disagree with `preset` (names what differs and the fix)."""
+    """Refuse shards whose frame size or features do not fit the model built for `preset` (names what
+    differs and the fix). The recorded encoders' geometry is what counts, whatever preset name or
+    encoder spec produced them."""
     problems = []
     have = manifest.get("preset", {})
-    for key, want in preset.to_dict().items():
-        if have.get(key) != want:
-            problems.append(f"preset.{key} is {have.get(key)!r}, --preset {preset.name} needs {want!r}")
+    for key in _DATA_KEYS:
+        if have.get(key) != getattr(preset, key):
+            problems.append(f"preset.{key} is {have.get(key)!r}, --preset {preset.name} needs "
+                            f"{getattr(preset, key)!r}")
     encoders = manifest.get("encoders", {})
     expected = {
-        "vae": {"spec": preset.vae, "latent_channels": preset.latent_channels,
-                "downsample": preset.vae_downsample},
-        "clip": {"spec": preset.clip, "tokens": preset.clip_tokens, "dim": preset.clip_dim},
+        "vae": {"latent_channels": preset.latent_channels, "downsample": preset.vae_downsample},
+        "clip": {"tokens": preset.clip_tokens, "dim": preset.clip_dim},
     }
     for role, fields in expected.items():
         ident = encoders.get(role)
@@ -88,14 +102,16 @@ def check_manifest(manifest: dict[str, Any], preset: Preset, where: Path) -> Non
             problems.append(f"the manifest records no {role} encoder")
             continue
         for key, want in fields.items():
-            if key in ident and ident[key] != want:
-                problems.append(f"encoders.{role}.{key} is {ident[key]!r}, --preset {preset.name} "
+            if ident.get(key) != want:
+                problems.append(f"encoders.{role}.{key} is {ident.get(key)!r}, --preset {preset.name} "
                                 f"needs {want!r}")
     if problems:
+        size = f"--height {preset.height} --width {preset.width}"
         raise ShardMismatchError(
-            f"shards in {where} do not fit --preset {preset.name}: {'; '.join(problems)}. Prepare shards for "
-            f"this preset (`ffbench prepare --preset {preset.name} --out DIR`) or train with the preset they "
-            "were made for."
+            f"shards in {where} do not fit --preset {preset.name} (the model it builds): "
+            f"{'; '.join(problems)}. Prepare shards that fit (`ffbench prepare --preset {preset.name} --out "
+            f"DIR`, or {size} with encoders of the same latent and token shapes), or train with the preset "
+            "the shards were made for."
         )
 
 
@@ -158,6 +174,7 @@ def export_pipeline(model: nn.Module, data_dir: Path, manifest: dict[str, Any], 
         pipe = FashionFlowPipeline(unet=model, vae=vae, image_encoder=clip, feature_extractor=processor,
                                    scheduler=make_noise_scheduler(options.schedule, kind="ddpm"))
         pipe.save_pretrained(tmp)
+    apply_umask(tmp)  # safetensors writes 0600 files; the pipeline gets the user's umask like every output
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ffbench.config_files import check_config, check_pipeline_dir
 from ffbench.models.fashionflow.images import load_image
 from ffbench.models.fashionflow.model import FashionFlowConfigError, FashionFlowModel
 from ffbench.models.fashionflow.pipeline import FashionFlowPipeline
@@ -40,6 +41,7 @@ def load_pipeline(
         raise ValueError(f"checkpoint {str(path)!r}: unreadable model_index.json ({err}); {_HOW}") from err
     if kind != "FashionFlowPipeline":
         raise ValueError(f"checkpoint {str(path)!r} holds a {kind}, not a FashionFlowPipeline; {_HOW}")
+    check_pipeline_dir(path)  # a damaged config.json: name the file and the field, not a deep TypeError
     extra = {}
     if interpolator is not None:
         extra["interpolator"] = _load_model(Path(interpolator), "interpolator")
@@ -62,6 +64,7 @@ def _load_model(path: Path, role: str) -> FashionFlowModel:
             f"{role} {str(path)!r} has no config.json; give a FashionFlowModel.save_pretrained directory "
             "(ffbench train fashionflow --stage interpolate exports <run>/interpolator)"
         )
+    check_config(path / "config.json", FashionFlowModel)
     try:
         return FashionFlowModel.from_pretrained(path)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:

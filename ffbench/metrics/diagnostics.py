@@ -1,0 +1,195 @@
+"""Weight-free video diagnostics: what a generated set does that its real set does not, with no network.
+
+Each diagnostic is a number per video (`PER_VIDEO`), reported for the generated set (the row's value), for
+the real set (`real_value`) and as their ratio, each with a bootstrap interval over videos. The real
+videos are cut to the generated length and resized to the generated size first, so both sides are
+analysed on the same frames and pixels (`video_analysis`). Every row's `detail` keeps the mean per-frame
+curves of both sides (`curves`: {"fake": [...], "real": [...]}, index t = frame t or pair (t, t+1)),
+which the report plots.
+
+- motion: mean flow magnitude, px per frame. Sees the range of motion: frozen or slowed (ratio < 1),
+  faster (> 1).
+- colour-drift: mean over t of CIEDE2000(mean Lab of the person box at t, at frame 0). Sees colours
+  fading or shifting over time.
+- detail-drift: mean over t of the gradient energy at t over that at frame 0. Sees texture lost (blur)
+  or noise added over time.
+- flicker: mean over t of the flow-warped frame difference, 0-255. Sees changes the motion does not
+  explain: brightness flicker, shuffled frames.
+
+`fvmd-flow` (a distribution distance on motion histograms, `fvmd`) is computed from the same analysis.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ffbench.flow import flow_settings
+from ffbench.metrics import bootstrap, fvmd
+from ffbench.metrics.frechet import frechet_distance_weighted
+from ffbench.metrics.results import WEIGHT_FREE_LABEL, MetricResult
+from ffbench.metrics.video_analysis import VideoAnalysis, analysis_settings, cached_analysis
+from ffbench.metrics.weights import recipe_hash
+
+SEES = {
+    "motion": "mean dense-flow magnitude between consecutive frames (px/frame): the range of motion",
+    "colour-drift": "CIEDE2000 of the person box's mean colour at frame t vs frame 0, mean over t: colours "
+                    "fading or shifting",
+    "detail-drift": "gradient energy of frame t over frame 0, mean over t: detail lost (<1) or noise "
+                    "added (>1)",
+    "flicker": "|frame t+1 - frame t warped by the flow| over flow-consistent pixels (0-255): changes the "
+               "motion does not explain",
+    "fvmd-flow": "Frechet distance of per-video velocity/acceleration orientation histograms (FVMD recipe "
+                 "on Farneback flow, an adaptation): the kind of motion",
+}
+PER_VIDEO: dict[str, Callable[[VideoAnalysis], float]] = {
+    "motion": lambda a: float(np.mean(a.motion)),
+    "colour-drift": lambda a: float(np.mean(a.colour[1:])),
+    "detail-drift": lambda a: float(np.mean(a.detail[1:])),
+    "flicker": lambda a: float(np.nanmean(a.flicker)) if np.isfinite(a.flicker).any() else float("nan"),
+}
+CURVES = {"motion": "motion", "colour-drift": "colour", "detail-drift": "detail", "flicker": "flicker"}
+
+
+@dataclass(frozen=True)
+class DiagnosticProtocol:
+    name: str
+    frames: int  # frames analysed per video (the generated length; real videos are cut to it)
+    size: tuple[int, int]  # (H, W) analysed (the generated size; real videos are resized to it)
+
+    family = "diagnostic"
+
+    def to_json(self) -> str:
+        flow = {k: v for k, v in flow_settings().items() if k != "opencv"}
+        return json.dumps({"family": self.family, "name": self.name, "frames": self.frames,
+                           "size": list(self.size), "flow": flow}, sort_keys=True)
+
+    def describe(self) -> str:
+        return (f"weight-free, first {self.frames} frames at {self.size[1]}x{self.size[0]} (real resized "
+                f"to the generated size), OpenCV Farneback flow: {SEES[self.name]}")
+
+
+@dataclass(frozen=True)
+class FvmdProtocol(DiagnosticProtocol):
+    """fvmd-flow: computed from the same analysis, but a distribution distance (lower is better)."""
+
+    family = "distribution"
+
+    def describe(self) -> str:
+        return (f"weight-free, first {self.frames} frames at {self.size[1]}x{self.size[0]}, FVMD histograms "
+                f"({fvmd.GRID}x{fvmd.GRID} points tracked on Farneback flow, {fvmd.SEGMENT}-frame segments, "
+                f"{fvmd.CELL}x{fvmd.CELL}-point cells x {fvmd.CUBE}-frame cubes x {fvmd.ANGLE_BINS} "
+                f"orientations, velocity + acceleration = {fvmd.DIM}-d, mean per video), Frechet distance")
+
+
+def extractor_label() -> tuple[str, str]:
+    """(label, sha) of the weight-free "extractor": OpenCV's flow and scikit-image, no weights."""
+    settings = flow_settings()
+    return (f"{WEIGHT_FREE_LABEL}: OpenCV {settings['opencv']} Farneback flow, scikit-image colour",
+            f"{WEIGHT_FREE_LABEL}:{recipe_hash(**analysis_settings(0, (0, 0)))}")
+
+
+def analyse_set(items: dict[str, Path | bytes], frames: int, size: tuple[int, int],
+                cache_dir: str | Path | None, progress: bool = False,
+                desc: str = "") -> dict[str, VideoAnalysis]:
+    """{id: analysis} of every video, each cut to `frames` and resized to `size` (H, W)."""
+    iterator = items.items()
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(iterator, total=len(items), desc=f"diagnostics {desc}", unit="video", leave=False)
+    return {vid: cached_analysis(src, frames, size, cache_dir) for vid, src in iterator}
+
+
+def _mean_curve(curves: list[np.ndarray]) -> list[float]:
+    length = max(len(c) for c in curves)
+    stack = np.full((len(curves), length), np.nan)
+    for i, c in enumerate(curves):
+        stack[i, :len(c)] = c
+    with np.errstate(all="ignore"):
+        mean = np.nanmean(stack, axis=0)
+    return [float(f"{v:.5g}") if np.isfinite(v) else None for v in mean]
+
+
+def _finite(values: dict[str, float]) -> dict[str, float]:
+    return {k: v for k, v in values.items() if np.isfinite(v)}
+
+
+def diagnostic_result(name: str, fake: dict[str, VideoAnalysis], real: dict[str, VideoAnalysis],
+                      frames: int, size: tuple[int, int], resamples: int, seed: int) -> MetricResult:
+    """One diagnostic row: fake value, real value, ratio, their intervals and both curves."""
+    fv = _finite({k: PER_VIDEO[name](a) for k, a in fake.items()})
+    rv = _finite({k: PER_VIDEO[name](a) for k, a in real.items()})
+    if not fv or not rv:
+        raise ValueError(f"{name}: no video gave a finite value (fake {len(fv)}, real {len(rv)})")
+    f_arr, r_arr = np.array(list(fv.values())), np.array(list(rv.values()))
+    value, real_value = float(f_arr.mean()), float(r_arr.mean())
+    ratio = value / real_value if real_value != 0 else float("nan")
+    lo, hi = bootstrap.mean_interval(f_arr, resamples, seed)
+    real_ci = bootstrap.mean_interval(r_arr, resamples, seed + 1)
+    ratio_ci = bootstrap.ratio_interval(f_arr, r_arr, resamples, seed)
+    field = CURVES[name]
+    detail = {
+        "real_ci": list(real_ci), "ratio_ci": list(ratio_ci), "real_std": float(r_arr.std()),
+        "curves": {"fake": _mean_curve([getattr(a, field) for a in fake.values()]),
+                   "real": _mean_curve([getattr(a, field) for a in real.values()])},
+        "curve_index": "pair (t, t+1)" if field in ("motion", "flicker") else "frame t",
+        "bootstrap": {"resamples": resamples, "over": "videos", "seed": seed},
+        "sees": SEES[name],
+    }
+    if name == "motion":
+        for side, an in (("fake", fake), ("real", real)):
+            detail[f"p95_{side}"] = float(np.mean([np.percentile(a.motion_p95, 95) for a in an.values()]))
+            detail[f"moving_fraction_{side}"] = float(np.mean([a.moving.mean() for a in an.values()]))
+    if name == "colour-drift":
+        for side, an in (("fake", fake), ("real", real)):
+            detail[f"whole_frame_{side}"] = float(np.mean([a.colour_frame[1:].mean() for a in an.values()]))
+        detail["curves_whole_frame"] = {"fake": _mean_curve([a.colour_frame for a in fake.values()]),
+                                        "real": _mean_curve([a.colour_frame for a in real.values()])}
+    label, sha = extractor_label()
+    flags = []
+    if len(fv) < len(fake) or len(rv) < len(real):
+        flags.append(f"{len(fake) - len(fv)} generated and {len(real) - len(rv)} real videos without a "
+                     "finite value left out")
+    short = sum(len(a.detail) < frames for a in real.values())
+    if short:
+        flags.append(f"{short} real videos shorter than {frames} frames: analysed as they are")
+    return MetricResult(
+        metric=name, value=value, std=float(f_arr.std()), per_seed=[value], seeds=[seed], n_real=len(rv),
+        n_fake=len(fv), n_real_videos=len(real), n_fake_videos=len(fake), frames=str(frames), unit="video",
+        protocol=DiagnosticProtocol(name, frames, size), extractor=label, extractor_sha256=sha, flags=flags,
+        detail=detail, ci_low=lo, ci_high=hi, n_boot=resamples, real_value=real_value, ratio=ratio,
+        per_video=fv, per_video_real=rv)
+
+
+def fvmd_result(fake: dict[str, VideoAnalysis], real: dict[str, VideoAnalysis], frames: int,
+                size: tuple[int, int], resamples: int, seed: int) -> MetricResult:
+    """fvmd-flow: Frechet distance between the per-video motion vectors of both sets, with its interval."""
+    from ffbench.metrics.distribution import distance_flags
+
+    f = {k: a.fvmd for k, a in fake.items() if np.isfinite(a.fvmd).all()}
+    r = {k: a.fvmd for k, a in real.items() if np.isfinite(a.fvmd).all()}
+    if len(f) < 2 or len(r) < 2:
+        raise ValueError(f"fvmd-flow needs at least 2 videos of {fvmd.SEGMENT}+ frames per side; got "
+                         f"{len(f)} generated and {len(r)} real (generated videos have {frames} frames)")
+    x, y = np.stack(list(f.values())), np.stack(list(r.values()))
+    value = frechet_distance_weighted(x, np.ones(len(x)), y, np.ones(len(y)))
+    lo, hi, used = bootstrap.frechet_interval(x, np.arange(len(x)), y, np.arange(len(y)), resamples, seed)
+    label, sha = extractor_label()
+    flags = ["adaptation: FVMD recipe on dense Farneback flow, not PIPs++ tracks"]
+    flags += distance_flags("frechet", len(y), len(x), fvmd.DIM)
+    dropped = (len(fake) - len(f), len(real) - len(r))
+    if any(dropped):
+        flags.append(f"{dropped[0]} generated and {dropped[1]} real videos shorter than {fvmd.SEGMENT} "
+                     "frames left out")
+    return MetricResult(
+        metric="fvmd-flow", value=value, std=0.0, per_seed=[value], seeds=[seed], n_real=len(r),
+        n_fake=len(f), n_real_videos=len(real), n_fake_videos=len(fake), frames=str(frames), unit="video",
+        protocol=FvmdProtocol("fvmd-flow", frames, size), extractor=label,
+        extractor_sha256=sha, flags=flags, ci_low=lo, ci_high=hi, n_boot=used,
+        detail={"bootstrap": {"resamples": used, "over": "videos", "seed": seed}, "dim": fvmd.DIM,
+                "sees": SEES["fvmd-flow"]})

@@ -1,0 +1,190 @@
+"""The metrics that compare feature distributions of pretrained (or random-init) networks.
+
+fvd, fvd-stylegan-v, fvd-cdfvd, kvd, vfid, fid and is. Protocols that share a network and input settings
+share one pass over the videos (fvd+kvd; fid+is). With several seeds, seeded parts change per seed
+(clip starts, the IS shuffle) and the value is the mean over seeds with their standard deviation;
+deterministic protocols (vfid, fid) are computed once and report std 0. The bootstrap interval
+(`ffbench.metrics.bootstrap`) resamples the videos of the first seed's features.
+
+Random extractors (`random`) are built with a fixed seed and get their BatchNorm statistics
+re-estimated on the real set (seed-0 units, up to `recal_items`) before any features are taken.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ffbench.metrics import bootstrap
+from ffbench.metrics.features import Extraction, extract, iter_inputs
+from ffbench.metrics.frechet import frechet_distance_weighted
+from ffbench.metrics.inception_score import inception_score
+from ffbench.metrics.kernel import kernel_distance
+from ffbench.metrics.protocols import Protocol, feature_dim
+from ffbench.metrics.results import MetricResult
+from ffbench.metrics.sources import VideoSourceDir
+from ffbench.metrics.weights import (
+    RANDOM_LABEL,
+    Extractor,
+    load_i3d,
+    load_inception,
+    recalibrate_batchnorm,
+    recipe_hash,
+)
+
+
+def _build_extractor(protocol: Protocol, i3d: str | None, i3d_vfid: str | None, inception: str | None,
+                     cache_dir: str | Path | None) -> Extractor:
+    if protocol.network == "inception":
+        size = protocol.size[0] if protocol.size else 299
+        return load_inception(inception, size=size, cache_dir=cache_dir)
+    spec = i3d if protocol.weights == "k400" else i3d_vfid
+    return load_i3d(spec, protocol.weights, bn_eps=protocol.bn_eps, cache_dir=cache_dir)
+
+
+def _recalibrate(extractor: Extractor, protocol: Protocol, real: VideoSourceDir, batch_size: int,
+                 recal_items: int, device: str) -> None:
+    """Re-estimate a random extractor's BatchNorm statistics on up to `recal_items` real units."""
+    extractor.model.to(device)
+    base = protocol.replace(sampling="ffbench", mirror=False)  # the same units whatever the variant
+    seen = 0
+
+    def batches():
+        nonlocal seen
+        for batch in iter_inputs(real, base, 0, batch_size):
+            if seen >= recal_items:
+                return
+            yield batch.x.to(device)
+            seen += len(batch.x)
+
+    recalibrate_batchnorm(extractor.model, batches())
+    extractor.recalibrated = True
+    extractor.sha256 = f"{RANDOM_LABEL}:" + recipe_hash(base=extractor.sha256, real=real.fingerprint(),
+                                                       spec=base.feature_spec(), items=recal_items)
+    extractor.label += f", BatchNorm re-estimated on {seen} real {protocol.unit}s"
+
+
+def _distance(protocol: Protocol, real: Extraction | None, fake: Extraction, output: str, seed: int) -> tuple:
+    if protocol.distance == "frechet":
+        # From the kept features: with fewer units than dimensions (VFID, FID and FVD on test sets of a
+        # few hundred videos) the exact sample-space route avoids eigen-decompositions of D x D matrices.
+        ddof = 0 if protocol.covariance == "biased" else 1
+        x, y = real.features(output), fake.features(output)
+        return frechet_distance_weighted(x, np.ones(len(x)), y, np.ones(len(y)), ddof=ddof), {}
+    if protocol.distance == "kernel":
+        return kernel_distance(real.stats[output].features, fake.stats[output].features), {}
+    probs = fake.stats[output].features
+    splits = min(protocol.splits, len(probs))
+    mean, split_std = inception_score(probs, splits=splits, shuffle_seed=seed)
+    return mean, {"split_std": split_std, "splits": splits}
+
+
+def _interval(protocol: Protocol, real: Extraction | None, fake: Extraction, output: str, seed: int,
+              resamples: int, splits: int) -> tuple[float, float, int]:
+    """Bootstrap interval over videos of one distribution metric (see `ffbench.metrics.bootstrap`)."""
+    f, fv = fake.features(output), fake.video_index()
+    if protocol.distance == "inception_score":
+        return bootstrap.inception_score_interval(f, fv, splits, resamples, seed)
+    r, rv = real.features(output), real.video_index()
+    if protocol.distance == "kernel":
+        return bootstrap.kernel_interval(f, fv, r, rv, resamples, seed)
+    ddof = 0 if protocol.covariance == "biased" else 1
+    return bootstrap.frechet_interval(f, fv, r, rv, resamples, seed, ddof=ddof)
+
+
+def _seeded(protocol: Protocol) -> bool:
+    """Whether the seed changes the value: clip starts (fvd, kvd) or the IS shuffle."""
+    return protocol.unit == "clip" or protocol.distance == "inception_score"
+
+
+def distance_flags(distance: str, n_real: int, n_fake: int, dim: int) -> list[str]:
+    """The N <= dim warning of Frechet distances (biased upward about as 1/N, singular covariance)."""
+    n_min = min(n_fake, n_real)
+    if distance == "frechet" and n_min <= dim:
+        return [f"N<=dim ({n_min}<={dim}): biased upward, covariance singular"]
+    return []
+
+
+def _flags(protocol: Protocol, result: MetricResult, fake: Extraction, real: Extraction | None,
+           dim: int) -> list[str]:
+    flags = []
+    if result.random_init:
+        flags.append(RANDOM_LABEL)
+    n_real = result.n_real if protocol.distance != "inception_score" else result.n_fake
+    flags += distance_flags(protocol.distance, n_real, result.n_fake, dim)
+    if protocol.frames is not None and fake.frames_min < protocol.frames:
+        flags.append(f"short videos: {fake.frames_min} frames used, protocol wants {protocol.frames}")
+    for side, x in (("generated", fake), ("real", real)):
+        if x is not None and x.skipped:
+            flags.append(f"{len(x.skipped)} {side} videos shorter than {protocol.frames} frames dropped")
+    splits = result.detail.get("splits", protocol.splits)
+    if protocol.distance == "inception_score" and splits < protocol.splits:
+        flags.append(f"only {splits} IS splits")
+    return flags
+
+
+def evaluate_distribution(protocols: Sequence[Protocol], real_src: VideoSourceDir, fake_src: VideoSourceDir,
+                          seeds: Sequence[int], i3d: str | None, i3d_vfid: str | None, inception: str | None,
+                          batch_size: int, device: str, cache_dir: str | Path | None,
+                          weights_dir: str | Path | None, max_items: int | None, recal_items: int,
+                          progress: bool, resamples: int) -> list[MetricResult]:
+    """One MetricResult per protocol, with a bootstrap interval of `resamples` resamples."""
+    groups: dict[str, list[Protocol]] = {}
+    for p in protocols:
+        groups.setdefault(json.dumps([p.network, p.weights, p.feature_spec()], sort_keys=True), []).append(p)
+    results = []
+    extractors: dict[str, Extractor] = {}  # fvd and its variants share one (re-estimated) network
+    for members in groups.values():
+        first = members[0]
+        base = first.replace(sampling="ffbench", mirror=False)
+        key = json.dumps([first.network, first.weights, base.feature_spec()], sort_keys=True)
+        if key not in extractors:
+            extractors[key] = _build_extractor(first, i3d, i3d_vfid, inception, weights_dir)
+            if extractors[key].random_init:
+                _recalibrate(extractors[key], first, real_src, batch_size, recal_items, device)
+        extractor = extractors[key]
+        outputs = tuple(sorted({p.output for p in members}))
+        need_real = any(p.distance != "inception_score" for p in members)
+        run_seeds = list(seeds) if any(_seeded(p) for p in members) else [seeds[0]]
+        per_seed: dict[str, list[float]] = {p.name: [] for p in members}
+        details: dict[str, dict] = {p.name: {} for p in members}
+        intervals: dict[str, tuple[float, float, int]] = {}
+        real_x = fake_x = None
+        for seed in run_seeds:
+            if first.unit == "clip" or real_x is None:
+                kwargs = dict(seed=seed, batch_size=batch_size, cache_dir=cache_dir, max_items=max_items,
+                              device=device, progress=progress)
+                real_x = extract(real_src, first, extractor, outputs, side="real", **kwargs) if need_real \
+                    else None
+                fake_x = extract(fake_src, first, extractor, outputs, side="fake", **kwargs)
+            for p in members:
+                if per_seed[p.name] and not _seeded(p):
+                    continue  # deterministic: one value whatever the seed
+                value, detail = _distance(p, real_x, fake_x, p.output, seed)
+                per_seed[p.name].append(value)
+                details[p.name] = detail
+                if p.name not in intervals:
+                    splits = detail.get("splits", p.splits)
+                    intervals[p.name] = _interval(p, real_x, fake_x, p.output, seed, resamples, splits)
+        for p in members:
+            values = per_seed[p.name]
+            scored_real = p.distance != "inception_score"  # IS scores the fake set alone
+            frames = f"{fake_x.frames_min}" if fake_x.frames_min == fake_x.frames_max else \
+                f"{fake_x.frames_min}-{fake_x.frames_max}"
+            lo, hi, used = intervals[p.name]
+            detail = {**details[p.name], "bootstrap": {"resamples": used, "over": "videos",
+                                                       "seed": run_seeds[0]}}
+            result = MetricResult(
+                metric=p.name, value=float(np.mean(values)), std=float(np.std(values)), per_seed=values,
+                seeds=list(run_seeds) if _seeded(p) else run_seeds[:1],
+                n_real=real_x.n_items if real_x and scored_real else 0,
+                n_fake=fake_x.n_items, n_real_videos=real_x.n_videos if real_x and scored_real else 0,
+                n_fake_videos=fake_x.n_videos, frames=frames,
+                unit=p.unit, protocol=p, extractor=extractor.label, extractor_sha256=extractor.sha256,
+                detail=detail, ci_low=lo, ci_high=hi, n_boot=used)
+            result.flags = _flags(p, result, fake_x, real_x if scored_real else None, feature_dim(p))
+            results.append(result)
+    return results

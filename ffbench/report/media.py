@@ -1,0 +1,70 @@
+"""The report's pictures of the videos: copies for the players, contact sheets, and the worst videos."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from ffbench.video import read_video
+
+SHEET_FRAMES = (0, 3, 7, 11, 15)
+LABEL_WIDTH = 96
+GAP = 4
+
+
+def copy_video(src: bytes | Path, dst: Path) -> None:
+    """The mp4 at `dst` (bytes of a shard member, or a file copied)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(src, bytes | bytearray):
+        dst.write_bytes(src)
+    else:
+        shutil.copyfile(src, dst)
+
+
+def sheet_frames(count: int, wanted: tuple[int, ...] = SHEET_FRAMES) -> list[int]:
+    """The frames a contact sheet shows: `wanted` where the video has them, else four spread evenly."""
+    chosen = [f for f in wanted if f < count]
+    if len(chosen) < min(3, count):
+        chosen = sorted({int(round(x)) for x in np.linspace(0, count - 1, min(5, count))})
+    return chosen
+
+
+def _fit(frame: np.ndarray, height: int, width: int) -> np.ndarray:
+    if frame.shape[:2] == (height, width):
+        return frame
+    return np.asarray(Image.fromarray(frame).resize((width, height), Image.BILINEAR))
+
+
+def contact_sheet(rows: list[tuple[str, np.ndarray | None]], frames: list[int]) -> Image.Image:
+    """One PNG-ready image: a labelled row per (name, video uint8 (F, H, W, 3)) with the given frames,
+    all scaled to the first video's size; a missing video or frame is left grey."""
+    h, w = next(v for _, v in rows if v is not None).shape[1:3]
+    sheet = Image.new("RGB", (LABEL_WIDTH + len(frames) * (w + GAP), 16 + len(rows) * (h + GAP)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for j, f in enumerate(frames):
+        draw.text((LABEL_WIDTH + j * (w + GAP) + 2, 2), f"frame {f}", fill="black")
+    for i, (name, video) in enumerate(rows):
+        y = 16 + i * (h + GAP)
+        draw.text((2, y + h // 2 - 6), name[:14], fill="black")
+        for j, f in enumerate(frames):
+            x = LABEL_WIDTH + j * (w + GAP)
+            if video is None or f >= len(video):
+                sheet.paste((200, 200, 200), (x, y, x + w, y + h))
+            else:
+                sheet.paste(Image.fromarray(_fit(video[f], h, w)), (x, y))
+    return sheet
+
+
+def decode(src: bytes | Path) -> np.ndarray:
+    return read_video(src if isinstance(src, bytes | bytearray) else str(src))
+
+
+def paired_psnr_l1(fake: np.ndarray, real: np.ndarray) -> tuple[float, float]:
+    """Mean PSNR (dB) and L1 over frames 1..F-1 (the `correct` paired protocol `ffbench eval` uses)."""
+    from ffbench.metrics.paired import parse_frames, score_pair
+
+    scores = score_pair(fake, real, ["psnr", "l1"], "correct", parse_frames("1:"))
+    return float(scores["psnr"].mean()), float(scores["l1"].mean())
