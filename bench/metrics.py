@@ -63,7 +63,7 @@ def make_videos(folder: Path, n: int, offset: int) -> None:
         write_video(folder / f"v{i:03d}.mp4", render_video(offset + i, 24, 128, 96), 30)
 
 
-WEIGHT_FREE = "fvmd-flow,psnr,ssim,l1,motion,colour-drift,detail-drift,flicker"
+WEIGHT_FREE = "fvmd-flow,psnr,ssim,l1,motion,colour-drift,saturation-drift,detail-drift,flicker"
 
 
 def child(real: str, fake: str, size: int, metric: str = "fvd") -> None:
