@@ -19,8 +19,8 @@ never renamed or reordered). Missing numbers are empty cells.
 - time: UTC ISO time of the `ffbench eval` run; dataset: the leaderboard name (the file stem);
   method: the `--method` name.
 - metric: fvd, fvd-stylegan-v, fvd-cdfvd, kvd, vfid, fid, is, fvmd-flow, psnr, ssim, l1, lpips, motion,
-  colour-drift, detail-drift or flicker. family: distribution | paired | diagnostic (the group it is
-  printed in; fvmd-flow is a distribution metric).
+  colour-drift, saturation-drift, detail-drift or flicker. family: distribution | paired | diagnostic
+  (the group it is printed in; fvmd-flow is a distribution metric).
 - value: the metric (distribution: the distance or IS; paired: mean over videos of the per-video mean
   over frames; diagnostic: mean over the generated videos). std: over seeds (distribution) or over videos
   (paired, diagnostic). ci_low, ci_high: the bootstrap 95% interval of value over videos; n_boot: its

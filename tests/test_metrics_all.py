@@ -76,14 +76,14 @@ def test_all_runs_every_metric_offline_and_skips_lpips_with_its_reason(folders, 
         assert np.isfinite(float(row["value"])), metric
         assert float(row["ci_low"]) <= float(row["ci_high"]), metric
     assert {rows[m]["family"] for m in ("psnr", "ssim", "l1")} == {"paired"}
-    diagnostics = ("motion", "colour-drift", "detail-drift", "flicker")
+    diagnostics = ("motion", "colour-drift", "saturation-drift", "detail-drift", "flicker")
     assert {rows[m]["family"] for m in diagnostics} == {"diagnostic"}
     assert "adaptation" in rows["fvmd-flow"]["flags"]
     # In the printed table every network row is labelled random-init.
-    table = [line for line in out.splitlines() if line[:16].rstrip() in METRICS and line[15:16] == " "]
+    table = [line for line in out.splitlines() if line[:17].rstrip() in METRICS and line[16:17] == " "]
     assert len(table) == len(rows)
     for line in table:
-        assert ("random-init" in line) == (line[:16].rstrip() in networks), line
+        assert ("random-init" in line) == (line[:17].rstrip() in networks), line
 
 
 def test_lpips_by_name_offline_is_one_error_naming_the_file(folders, offline):

@@ -87,6 +87,7 @@ def test_a_static_video_has_no_motion_flicker_or_drift():
     a = analyse_video(video)
     assert not a.motion.any() and not a.moving.any()
     assert np.array_equal(a.flicker, np.zeros(4)) and not a.colour.any()
+    assert np.allclose(a.chroma, 1.0) and PER_VIDEO["saturation-drift"](a) == pytest.approx(1.0)
     assert np.allclose(a.detail, 1.0)
     assert PER_VIDEO["flicker"](a) == 0.0 and PER_VIDEO["motion"](a) == 0.0
 
@@ -116,6 +117,11 @@ def test_fading_blurring_and_flickering_move_their_own_diagnostic():
     still, fade, blur, fl = (analyse_video(v) for v in (base, faded, blurred, flick))
     assert PER_VIDEO["colour-drift"](fade) > 5 * max(PER_VIDEO["colour-drift"](still), 0.1)
     assert np.all(np.diff(fade.colour) > 0)  # grows frame by frame
+    # Chroma scales with the saturation factor 1 - 0.1 t (up to gamut clipping and rounding), so the
+    # per-video value is close to the mean factor over frames 1..5, 0.7; the unfaded video stays at 1.
+    assert np.all(np.diff(fade.chroma) < 0)
+    assert PER_VIDEO["saturation-drift"](fade) == pytest.approx(0.7, abs=0.05)
+    assert PER_VIDEO["saturation-drift"](still) == pytest.approx(1.0, abs=0.01)
     assert PER_VIDEO["detail-drift"](blur) < 0.8 < PER_VIDEO["detail-drift"](still)
     assert PER_VIDEO["flicker"](fl) > 5 + PER_VIDEO["flicker"](still)
 

@@ -54,13 +54,13 @@ def format_results(results) -> str:
     def num(v: float) -> str:
         return f"{v:.5g}" if math.isfinite(v) else "-"
 
-    head = (f"{'metric':<15} {'value':>10} {'95% CI':>21} {'real':>9} {'ratio':>7} {'N real':>6} "
+    head = (f"{'metric':<16} {'value':>10} {'95% CI':>21} {'real':>9} {'ratio':>7} {'N real':>6} "
             f"{'N fake':>6} {'frames':>6}")
     lines = [head + "  extractor / flags"]
     for r in results:
         flags = f"  [{'; '.join(r.flags)}]" if r.flags else ""
         ci = f"[{num(r.ci_low)}, {num(r.ci_high)}]" if math.isfinite(r.ci_low) else "-"
-        lines.append(f"{r.metric:<15} {num(r.value):>10} {ci:>21} {num(r.real_value):>9} {num(r.ratio):>7} "
+        lines.append(f"{r.metric:<16} {num(r.value):>10} {ci:>21} {num(r.real_value):>9} {num(r.ratio):>7} "
                      f"{r.n_real:>6} {r.n_fake:>6} {r.frames:>6}  {r.extractor}{flags}")
     return "\n".join(lines)
 
@@ -91,7 +91,8 @@ def write_per_video(path: str | Path, results, method: str) -> int:
 @click.command("eval")
 @click.option("--metric", default="all", show_default=True,
               help="A comma list of fvd, fvd-stylegan-v, fvd-cdfvd, kvd, vfid, fid, is (networks); "
-                   "fvmd-flow, psnr, ssim, l1, motion, colour-drift, detail-drift, flicker (weight-free); "
+                   "fvmd-flow, psnr, ssim, l1, motion, colour-drift, saturation-drift, detail-drift, flicker "
+                   "(weight-free); "
                    "lpips (VGG); fvd-all (the three FVD protocols) or all (lpips is skipped, with the "
                    "reason, when its backbone is missing).")
 @click.option("--real", required=True, type=click.Path(exists=True, file_okay=False),
@@ -162,8 +163,8 @@ def evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: st
     The generated folder is checked first (missing and extra ids, frame counts, sizes, fps; one report).
     Distribution metrics (FVD and its StyleGAN-V / cd-fvd protocols, KVD, VFID-I3D, FID, IS, fvmd-flow),
     paired metrics (PSNR, SSIM, L1, LPIPS: each <id>.mp4 against the real video with that id) and
-    weight-free diagnostics (motion, colour-drift, detail-drift, flicker: generated vs real) each get a
-    bootstrap 95% interval over videos.
+    weight-free diagnostics (motion, colour-drift, saturation-drift, detail-drift, flicker: generated vs
+    real) each get a bootstrap 95% interval over videos.
 
     \b
     Example:

@@ -10,7 +10,10 @@ which the report plots.
 - motion: mean flow magnitude, px per frame. Sees the range of motion: frozen or slowed (ratio < 1),
   faster (> 1).
 - colour-drift: mean over t of CIEDE2000(mean Lab of the person box at t, at frame 0). Sees colours
-  fading or shifting over time.
+  shifting over time (a change of hue or lightness of the region as a whole).
+- saturation-drift: mean over t of the person box's mean chroma C* at t over that at frame 0. Sees
+  colours fading (< 1) or growing more saturated (> 1); unlike colour-drift it sees a fade of a frame
+  whose mean colour is near grey (many hues, or muted clothing), since every pixel's chroma drops.
 - detail-drift: mean over t of the gradient energy at t over that at frame 0. Sees texture lost (blur)
   or noise added over time.
 - flicker: mean over t of the flow-warped frame difference, 0-255. Sees changes the motion does not
@@ -39,6 +42,8 @@ SEES = {
     "motion": "mean dense-flow magnitude between consecutive frames (px/frame): the range of motion",
     "colour-drift": "CIEDE2000 of the person box's mean colour at frame t vs frame 0, mean over t: colours "
                     "fading or shifting",
+    "saturation-drift": "mean CIELAB chroma of the person box at frame t over frame 0, mean over t: colours "
+                        "fading (<1) or saturating (>1)",
     "detail-drift": "gradient energy of frame t over frame 0, mean over t: detail lost (<1) or noise "
                     "added (>1)",
     "flicker": "|frame t+1 - frame t warped by the flow| over flow-consistent pixels (0-255): changes the "
@@ -49,10 +54,12 @@ SEES = {
 PER_VIDEO: dict[str, Callable[[VideoAnalysis], float]] = {
     "motion": lambda a: float(np.mean(a.motion)),
     "colour-drift": lambda a: float(np.mean(a.colour[1:])),
+    "saturation-drift": lambda a: float(np.mean(a.chroma[1:])),
     "detail-drift": lambda a: float(np.mean(a.detail[1:])),
     "flicker": lambda a: float(np.nanmean(a.flicker)) if np.isfinite(a.flicker).any() else float("nan"),
 }
-CURVES = {"motion": "motion", "colour-drift": "colour", "detail-drift": "detail", "flicker": "flicker"}
+CURVES = {"motion": "motion", "colour-drift": "colour", "saturation-drift": "chroma",
+          "detail-drift": "detail", "flicker": "flicker"}
 
 
 @dataclass(frozen=True)

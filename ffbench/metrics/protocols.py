@@ -82,7 +82,7 @@ PROTOCOLS: dict[str, Protocol] = {
 FVD_ALL = ("fvd", "fvd-stylegan-v", "fvd-cdfvd")
 # Weight-free metrics (`paired`, `diagnostics`, `fvmd`); their protocols live beside their code.
 PAIRED = ("psnr", "ssim", "l1", "lpips")
-DIAGNOSTICS = ("motion", "colour-drift", "detail-drift", "flicker")
+DIAGNOSTICS = ("motion", "colour-drift", "saturation-drift", "detail-drift", "flicker")
 FLOW_DISTRIBUTION = ("fvmd-flow",)
 # Canonical order of every metric: distribution (with weights), fvmd-flow, paired, diagnostics.
 METRICS = ("fvd", "fvd-stylegan-v", "fvd-cdfvd", "kvd", "vfid", "fid", "is") + FLOW_DISTRIBUTION + PAIRED \

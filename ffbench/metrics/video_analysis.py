@@ -11,6 +11,9 @@ diagnostics need:
   |f + b|^2 < 0.01 (|f|^2 + |b|^2) + 0.5) and whose source lies inside the frame;
 - colour: CIEDE2000 between the mean CIELAB colour of frame t and of frame 0 (scikit-image's
   `rgb2lab` and `deltaE_ciede2000`), for the whole frame and the central person box;
+- chroma: the mean CIELAB chroma C* = sqrt(a*^2 + b*^2) of the central box's pixels at frame t over that
+  at frame 0 (saturation; the mean colour above averages different hues towards grey, so a fade of a
+  many-coloured or greyish frame barely moves it, while every pixel's chroma drops);
 - detail: mean Sobel gradient magnitude of the grayscale frame t over that of frame 0;
 - fvmd: the fvmd-flow motion vector (`ffbench.metrics.fvmd`).
 
@@ -32,11 +35,12 @@ from ffbench.flow import flow_settings, optical_flow
 from ffbench.metrics import fvmd
 from ffbench.metrics.cache import cache_key, load_npz, save_npz_atomic
 
-VERSION = 1  # bump when a definition below changes: old cache entries are then ignored
+VERSION = 2  # bump when a definition below changes: old cache entries are then ignored
 MOVING_PX = 0.5  # a pair "moves" when its 95th-percentile flow exceeds 0.5 px per 256 px of height
 # The central person box (fractions of width and height): a Fashion video frames one standing person.
 CENTRE_X, CENTRE_Y = (0.25, 0.75), (0.1, 0.9)
 CONSISTENCY_ALPHA, CONSISTENCY_BETA = 0.01, 0.5
+MIN_CHROMA = 1.0  # C* below this is grey: frame 0 of a grey video does not divide by ~0
 
 
 @dataclass
@@ -49,6 +53,7 @@ class VideoAnalysis:
     flicker: np.ndarray  # (T-1,) warped difference over consistent pixels, 0-255; NaN if none
     colour: np.ndarray  # (T,) CIEDE2000 of the central box's mean colour vs frame 0 (0 at t = 0)
     colour_frame: np.ndarray  # (T,) the same for the whole frame
+    chroma: np.ndarray  # (T,) mean chroma of the central box relative to frame 0 (1 at t = 0)
     detail: np.ndarray  # (T,) gradient energy relative to frame 0 (1 at t = 0)
     fvmd: np.ndarray  # (1024,) fvmd-flow vector, NaN when T < 16
 
@@ -60,14 +65,15 @@ class VideoAnalysis:
         return cls(**{f.name: arrays[f.name] for f in fields(cls)})
 
 
-def mean_lab(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean CIELAB (3,) of a uint8 RGB frame and of its central box."""
+def mean_lab(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Mean CIELAB (3,) of a uint8 RGB frame and of its central box, and the box's mean chroma C*."""
     from skimage.color import rgb2lab
 
     lab = rgb2lab(frame)
     h, w = frame.shape[:2]
     box = lab[int(CENTRE_Y[0] * h):int(CENTRE_Y[1] * h), int(CENTRE_X[0] * w):int(CENTRE_X[1] * w)]
-    return lab.reshape(-1, 3).mean(0), box.reshape(-1, 3).mean(0)
+    chroma = float(np.hypot(box[..., 1], box[..., 2]).mean())
+    return lab.reshape(-1, 3).mean(0), box.reshape(-1, 3).mean(0), chroma
 
 
 def gradient_energy(frame: np.ndarray) -> float:
@@ -129,12 +135,14 @@ def analyse_video(frames: np.ndarray) -> VideoAnalysis:
 
     whole = np.array([lab[0] for lab in labs])
     centre = np.array([lab[1] for lab in labs])
+    chroma = np.array([lab[2] for lab in labs])
     energy = np.array([gradient_energy(f) for f in frames])
     p95 = np.array(p95)
     return VideoAnalysis(
         motion=np.array(motion), motion_p95=p95,
         moving=(p95 > MOVING_PX * height / 256).astype(np.float64), flicker=np.array(flicker),
         colour=deltaE_ciede2000(centre[:1], centre), colour_frame=deltaE_ciede2000(whole[:1], whole),
+        chroma=chroma / max(chroma[0], MIN_CHROMA),
         detail=energy / max(energy[0], 1e-6), fvmd=fvmd.motion_vector(forward))
 
 
