@@ -13,6 +13,8 @@ The demo's run, `ffbench train poke --preset cpu --steps 300 --batch-size 4 --lr
 synthetic cpu data (the flow cache of its 48 training videos included, about 6 s), took 222 s of CPU on a
 shared 2-core machine: 200 reconstruction-only steps, then 100 with both discriminators. Its samples keep
 the person in place, blurred (the static autoencoder reaches 21.5 dB PSNR at 64x48 in that time).
+`ffbench generate DATA/shards/test --checkpoint RUN --frames 16` makes the cpu preset's 16-frame clips
+(the poke from the real frames 0 -> 10, the GRU rolling on past its training horizon).
 """
 
 from __future__ import annotations
