@@ -90,10 +90,13 @@ echo "training: FashionFlow here; ImaGINator, cINNs and Poke beside it (log: $LO
     step train-cinn "$FFB" train cinn --shards "$DEMO/data" --preset cpu --out "$DEMO/runs/cinn" \
         --stage all --threads 1 --resume --no-progress
     step train-poke "$FFB" train poke --shards "$DEMO/data" --preset cpu --out "$DEMO/runs/poke" \
-        --steps "$POKE_STEPS" --threads 1 --resume --no-progress
-    for m in imaginator cinn poke; do
+        --steps "$POKE_STEPS" --batch-size 4 --lr 1e-3 --checkpoint-every 100 --threads 1 --resume \
+        --no-progress
+    for m in imaginator cinn; do
         generate_once "$m" --checkpoint "$DEMO/runs/$m" --no-progress
     done
+    # Poke rolls out 10 frames after x0 by default: ask for the 16 every other method makes.
+    generate_once poke --checkpoint "$DEMO/runs/poke" --frames 16 --no-progress
     generate_once static --model static --no-progress
 ) > "$LOGS/baselines.log" 2>&1 &
 lane_pid=$!
