@@ -67,7 +67,7 @@ CASES: dict[str, Case] = {
     "ffbench generate data/synthetic/shards/test --checkpoint runs/ff-cpu/pipeline -o runs/ff-cpu/samples":
         Case(("--steps", "2"), makes=("runs/ff-cpu/samples",)),
     "ffbench train imaginator --shards data/synthetic --preset cpu --out runs/imaginator --steps 600":
-        Case(("--steps", "1", *TINY_TRAIN), makes=("runs/imaginator/generator",)),
+        Case(("--steps", "1", *TINY_TRAIN, "--batch-size", "2"), makes=("runs/imaginator/generator",)),
     "ffbench generate data/synthetic/shards/test --checkpoint runs/imaginator -o runs/imaginator/samples":
         Case(makes=("runs/imaginator/samples/generation.json",)),
     "ffbench generate data/synthetic/shards/test --model static -o runs/static/samples":

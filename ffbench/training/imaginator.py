@@ -18,6 +18,7 @@ from typing import Any
 
 from torch import nn
 
+from ffbench.errors import UserError
 from ffbench.presets import Preset, get_preset
 from ffbench.training.config import TrainConfig
 from ffbench.training.distributed import DistInfo, cleanup_distributed, init_distributed
@@ -119,6 +120,9 @@ def train_imaginator(
     from ffbench.datasets.manifest import read_manifest
     from ffbench.models.imaginator import discriminator_configs, imaginator_config, model_preset_name
 
+    if config.batch_size < 2:  # its BatchNorm layers see a 1x1x1 volume per sample: one value per channel
+        raise UserError(f"--batch-size {config.batch_size}: ImaGINator's BatchNorm needs at least 2 clips "
+                        "per step; use --batch-size 2 or more")
     own_group = info is None
     info = info or init_distributed()
     try:
