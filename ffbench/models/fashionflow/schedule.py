@@ -86,6 +86,25 @@ def switch_sampler(scheduler: SchedulerMixin, kind: str) -> SchedulerMixin:
     )
 
 
+# Steps a sampler takes unless told otherwise: DDPM is the paper's 1000-step ancestral sampler.
+DEFAULT_STEPS = {"ddpm": NUM_TRAIN_TIMESTEPS, "ddim": 50, "dpmpp": 25}
+
+
+def sampler_kind(scheduler: SchedulerMixin) -> str:
+    """The sampler kind ("ddpm" | "ddim" | "dpmpp") that drives `scheduler`."""
+    for kind, cls in SAMPLERS.items():
+        if type(scheduler) is cls:
+            return kind
+    raise ValueError(f"{type(scheduler).__name__} is not one of the FashionFlow samplers "
+                     f"({', '.join(SAMPLERS)})")
+
+
+def default_steps(kind: str) -> int:
+    """The number of steps sampler `kind` takes by default."""
+    _check_kind(kind)
+    return DEFAULT_STEPS[kind]
+
+
 def schedule_name(scheduler: SchedulerMixin) -> str:
     """ "legacy" if `scheduler` carries explicit betas, else its diffusers beta_schedule name."""
     return "legacy" if scheduler.config.get("trained_betas") is not None else scheduler.config.beta_schedule
