@@ -181,6 +181,8 @@ def test_prediction_type_per_preset_is_saved_and_checked(tmp_path):
     # the paper trains epsilon; the small cpu model predicts v (epsilon made it sample noise)
     assert fashionflow_config("paper")["prediction_type"] == "epsilon"
     assert fashionflow_config("cpu")["prediction_type"] == "v_prediction"
+    assert fashionflow_config("paper")["concat_cond_latent"] is False  # a departure from the paper, cpu only
+    assert fashionflow_config("cpu")["concat_cond_latent"] is True
     model = tiny_model(prediction_type="epsilon")
     model.save_pretrained(tmp_path)
     assert FashionFlowModel.from_pretrained(tmp_path).config.prediction_type == "epsilon"
