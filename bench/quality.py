@@ -23,7 +23,7 @@ Each is also given as a ratio to the real videos' own. The targets of issue 14 a
 A contact sheet PNG (per video a real row and a generated row; frames 0, 3, 7, 11, 15 of the first three
 videos) is written beside the pipeline unless --sheet says where.
 
-    python bench/quality.py PIPELINE SHARDS/test [--videos 16] [--steps 25] [--sampler dpmpp]
+    python bench/quality.py PIPELINE SHARDS/test [--videos 16] [--sampler KIND] [--steps N]
         [--threads 1] [--sheet PATH] [--json PATH]
 """
 
@@ -40,6 +40,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ffbench.models.fashionflow.schedule import SAMPLERS  # noqa: E402
 
 REFERENCES = ("model", "static", "vae-recon", "noise")
 SHEET_FRAMES = (0, 3, 7, 11, 15)
@@ -163,7 +165,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--frames", type=int, default=None, help="frames (default: the model's clip length)")
     parser.add_argument("--steps", type=int, default=None,
                         help="sampler steps (default: the pipeline's default for its sampler)")
-    parser.add_argument("--sampler", default=None, choices=("ddpm", "ddim", "dpmpp"),
+    parser.add_argument("--sampler", default=None, choices=tuple(SAMPLERS),
                         help="sampler (default: the one saved with the pipeline)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
