@@ -1,19 +1,30 @@
-"""Does a trained FashionFlow pipeline generate the test videos, or noise?
+"""Does a trained FashionFlow pipeline keep the person and garment of its input, and still move?
 
 For each test video of a prepared split, the pipeline generates a clip from the video's stored
 conditioning frame (cond.png, as `ffbench generate` does) and every generated frame is compared with
-the real frame at the same index: PSNR (dB) and L1 (mean absolute error, pixel values in [0, 1]).
-Beside the model, three references scored the same way:
+the real frame at the same index. Beside the model, three references are scored the same way:
 
-    copy-frame-0   every frame is the conditioning frame: what a model that learned no motion scores;
-                   on the slowly moving synthetic data a good model comes close to it
-    vae-recon      the real latents decoded by the pipeline's VAE: the ceiling for anything that
-                   generates through this VAE (the tiny CPU VAE caps it around 23-24 dB)
-    noise          uniform random pixels: what the model must beat clearly
+    static      every frame is the conditioning frame: what a model that learned no motion scores;
+                on the slowly moving synthetic data a good model comes close to it
+    vae-recon   the real latents decoded by the pipeline's VAE: the ceiling for anything that
+                generates through this VAE
+    noise       uniform random pixels: what the model must beat clearly
 
-Frame 0 is the conditioning frame itself and is left out. Per-frame rows are averaged over videos.
+Paired scores (frame 0 is the conditioning frame itself and is left out): PSNR (dB) and L1 (pixel
+values in [0, 1]) per frame, averaged over videos; their mean over frames 1..F-1; and the lowest PSNR
+of any generated frame of any video (a frame that dissolved into a blob shows here, not in a mean).
 
-    python bench/quality.py PIPELINE SHARDS/test [--videos 4] [--steps 25] [--sampler dpmpp] [--threads 1]
+Video diagnostics, for the real videos as well (weight-free, so they rank methods offline):
+    motion         mean optical-flow magnitude between consecutive frames (px/frame, ffbench.flow)
+    colour-drift   CIEDE2000 between the mean Lab colour of frame t and of frame 0, mean over t
+    detail-drift   |1 - G_t / G_0|, G = mean gradient magnitude of the grey frame, mean over t
+Each is also given as a ratio to the real videos' own. The targets of issue 14 are printed with them.
+
+A contact sheet PNG (per video a real row and a generated row; frames 0, 3, 7, 11, 15 of the first three
+videos) is written beside the pipeline unless --sheet says where.
+
+    python bench/quality.py PIPELINE SHARDS/test [--videos 16] [--sampler KIND] [--steps N]
+        [--threads 1] [--sheet PATH] [--json PATH]
 """
 
 from __future__ import annotations
@@ -30,7 +41,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-REFERENCES = ("model", "copy-frame-0", "vae-recon", "noise")
+from ffbench.models.fashionflow.schedule import SAMPLERS  # noqa: E402
+
+REFERENCES = ("model", "static", "vae-recon", "noise")
+SHEET_FRAMES = (0, 3, 7, 11, 15)
+SHEET_VIDEOS = 3
 
 
 def psnr(fake: np.ndarray, real: np.ndarray) -> float:
@@ -59,8 +74,8 @@ def load_split(split_dir: Path, limit: int) -> list[dict]:
     return complete[:limit]
 
 
-def score_video(pipe, sample: dict, frames: int, steps: int, seed: int) -> dict[str, np.ndarray]:
-    """Per-frame (PSNR, L1) of the model and the references for one test video: name -> (F-1, 2)."""
+def candidate_videos(pipe, sample: dict, frames: int, steps: int, seed: int) -> tuple[np.ndarray, dict]:
+    """The real video (F, H, W, 3) uint8 and the model's and references' videos of the same shape."""
     from PIL import Image
 
     from ffbench.video import read_video
@@ -75,56 +90,126 @@ def score_video(pipe, sample: dict, frames: int, steps: int, seed: int) -> dict[
     recon = pipe.decode(latents.permute(1, 0, 2, 3)[None], chunk_size=8)[0]  # (3, F, H, W) in [-1, 1]
     recon = ((recon.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()
     rng = np.random.default_rng(seed)
-    candidates = {
+    videos = {
         "model": fake,
-        "copy-frame-0": np.broadcast_to(real[:1], real.shape),
+        "static": np.ascontiguousarray(np.broadcast_to(real[:1], real.shape)),
         "vae-recon": recon,
         "noise": rng.integers(0, 256, real.shape, dtype=np.uint8),
     }
-    for name, video in candidates.items():
+    for name, video in videos.items():
         if video.shape != real.shape:
             raise ValueError(f"{name} video has shape {video.shape}, the real one {real.shape}: the "
                              "pipeline's frame size differs from the shards'; score shards of its preset")
-    return {name: np.array([(psnr(v[f], real[f]), l1(v[f], real[f])) for f in range(1, frames)])
-            for name, v in candidates.items()}
+    return real, videos
 
 
-def main(argv: list[str] | None = None) -> None:
+def paired_scores(real: np.ndarray, videos: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-frame (PSNR, L1) of each video against `real`, frames 1..F-1: name -> (F-1, 2)."""
+    return {name: np.array([(psnr(v[f], real[f]), l1(v[f], real[f])) for f in range(1, len(real))])
+            for name, v in videos.items()}
+
+
+def score_video(pipe, sample: dict, frames: int, steps: int, seed: int) -> dict[str, np.ndarray]:
+    """Per-frame (PSNR, L1) of the model and the references for one test video: name -> (F-1, 2)."""
+    return paired_scores(*candidate_videos(pipe, sample, frames, steps, seed))
+
+
+def diagnostics(video: np.ndarray) -> dict[str, float]:
+    """Motion (px/frame), colour drift (CIEDE2000) and detail drift of a uint8 video (F, H, W, 3)."""
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    from ffbench.flow import video_flow
+
+    flow = video_flow(video)  # (F-1, H, W, 2)
+    lab = rgb2lab(video.astype(np.float64) / 255.0).mean(axis=(1, 2))  # (F, 3) mean Lab per frame
+    colour = deltaE_ciede2000(lab[1:], np.broadcast_to(lab[:1], lab[1:].shape))
+    grey = video.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    gy, gx = np.gradient(grey, axis=(1, 2))
+    detail = np.hypot(gx, gy).mean(axis=(1, 2))  # (F,)
+    return {"motion": float(np.linalg.norm(flow, axis=-1).mean()),
+            "colour-drift": float(colour.mean()),
+            "detail-drift": float(np.abs(1 - detail[1:] / max(detail[0], 1e-9)).mean())}
+
+
+def contact_sheet(rows: list[tuple[str, np.ndarray, np.ndarray]], frames=SHEET_FRAMES):
+    """A PIL image: per (key, real, fake) a labelled real row and generated row of the given frames."""
+    from PIL import Image, ImageDraw
+
+    h, w = rows[0][1].shape[1:3]
+    label_w, gap = 70, 4
+    cols = [f for f in frames if f < len(rows[0][1])]
+    sheet = Image.new("RGB", (label_w + len(cols) * (w + gap), 14 + len(rows) * (2 * h + 3 * gap)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for j, f in enumerate(cols):
+        draw.text((label_w + j * (w + gap) + 2, 1), f"frame {f}", fill="black")
+    for i, (key, real, fake) in enumerate(rows):
+        top = 14 + i * (2 * h + 3 * gap)
+        for r, (name, video) in enumerate((("real", real), ("generated", fake))):
+            y = top + r * (h + gap)
+            draw.text((2, y + h // 2 - 12), f"{name}\n{key[-8:]}", fill="black")
+            for j, f in enumerate(cols):
+                sheet.paste(Image.fromarray(video[f]), (label_w + j * (w + gap), y))
+    return sheet
+
+
+def _ratio(value: float, real: float) -> float:
+    return value / real if real > 0 else float("inf")
+
+
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("pipeline", type=Path, help="FashionFlowPipeline directory (<run>/pipeline)")
     parser.add_argument("shards", type=Path, help="prepared split folder, e.g. DATA/shards/test")
-    parser.add_argument("--videos", type=int, default=4, help="test videos to score (default 4)")
+    parser.add_argument("--videos", type=int, default=16, help="test videos to score (default 16)")
     parser.add_argument("--frames", type=int, default=None, help="frames (default: the model's clip length)")
-    parser.add_argument("--steps", type=int, default=25, help="sampler steps (default 25)")
-    parser.add_argument("--sampler", default="dpmpp", choices=("ddpm", "ddim", "dpmpp"))
+    parser.add_argument("--steps", type=int, default=None,
+                        help="sampler steps (default: the pipeline's default for its sampler)")
+    parser.add_argument("--sampler", default=None, choices=tuple(SAMPLERS),
+                        help="sampler (default: the one saved with the pipeline)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--sheet", type=Path, default=None,
+                        help="contact sheet PNG (default: quality_sheet.png beside the pipeline folder)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
     if args.videos < 1:
         parser.error(f"--videos {args.videos}: give at least 1")
     torch.set_num_threads(args.threads)
 
     from ffbench.models.fashionflow.generate import load_pipeline
-    from ffbench.models.fashionflow.schedule import switch_sampler
+    from ffbench.models.fashionflow.schedule import default_steps, sampler_kind, switch_sampler
 
-    print("$ python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])]))
+    command = "$ python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])])
+    print(command)
     pipe = load_pipeline(args.pipeline, device="cpu")
-    pipe.scheduler = switch_sampler(pipe.scheduler, args.sampler)
+    if args.sampler is not None:
+        pipe.scheduler = switch_sampler(pipe.scheduler, args.sampler)
+    kind = sampler_kind(pipe.scheduler)
+    steps = args.steps or default_steps(kind)
     pipe.set_progress_bar_config(disable=True)
     frames = args.frames or pipe.unet.config.num_frames
     if frames < 2:
         parser.error(f"--frames {frames}: frame 0 is the conditioning frame; give at least 2")
     samples = load_split(args.shards, args.videos)
     start = time.perf_counter()
-    scores = [score_video(pipe, s, frames, args.steps, args.seed) for s in samples]
+    scores, diags, sheet_rows = [], {n: [] for n in ("real", *REFERENCES[:2])}, []
+    for s in samples:
+        real, videos = candidate_videos(pipe, s, frames, steps, args.seed)
+        scores.append(paired_scores(real, videos))
+        for name, video in (("real", real), ("model", videos["model"]), ("static", videos["static"])):
+            diags[name].append(diagnostics(video))
+        if len(sheet_rows) < SHEET_VIDEOS:
+            sheet_rows.append((s["key"], real, videos["model"]))
     seconds = time.perf_counter() - start
     mean = {name: np.mean([s[name] for s in scores], axis=0) for name in REFERENCES}  # (F-1, 2)
+    low = {name: float(min(s[name][:, 0].min() for s in scores)) for name in REFERENCES}
 
-    print(f"{len(samples)} test videos x {frames} frames, {args.sampler}-{args.steps}, seed {args.seed}, "
-          f"{seconds / len(samples):.1f} s per video ({args.threads} thread(s))")
+    print(f"{len(samples)} test videos x {frames} frames, {kind}-{steps}, seed {args.seed}, "
+          f"{seconds / len(samples):.1f} s per video incl. diagnostics ({args.threads} thread(s))")
     print("PSNR dB (higher is better) | L1 in [0, 1] (lower is better), mean over videos; frame 0 is given")
     print("frame " + "".join(f"{n:>20s}" for n in REFERENCES))
+
     def row(label: str, rows: slice | int) -> str:
         cells = (mean[n][rows].reshape(-1, 2).mean(0) for n in REFERENCES)
         return f"{label:>5s} " + "".join(f"{p:11.2f} |{d:7.4f}" for p, d in cells)
@@ -132,8 +217,47 @@ def main(argv: list[str] | None = None) -> None:
     for f in range(frames - 1):
         print(row(str(f + 1), f))
     print(row("mean", slice(None)))
+    lows = "".join(f"{low[n]:11.2f} |{'':7s}" for n in REFERENCES)
+    print(f"  min {lows}  (lowest frame of any video)")
     per_video = " ".join(f"{s['model'][:, 0].mean():.1f}" for s in scores)
     print(f"model mean PSNR per video: {per_video}")
+
+    diag = {name: {k: float(np.mean([d[k] for d in rows])) for k in rows[0]} for name, rows in diags.items()}
+    print("\ndiagnostic        real     model  (x real)    static")
+    for k in ("motion", "colour-drift", "detail-drift"):
+        r, m, st = diag["real"][k], diag["model"][k], diag["static"][k]
+        print(f"{k:<14s} {r:8.3f}  {m:8.3f}  ({_ratio(m, r):5.2f}x)  {st:8.3f}")
+
+    model_psnr, static_psnr = float(mean["model"][:, 0].mean()), float(mean["static"][:, 0].mean())
+    ratio = {k: _ratio(diag["model"][k], diag["real"][k]) for k in ("motion", "colour-drift", "detail-drift")}
+    checks = {
+        "colour-drift <= 1.5x real": ratio["colour-drift"] <= 1.5,
+        "detail-drift <= 1.5x real": ratio["detail-drift"] <= 1.5,
+        "motion 0.5x..2x real": 0.5 <= ratio["motion"] <= 2.0,
+        "paired PSNR within 2 dB of static": model_psnr >= static_psnr - 2.0,
+        "no generated frame below 15 dB": low["model"] >= 15.0,
+    }
+    print("\nissue 14 targets (fvmd-flow: see `ffbench eval`):")
+    for name, ok in checks.items():
+        print(f"  {'held ' if ok else 'MISSED'} {name}")
+
+    sheet_path = args.sheet or args.pipeline.resolve().parent / "quality_sheet.png"
+    sheet_path.parent.mkdir(parents=True, exist_ok=True)
+    contact_sheet(sheet_rows).save(sheet_path)
+    print(f"contact sheet: {sheet_path}")
+    result = {
+        "command": command[2:], "videos": len(samples), "frames": frames, "sampler": kind, "steps": steps,
+        "seconds_per_video": seconds / len(samples),
+        "psnr": {n: float(mean[n][:, 0].mean()) for n in REFERENCES},
+        "l1": {n: float(mean[n][:, 1].mean()) for n in REFERENCES},
+        "psnr_per_frame": {n: [float(x) for x in mean[n][:, 0]] for n in REFERENCES},
+        "psnr_min": low, "diagnostics": diag, "targets": checks, "sheet": str(sheet_path),
+    }
+    if args.json is not None:
+        from ffbench.fileio import write_json_atomic
+
+        write_json_atomic(args.json, result)
+    return result
 
 
 if __name__ == "__main__":

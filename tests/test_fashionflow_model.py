@@ -181,6 +181,8 @@ def test_prediction_type_per_preset_is_saved_and_checked(tmp_path):
     # the paper trains epsilon; the small cpu model predicts v (epsilon made it sample noise)
     assert fashionflow_config("paper")["prediction_type"] == "epsilon"
     assert fashionflow_config("cpu")["prediction_type"] == "v_prediction"
+    assert fashionflow_config("paper")["concat_cond_latent"] is False  # a departure from the paper, cpu only
+    assert fashionflow_config("cpu")["concat_cond_latent"] is True
     model = tiny_model(prediction_type="epsilon")
     model.save_pretrained(tmp_path)
     assert FashionFlowModel.from_pretrained(tmp_path).config.prediction_type == "epsilon"
@@ -199,3 +201,22 @@ def test_gradient_checkpointing_gives_the_same_gradients():
     model(sample, t, cond, clip).square().mean().backward()
     for a, p in zip(ref, model.parameters(), strict=True):
         assert torch.allclose(a, p.grad, atol=1e-6)
+
+
+def test_concat_cond_latent_gives_every_frame_the_conditioning_latent(tmp_path):
+    # local conditioning with time disabled: frames are independent, so without the option frame 2 cannot
+    # depend on the conditioning latent (only frame 0 is replaced by it); with it, every frame does
+    sample, t, cond, _ = _inputs(f=4)
+    other = cond + 1.0
+    for concat in (False, True):
+        model = tiny_model(conditioning="local", concat_cond_latent=concat)
+        assert model.unet.conv_in.spatial.in_channels == (8 if concat else 4)
+        assert model.in_channels == 4  # the sample keeps its channels; the model adds the latent itself
+        with torch.no_grad():
+            a = model(sample, t, cond, None, enable_time=False)
+            b = model(sample, t, other, None, enable_time=False)
+        assert ((a[:, :, 2] - b[:, :, 2]).abs().max() > 1e-4) == concat
+    model.save_pretrained(tmp_path)
+    assert FashionFlowModel.from_pretrained(tmp_path).config.concat_cond_latent is True
+    with pytest.raises(ValueError, match="concat_cond_latent=True"):
+        FashionFlowModel(**tiny_config(conditioning="global", concat_cond_latent=True))

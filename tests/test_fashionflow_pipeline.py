@@ -248,3 +248,13 @@ def test_generate_from_a_split_of_shards_uses_each_stored_conditioning_frame(sav
     result = _cli(evil, "--checkpoint", saved, "-o", tmp_path / "never")
     assert result.exit_code != 0 and "refusing the shard" in result.output
     assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize("kind", ["ddim", "dpmpp-sde"])
+def test_default_steps_are_those_of_the_pipelines_sampler(kind):
+    from ffbench.models.fashionflow.schedule import default_steps
+
+    pipe = tiny_pipeline(interpolator=False, kind=kind)
+    pipe.set_progress_bar_config(disable=True)
+    pipe(_photo(), num_frames=2, output_type="latent", generator=_gen())
+    assert len(pipe.scheduler.timesteps) == default_steps(kind) <= 50

@@ -19,6 +19,7 @@ from ffbench.models.fashionflow import (
     switch_sampler,
 )
 from ffbench.models.fashionflow.sampling import interpolation_windows
+from ffbench.models.fashionflow.schedule import SAMPLERS, sampler_kind
 
 
 @pytest.mark.parametrize("kind", ["ddpm", "ddim", "dpmpp"])
@@ -58,8 +59,10 @@ def test_legacy_schedule_is_the_public_codes_cosine_eased_ramp(kind):
 def test_switch_sampler_keeps_the_schedule_and_bad_names_are_refused():
     for schedule in ("cosine", "legacy"):
         base = make_noise_scheduler(schedule, "ddpm")
-        for kind in ("ddim", "dpmpp", "ddpm"):
-            assert torch.equal(switch_sampler(base, kind).betas, base.betas)
+        for kind in ("ddim", "dpmpp", "dpmpp-sde", "ddpm"):
+            switched = switch_sampler(base, kind)
+            assert torch.equal(switched.betas, base.betas)
+            assert sampler_kind(switched) == kind  # dpmpp and dpmpp-sde share a class, not a kind
     with pytest.raises(ValueError, match="schedule='linear'"):
         make_noise_scheduler("linear")
     with pytest.raises(ValueError, match="kind='euler'"):
@@ -90,7 +93,7 @@ class ExactDenoiser(torch.nn.Module):
         return eps.float()
 
 
-@pytest.mark.parametrize(("kind", "steps"), [("ddpm", 1000), ("ddim", 50), ("dpmpp", 25)])
+@pytest.mark.parametrize(("kind", "steps"), [("ddpm", 1000), ("ddim", 50), ("dpmpp", 25), ("dpmpp-sde", 50)])
 @pytest.mark.parametrize(
     ("schedule", "prediction_type"),
     [("cosine", "epsilon"), ("legacy", "epsilon"), ("cosine", "v_prediction")],
@@ -229,3 +232,14 @@ def test_prediction_type_conversions_invert_each_other_and_bad_types_are_refused
         assert torch.allclose(output_from_x0(x0, x_t, t, sched, kind), target, atol=1e-6)
     with pytest.raises(ValueError, match="prediction_type='sample'"):
         training_target(sched, x0, noise, t, "sample")
+
+
+def test_the_default_sampler_takes_at_most_50_calls_and_is_what_a_pipeline_defaults_to():
+    from ffbench.models.fashionflow.schedule import DEFAULT_SAMPLER, DEFAULT_STEPS, default_steps
+
+    assert DEFAULT_SAMPLER in SAMPLERS and default_steps(DEFAULT_SAMPLER) <= 50
+    assert default_steps("ddpm") == 1000 and set(DEFAULT_STEPS) == set(SAMPLERS)
+    with pytest.raises(ValueError, match="kind='euler'"):
+        default_steps("euler")
+    with pytest.raises(ValueError, match="not one of the FashionFlow samplers"):
+        sampler_kind(object())

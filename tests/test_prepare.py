@@ -48,6 +48,10 @@ def test_prepare_writes_verified_shards_with_features_and_provenance(reference):
     assert train["resize"] == "stretch" and (train["preset"]["height"], train["preset"]["width"]) == (48, 40)
     assert train["offline_stand_ins"] == ["clip", "vae"]
     assert isinstance(train["tiny_vae_heldout_psnr"], float)
+    # the VAE is also scored on frames of the test split, which it never trained on; both splits say so
+    vae_test = train["tiny_vae_test"]
+    assert vae_test["frames"] == 2 * 8 and len(vae_test["colour_error"]) == 3 and vae_test["psnr"] > 5.0
+    assert json.loads(manifests(reference)["test"])["tiny_vae_test"] == vae_test
     assert train["settings"]["synthetic"]["n_train"] == 8 and train["skipped"] == {}
     assert train["short_videos"] == 0  # 20 frames >= the preset's 16-frame clips
     assert not [p for p in (reference / "shards").rglob("*") if "tmp" in p.name]

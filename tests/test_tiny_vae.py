@@ -97,8 +97,10 @@ def test_first_loss_is_mse_plus_weighted_l1_of_the_first_batch(frames, tmp_path,
     train, held = frames
     ident = T.train_tiny_vae(train, held, tmp_path / "v", steps=1, seed=3, progress=False, batch_size=2,
                              l1_weight=l1_weight, kl_weight=0.0)
-    # the same first batch and initial weights, rebuilt independently of the training loop
-    x = T._batch(train, 2, None, torch.Generator().manual_seed(3))
+    # the same first batch (recoloured as training recolours it) and initial weights, rebuilt
+    # independently of the training loop
+    gen = torch.Generator().manual_seed(3)
+    x = T.colour_augment(T._batch(train, 2, None, gen), T.COLOUR_AUGMENT, gen)
     with torch.no_grad():
         vae = T.build_tiny_vae(3)
         err = vae.decode(vae.encode(x).latent_dist.mean).sample - x
@@ -126,3 +128,44 @@ def test_any_step_count_trains(steps, frames, tmp_path):
     # --vae-steps 20 used to end in a ZeroDivisionError inside OneCycleLR (a warm-up of 0 steps)
     ident = T.train_tiny_vae(*frames, tmp_path / "vae", steps=steps, progress=False, batch_size=1, crop=8)
     assert ident["steps"] == steps and np.isfinite(ident["heldout_psnr"])
+
+
+def test_reconstruction_scores_match_an_independent_computation(trained, frames):
+    data, _, _ = trained
+    vae = E.load_vae("tiny", data_dir=data)
+    held = frames[1]
+    with torch.no_grad():
+        x = torch.from_numpy(held).permute(0, 3, 1, 2).float() / 127.5 - 1
+        rec = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
+    rec8 = ((rec + 1) * 127.5).round().permute(0, 2, 3, 1).numpy()
+    ref = held.astype(np.float64)
+    colour = np.abs(rec8.mean(axis=(1, 2)) - ref.mean(axis=(1, 2))).mean(axis=0)  # (3,)
+    scores = T.reconstruction_scores(vae, held)
+    assert scores["frames"] == len(held)
+    assert scores["psnr"] == pytest.approx(T.heldout_psnr(vae, held), abs=1e-3)
+    assert scores["psnr_min"] <= scores["psnr"]
+    assert scores["colour_error"] == pytest.approx(colour.tolist(), abs=0.01)
+    assert scores["colour_error_max"] == pytest.approx(colour.max(), abs=0.01)
+
+
+def test_colour_augment_recolours_within_range_and_keeps_untouched_frames():
+    gen = torch.Generator().manual_seed(0)
+    px = torch.rand(64, 3, 8, 8) * 2 - 1
+    assert T.colour_augment(px, 0.0, gen) is px
+    out = T.colour_augment(px, 0.5, gen)
+    assert out.shape == px.shape and out.min() >= -1 and out.max() <= 1
+    changed = (out - px).abs().amax(dim=(1, 2, 3)) > 1e-6
+    assert 16 < int(changed.sum()) < 48  # about half the frames recoloured
+    # a recoloured frame is a per-channel affine map of a permutation of its channels
+    i = int(changed.nonzero()[0])
+    flat_in, flat_out = px[i].reshape(3, -1), out[i].reshape(3, -1)
+    corr = torch.corrcoef(torch.cat([flat_out, flat_in]))[:3, 3:]
+    assert torch.allclose(corr.abs().max(dim=1).values, torch.ones(3), atol=1e-4)
+
+
+def test_frames_test_are_scored_into_the_identity(frames, tmp_path):
+    train, held = frames
+    ident = T.train_tiny_vae(train, held, tmp_path / "vae", steps=3, seed=0, progress=False, batch_size=2,
+                             crop=16, frames_test=held[:2], colour_augment_prob=0.5)
+    assert ident["test"]["frames"] == 2 and len(ident["test"]["colour_error"]) == 3
+    assert ident["settings"]["colour_augment_prob"] == 0.5

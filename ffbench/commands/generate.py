@@ -27,10 +27,13 @@ from ffbench.models.registry import available_models
 @click.option("--real", type=click.Path(exists=True, file_okay=False), default=None,
               help="Real split for models that take privileged input from the real test video (Poke's "
                    "pokes).  [default: IMAGE when it is a split]")
-@click.option("--steps", type=int, default=25, show_default=True,
-              help="FashionFlow: sampler steps (the paper: --sampler ddpm --steps 1000).")
-@click.option("--sampler", type=click.Choice(["ddpm", "ddim", "dpmpp"]), default="dpmpp", show_default=True,
-              help="FashionFlow: ddpm (ancestral), ddim, or dpmpp (DPM-Solver++ multistep).")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="FashionFlow: sampler steps (the paper: --sampler ddpm --steps 1000).  [default: the "
+                   "sampler's own: ddpm 1000, ddim 50, dpmpp 25, dpmpp-sde 50]")
+@click.option("--sampler", type=click.Choice(["ddpm", "ddim", "dpmpp", "dpmpp-sde"]), default=None,
+              help="FashionFlow: ddpm (ancestral, the paper's), ddim, dpmpp (DPM-Solver++ multistep) or "
+                   "dpmpp-sde (DPM-Solver++ for the SDE, within 0.15 dB of ddpm-1000 at 50 calls).  "
+                   "[default: dpmpp-sde]")
 @click.option("--guidance-scale", type=float, default=1.0, show_default=True,
               help="FashionFlow: classifier-free guidance weight; > 1 needs a model trained with "
                    "--cond-dropout.")

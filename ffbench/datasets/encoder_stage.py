@@ -25,24 +25,34 @@ from ffbench.presets import Preset
 log = logging.getLogger(__name__)
 VAE_FRAMES_PER_VIDEO = 32  # frames per training video given to the tiny VAE (evenly spaced)
 VAE_HELDOUT_EVERY = 8  # every 8th training video (sorted ids) is held out to measure the VAE's PSNR
+VAE_TEST_FRAMES_PER_VIDEO = 8  # frames per test video (frame 0, the conditioning frame, among them) scored
 VOLATILE_KEYS = ("seconds",)  # run-dependent entries of the tiny VAE's identity.json
 
 
-def _train_frames(data_dir: Path, probes: list, preset: Preset, resize: str) -> tuple[np.ndarray, np.ndarray]:
-    """Resized frames of the training videos for the tiny VAE: (train, held-out), uint8 (N, H, W, 3)."""
+def _read_frames(data_dir: Path, probe, count: int, preset: Preset, resize: str) -> np.ndarray | None:
+    """`count` evenly spaced frames of one source video (frame 0 first), resized; None if unreadable."""
     from ffbench.video import VideoError, read_video
 
-    train, held = [], []
+    idx = np.unique(np.linspace(0, probe.frames - 1, min(count, probe.frames)).round().astype(int))
+    try:
+        frames = read_video(data_dir / "source" / probe.path, indices=idx.tolist())
+    except VideoError as exc:
+        log.warning("tiny VAE: skipping %s: %s", probe.id, exc)
+        return None
+    return resize_frames(frames, preset.height, preset.width, resize)
+
+
+def _train_frames(data_dir: Path, probes: list, preset: Preset,
+                  resize: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Resized frames for the tiny VAE, uint8 (N, H, W, 3): (train, held-out, test). Held-out frames come
+    from training videos kept out of its training; test frames from the test split (None if it has none),
+    which the VAE never sees either."""
+    train, held, test = [], [], []
     rows = sorted((p for p in probes if p.split == "train"), key=lambda p: p.id)
     for i, p in enumerate(rows):
-        idx = np.unique(np.linspace(0, p.frames - 1, min(VAE_FRAMES_PER_VIDEO, p.frames)).round().astype(int))
-        try:
-            frames = read_video(data_dir / "source" / p.path, indices=idx.tolist())
-        except VideoError as exc:
-            log.warning("tiny VAE: skipping %s: %s", p.id, exc)
-            continue
-        (held if i % VAE_HELDOUT_EVERY == VAE_HELDOUT_EVERY - 1 else train).append(
-            resize_frames(frames, preset.height, preset.width, resize))
+        frames = _read_frames(data_dir, p, VAE_FRAMES_PER_VIDEO, preset, resize)
+        if frames is not None:
+            (held if i % VAE_HELDOUT_EVERY == VAE_HELDOUT_EVERY - 1 else train).append(frames)
     if not train or not held:
         raise UserError(
             f"the tiny VAE needs at least {VAE_HELDOUT_EVERY} readable training videos (every "
@@ -50,12 +60,17 @@ def _train_frames(data_dir: Path, probes: list, preset: Preset, resize: str) -> 
             f"{len(train) + len(held)}. For a smaller set, borrow the tiny VAE of another prepared dataset: "
             "--vae OTHER/encoders/vae (e.g. one made by `ffbench prepare --synthetic --out OTHER` with the "
             "same --height/--width)")
-    return np.concatenate(train), np.concatenate(held)
+    for p in sorted((p for p in probes if p.split == "test"), key=lambda p: p.id):
+        frames = _read_frames(data_dir, p, VAE_TEST_FRAMES_PER_VIDEO, preset, resize)
+        if frames is not None:
+            test.append(frames)
+    return np.concatenate(train), np.concatenate(held), np.concatenate(test) if test else None
 
 
 def stage_vae(data_dir: Path, spec: str, probes: list, preset: Preset, resize: str, steps: int | None,
-              seed: int, progress: bool = False) -> tuple[object, float | None]:
-    """The VAE for `spec` and, for a tiny VAE, its held-out PSNR (trained here unless already done)."""
+              seed: int, progress: bool = False) -> tuple[object, dict | None]:
+    """The VAE for `spec` and, for a tiny VAE (trained here unless already done), its figures:
+    {"heldout_psnr": dB, "test": `tiny_vae.reconstruction_scores` on test-split frames or None}."""
     from ffbench.datasets.tiny_vae import recipe
     from ffbench.encoders import load_vae
 
@@ -67,7 +82,9 @@ def stage_vae(data_dir: Path, spec: str, probes: list, preset: Preset, resize: s
     settings = {"height": preset.height, "width": preset.width, "resize": resize, "steps": steps,
                 "seed": seed,
                 "train_ids": fingerprint(ids), "frames_per_video": VAE_FRAMES_PER_VIDEO,
-                "heldout_every": VAE_HELDOUT_EVERY, "downsample": preset.vae_downsample,
+                "heldout_every": VAE_HELDOUT_EVERY, "test_frames_per_video": VAE_TEST_FRAMES_PER_VIDEO,
+                "test_ids": fingerprint(sorted(p.id for p in probes if p.split == "test")),
+                "downsample": preset.vae_downsample,
                 "latent_channels": preset.latent_channels,
                 "recipe": fingerprint(recipe())}  # a changed architecture or default retrains
     ident = out / "identity.json"
@@ -78,12 +95,14 @@ def stage_vae(data_dir: Path, spec: str, probes: list, preset: Preset, resize: s
 
         marker.unlink(missing_ok=True)
         shutil.rmtree(out, ignore_errors=True)  # never train over a half-written or stale VAE
-        frames, held = _train_frames(data_dir, probes, preset, resize)
+        frames, held, test = _train_frames(data_dir, probes, preset, resize)
         kwargs = {"seed": seed} | ({"steps": steps} if steps is not None else {})
         log.info("training the tiny VAE on %d frames (%d held out)", len(frames), len(held))
-        train_tiny_vae(frames, held, out, progress=progress, **kwargs)
+        train_tiny_vae(frames, held, out, progress=progress, frames_test=test, **kwargs)
         write_json_atomic(marker, {"settings": settings, "identity_sha256": sha256_file(ident)})
-    return load_vae("tiny", data_dir=data_dir), _psnr(json.loads(ident.read_text()))
+    identity = json.loads(ident.read_text())
+    figures = {"heldout_psnr": _psnr(identity), "test": identity.get("test")}
+    return load_vae("tiny", data_dir=data_dir), figures
 
 
 def _psnr(identity: dict) -> float | None:

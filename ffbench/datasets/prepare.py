@@ -89,6 +89,7 @@ class PrepareResult:
     data_dir: Path
     splits: dict[str, SplitResult] = field(default_factory=dict)
     vae_psnr: float | None = None
+    vae_test: dict | None = None  # the tiny VAE on test-split frames (tiny_vae.reconstruction_scores)
     download: str = ""
     seconds: float = 0.0
     problems: dict[str, list[str]] = field(default_factory=dict)  # from verify
@@ -110,6 +111,10 @@ class PrepareResult:
                 lines.append(f"    skipped {vid}: {why}")
         if self.vae_psnr is not None:
             lines.append(f"  tiny VAE held-out PSNR: {self.vae_psnr:.2f} dB (offline stand-in)")
+        if self.vae_test is not None:
+            colour = "/".join(f"{c:.1f}" for c in self.vae_test["colour_error"])
+            lines.append(f"  tiny VAE on test frames: {self.vae_test['psnr']:.2f} dB, mean-colour error "
+                         f"{colour} grey levels (R/G/B)")
         usable = ", ".join(f"{n} {s.videos}" for n, s in self.splits.items() if s.videos)
         if self.skipped:
             where = ", ".join(str(s.skipped_csv) for s in self.splits.values() if s.skipped)
@@ -208,7 +213,8 @@ def _stage_samples(data_dir: Path, split: str, probes: list, work: Path, encoder
 
 
 def _manifest_body(split: str, preset: Preset, resize: str, settings: dict, encoders: FeatureEncoders,
-                   vae_psnr: float | None, fingerprint: str, skipped: dict, short: int) -> dict:
+                   vae_psnr: float | None, fingerprint: str, skipped: dict, short: int,
+                   vae_test: dict | None = None) -> dict:
     return {
         "version": MANIFEST_VERSION,
         "split": split,
@@ -218,6 +224,7 @@ def _manifest_body(split: str, preset: Preset, resize: str, settings: dict, enco
         "encoders": encoders.identities,
         "offline_stand_ins": sorted(k for k, v in encoders.identities.items() if v.get("offline_stand_in")),
         "tiny_vae_heldout_psnr": vae_psnr,
+        "tiny_vae_test": vae_test,
         "fingerprint": fingerprint,
         "skipped": dict(sorted(skipped.items())),
         "short_videos": short,
@@ -363,8 +370,9 @@ def prepare(
 
         # 3. encoders
         if vae_model is None:
-            vae_model, result.vae_psnr = stage_vae(data_dir, vae_spec, probes, p, resize, vae_steps, seed,
-                                                   progress)
+            vae_model, figures = stage_vae(data_dir, vae_spec, probes, p, resize, vae_steps, seed, progress)
+            if figures is not None:
+                result.vae_psnr, result.vae_test = figures["heldout_psnr"], figures["test"]
         encoders = make_encoders(vae_model, clip_model, data_dir)
 
         # 4-5. per split: samples, shards, manifest
@@ -392,7 +400,8 @@ def prepare(
                                             clip_all_frames, progress)
             skipped |= {r.id: f"download: {r.status}: {r.error}" for r in summary.failed if r.split == split}
             short = sum(1 for r in probes if r.split == split and r.id not in skipped and r.frames < p.frames)
-            body = _manifest_body(split, p, resize, settings, encoders, result.vae_psnr, fp, skipped, short)
+            body = _manifest_body(split, p, resize, settings, encoders, result.vae_psnr, fp, skipped, short,
+                                  result.vae_test)
             split_dir = data_dir / "shards" / split
             manifest = _stage_shards(split_dir, files, body, settings["shard_size_bytes"])
             result.splits[split] = SplitResult(

@@ -45,7 +45,14 @@ TINY_VAE_CONFIG = dict(
     block_out_channels=(16, 32, 32),
     layers_per_block=1,
     latent_channels=4,
-    norm_num_groups=16,
+    # One group: GroupNorm over all channels keeps each pixel's colour relative to the others'. With 16
+    # groups (one channel each at width 16) every norm removed a channel's mean over the frame, so a flat
+    # background's colour could not pass through and the VAE recalled the colours it was trained on.
+    # Test split (8 frames of each of the 16 cpu-preset test videos, never trained on), 800 steps:
+    # 16 groups 25.01 dB, mean-colour error 6.9/4.6/6.5 grey levels (R/G/B); 1 group 25.37 dB, 5.3/4.3/4.6;
+    # 1 group + colour_augment 0.5 (the default) 25.19 dB, 4.9/4.5/3.5. Issue 14 asks for >= 30 dB and
+    # <= 3 levels: not reached at this budget.
+    norm_num_groups=1,
     sample_size=128,
     mid_block_add_attention=False,  # attention costs more than it gives at this size
 )
@@ -56,12 +63,15 @@ DOWNSAMPLE = 4
 # on the busy 2-core machine, where the whole prepare took 448 s). Same data, 900 steps: 25.13 dB;
 # old recipe (64 wide, L1 + MSE, 600 steps): 23.40 dB; lr 1e-3 as good as 2e-3; 4e-3 (clipped at 1) worse.
 DEFAULT_STEPS = 800
+# Fraction of training frames recoloured by `colour_augment` (the synthetic set has few distinct colours).
+COLOUR_AUGMENT = 0.5
 TARGET_PSNR = 24.0  # dB on held-out frames at the cpu preset
 
 
 def recipe() -> dict:
     """What a trained stand-in depends on besides its data and seed (prepare retrains when it changes)."""
-    return {"config": json.loads(json.dumps(TINY_VAE_CONFIG)), "default_steps": DEFAULT_STEPS}
+    return {"config": json.loads(json.dumps(TINY_VAE_CONFIG)), "default_steps": DEFAULT_STEPS,
+            "colour_augment": COLOUR_AUGMENT}
 
 
 def build_tiny_vae(seed: int = 0, scaling_factor: float = 1.0):
@@ -98,6 +108,25 @@ def heldout_psnr(vae, frames: np.ndarray, batch_size: int = 16) -> float:
 
 
 @torch.no_grad()
+def reconstruction_scores(vae, frames: np.ndarray, batch_size: int = 16) -> dict:
+    """How faithfully `vae` reproduces uint8 frames (N, H, W, 3) after encode -> decode -> uint8:
+    psnr (dB, peak 255, mean over frames) and psnr_min; colour_error, per RGB channel, the mean over
+    frames of |mean value of the reconstruction - mean value of the frame| in grey levels (a colour
+    shift that PSNR spreads thinly over the whole frame shows here); colour_error_max, its worst channel."""
+    frames = _as_frames(frames, "frames")
+    video = frames_to_tensor(frames)[None]  # (1, 3, N, H, W)
+    rec = vae_decode(vae, vae_encode(vae, video, chunk_size=batch_size), chunk_size=batch_size)
+    rec8 = rec.add(1).mul(127.5).round().clamp(0, 255)[0].double()  # (3, N, H, W)
+    ref = torch.from_numpy(frames).permute(3, 0, 1, 2).double()
+    mse = (rec8 - ref).pow(2).mean(dim=(0, 2, 3)).clamp_min(1e-10)  # (N,)
+    psnr = 10 * torch.log10(255.0**2 / mse)
+    colour = (rec8.mean(dim=(2, 3)) - ref.mean(dim=(2, 3))).abs().mean(dim=1)  # (3,)
+    return {"psnr": round(float(psnr.mean()), 3), "psnr_min": round(float(psnr.min()), 3),
+            "colour_error": [round(float(c), 3) for c in colour],
+            "colour_error_max": round(float(colour.max()), 3), "frames": int(len(frames))}
+
+
+@torch.no_grad()
 def _latent_std(vae, frames: np.ndarray, batch_size: int = 16) -> float:
     vae.register_to_config(scaling_factor=1.0)
     lat = vae_encode(vae, frames_to_tensor(frames)[None], chunk_size=batch_size)
@@ -118,6 +147,24 @@ def _batch(frames: np.ndarray, batch_size: int, crop: int | None, gen: torch.Gen
     return px.contiguous()
 
 
+def colour_augment(px: torch.Tensor, prob: float, gen: torch.Generator) -> torch.Tensor:
+    """Recolour each frame of px (B, 3, H, W) in [-1, 1] with probability `prob`: a random permutation of
+    its RGB channels, then per channel a random contrast a in [0.6, 1] and offset in [-(1 - a), 1 - a], so
+    values stay in [-1, 1]. The synthetic videos have a few dozen backgrounds and garments; recoloured,
+    every batch shows the VAE colours it has not seen, and it must carry colour rather than recall it."""
+    if prob <= 0:
+        return px
+    out = px.clone()
+    for i in range(len(px)):
+        if float(torch.rand(1, generator=gen)) >= prob:
+            continue
+        perm = torch.randperm(3, generator=gen)
+        a = 0.6 + 0.4 * torch.rand(3, generator=gen)
+        b = (2 * torch.rand(3, generator=gen) - 1) * (1 - a)
+        out[i] = px[i, perm] * a[:, None, None] + b[:, None, None]
+    return out
+
+
 def train_tiny_vae(
     frames_train: np.ndarray | Iterable[np.ndarray],
     frames_heldout: np.ndarray | Iterable[np.ndarray],
@@ -132,6 +179,8 @@ def train_tiny_vae(
     l1_weight: float = 0.0,
     kl_weight: float = 1e-6,
     max_heldout: int = 256,
+    colour_augment_prob: float = COLOUR_AUGMENT,
+    frames_test: np.ndarray | Iterable[np.ndarray] | None = None,
 ) -> dict:
     """Train the stand-in VAE, save it to `out_dir` (save_pretrained + identity.json), return the identity.
 
@@ -145,6 +194,9 @@ def train_tiny_vae(
             frames (measured better than 64x64 or 32x32 crops: GroupNorm statistics of a crop differ
             from a whole frame's); an int trains on square patches of that side.
         seed: initialisation and batch sampling.
+        colour_augment_prob: fraction of training frames recoloured (`colour_augment`).
+        frames_test: uint8 frames of the test split (never trained on): scored by
+            `reconstruction_scores` into the identity's "test" entry.
 
     Returns:
         The identity written to `identity.json`: heldout_psnr (dB), steps, seconds, seed, the
@@ -176,7 +228,7 @@ def train_tiny_vae(
     losses = []
     bar = tqdm(range(steps), desc="tiny VAE", unit="step", disable=not progress)
     for _ in bar:
-        x = _batch(train, batch_size, crop, gen)
+        x = colour_augment(_batch(train, batch_size, crop, gen), colour_augment_prob, gen)
         post = vae.encode(x).latent_dist
         rec = vae.decode(post.mean).sample
         err = rec - x
@@ -199,6 +251,7 @@ def train_tiny_vae(
     std = _latent_std(vae, sample)
     vae.register_to_config(scaling_factor=1.0 / std)
     psnr = heldout_psnr(vae, held)
+    test = None if frames_test is None else reconstruction_scores(vae, _as_frames(frames_test, "frames_test"))
     seconds = time.perf_counter() - start
     window = max(1, steps // 10)
     identity = {
@@ -207,13 +260,14 @@ def train_tiny_vae(
         "heldout_psnr": round(psnr, 3),
         "heldout_frames": int(len(held)),
         "target_psnr": TARGET_PSNR,
+        "test": test,
         "train_frames": int(len(train)),
         "frame_size": [int(train.shape[1]), int(train.shape[2])],
         "steps": steps,
         "seconds": round(seconds, 1),
         "seed": seed,
         "settings": {"batch_size": batch_size, "crop": crop, "lr": lr, "l1_weight": l1_weight,
-                     "kl_weight": kl_weight},
+                     "kl_weight": kl_weight, "colour_augment_prob": colour_augment_prob},
         "latent_std": std,
         "scaling_factor": 1.0 / std,
         "loss_first": float(np.mean(losses[:window])),

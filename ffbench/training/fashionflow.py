@@ -151,6 +151,7 @@ def export_pipeline(model: nn.Module, data_dir: Path, manifest: dict[str, Any], 
     """
     from ffbench.encoders import encoder_identity, load_clip, load_vae
     from ffbench.models.fashionflow import FashionFlowPipeline, make_noise_scheduler
+    from ffbench.models.fashionflow.schedule import DEFAULT_SAMPLER
 
     name = "pipeline" if options.stage == "base" else "interpolator"
     final, tmp = out / name, out / f".{name}.tmp-{os.getpid()}"
@@ -172,7 +173,7 @@ def export_pipeline(model: nn.Module, data_dir: Path, manifest: dict[str, Any], 
                     "encoders match"
                 )
         pipe = FashionFlowPipeline(unet=model, vae=vae, image_encoder=clip, feature_extractor=processor,
-                                   scheduler=make_noise_scheduler(options.schedule, kind="ddpm"))
+                                   scheduler=make_noise_scheduler(options.schedule, kind=DEFAULT_SAMPLER))
         pipe.save_pretrained(tmp)
     apply_umask(tmp)  # safetensors writes 0600 files; the pipeline gets the user's umask like every output
     if final.exists():

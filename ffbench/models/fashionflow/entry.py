@@ -45,15 +45,18 @@ class FashionFlowSampler:
         return (video * 2 - 1).permute(0, 4, 1, 2, 3)[:, :, :num_frames]
 
 
-def load(checkpoint: Path, device: str | torch.device = "cpu", *, steps: int = 25, sampler: str = "dpmpp",
-         guidance_scale: float = 1.0, interpolate: bool = False, interpolator: str | None = None,
-         **options: Any) -> FashionFlowSampler:
+def load(checkpoint: Path, device: str | torch.device = "cpu", *, steps: int | None = None,
+         sampler: str | None = None, guidance_scale: float = 1.0, interpolate: bool = False,
+         interpolator: str | None = None, **options: Any) -> FashionFlowSampler:
+    """The sampler of a saved pipeline; `sampler` defaults to DEFAULT_SAMPLER, `steps` to its own default."""
     from ffbench.models.fashionflow.generate import load_pipeline
-    from ffbench.models.fashionflow.schedule import SAMPLERS, switch_sampler
+    from ffbench.models.fashionflow.schedule import DEFAULT_SAMPLER, SAMPLERS, default_steps, switch_sampler
 
     reject_unused("fashionflow", options)
+    sampler = sampler or DEFAULT_SAMPLER
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler={sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    steps = steps or default_steps(sampler)
     pipe = load_pipeline(checkpoint, interpolator, device)
     if interpolate and pipe.interpolator is None:
         raise ValueError(

@@ -14,7 +14,7 @@ from ffbench.config_files import check_config, check_pipeline_dir
 from ffbench.models.fashionflow.images import load_image
 from ffbench.models.fashionflow.model import FashionFlowConfigError, FashionFlowModel
 from ffbench.models.fashionflow.pipeline import FashionFlowPipeline
-from ffbench.models.fashionflow.schedule import SAMPLERS, switch_sampler
+from ffbench.models.fashionflow.schedule import DEFAULT_SAMPLER, SAMPLERS, default_steps, switch_sampler
 
 _HOW = (
     "give a directory written by FashionFlowPipeline.save_pretrained (ffbench train exports <run>/pipeline)"
@@ -83,8 +83,8 @@ def generate_videos(
     checkpoint: str | os.PathLike,
     out_paths: list[str | os.PathLike],
     frames: int | None = None,
-    steps: int = 25,
-    sampler: str = "dpmpp",
+    steps: int | None = None,
+    sampler: str = DEFAULT_SAMPLER,
     seed: int = 0,
     guidance_scale: float = 1.0,
     gif: bool = False,
@@ -103,8 +103,9 @@ def generate_videos(
         checkpoint: a FashionFlowPipeline directory.
         out_paths: the mp4s to write, one per image (atomically); with `gif`, a GIF preview beside each.
         frames: frames to sample (default: the model's training clip length).
-        steps / sampler: scheduler steps and sampler ("ddpm", "ddim", "dpmpp"; ddpm with 1000 steps is
-            the paper's); the noise schedule stays the one the model was trained with.
+        steps / sampler: scheduler steps (None: the sampler's default, `schedule.DEFAULT_STEPS`) and
+            sampler (a key of `schedule.SAMPLERS`; ddpm with 1000 steps is the paper's; the default is
+            `schedule.DEFAULT_SAMPLER`); the noise schedule stays the one the model was trained with.
         seed: seed of the sampling noise (a CPU generator, so results do not depend on the device).
         guidance_scale: classifier-free guidance weight (> 1 needs a model trained with condition dropout).
         interpolate: double the frame rate with the interpolation model (2 * frames - 1 frames are written
@@ -122,6 +123,7 @@ def generate_videos(
         raise ValueError(f"sampler={sampler!r}; choose one of {', '.join(SAMPLERS)}")
     if frames is not None and frames < 1:
         raise ValueError(f"frames={frames}; give at least 1")
+    steps = default_steps(sampler) if steps is None else steps
     images = [load_image(p) for p in image_paths]  # fail on a bad image before loading any weights
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     pipe = load_pipeline(checkpoint, interpolator, device)

@@ -48,6 +48,10 @@ class FashionFlowModel(ModelMixin, ConfigMixin):
         stage: "keyframes" (image to clip) or "interpolation" (fill every other frame).
         prediction_type: what the output is, "epsilon" (the paper) or "v_prediction"; losses and
             samplers read it from here, so a saved model always carries the meaning of its output.
+        concat_cond_latent: not in the paper (off in its preset). Also give every frame the clean
+            conditioning latent as `latent_channels` extra input channels, as image-to-video models
+            such as Stable Video Diffusion do, so each frame sees the person and garment directly
+            rather than only through frame 0 and the temporal layers. Needs local conditioning.
     """
 
     _supports_gradient_checkpointing = True
@@ -72,9 +76,13 @@ class FashionFlowModel(ModelMixin, ConfigMixin):
         conditioning: str = "both",
         stage: str = "keyframes",
         prediction_type: str = "epsilon",
+        concat_cond_latent: bool = False,
     ):
         super().__init__()
         check_prediction_type(prediction_type)
+        if concat_cond_latent and conditioning == "global":
+            raise ValueError("concat_cond_latent=True gives every frame the conditioning latent, which is "
+                             "local conditioning; it cannot be combined with conditioning='global'")
         if conditioning not in CONDITIONING_MODES:
             raise ValueError(f"conditioning={conditioning!r}; choose one of {', '.join(CONDITIONING_MODES)}")
         if stage not in STAGES:
@@ -82,6 +90,7 @@ class FashionFlowModel(ModelMixin, ConfigMixin):
         if len(sample_size) != 2 or min(sample_size) < 2:
             raise ValueError(f"sample_size={sample_size!r}; give the latent (height, width), each >= 2")
         extra = INTERPOLATION_EXTRA_CHANNELS if stage == "interpolation" else 0
+        extra += latent_channels if concat_cond_latent else 0
         self.unet = PseudoUNet3D(
             in_channels=latent_channels + extra,
             out_channels=latent_channels,
@@ -117,6 +126,7 @@ class FashionFlowModel(ModelMixin, ConfigMixin):
 
     @property
     def in_channels(self) -> int:
+        """Channels of the `sample` forward takes (the concatenated conditioning latent not counted)."""
         extra = INTERPOLATION_EXTRA_CHANNELS if self.config.stage == "interpolation" else 0
         return self.config.latent_channels + extra
 
@@ -174,6 +184,9 @@ class FashionFlowModel(ModelMixin, ConfigMixin):
         if self.replaces_first_frame:
             sample = sample.clone()
             sample[:, : self.config.latent_channels, 0] = cond_latent.to(sample.dtype)
+        if self.config.concat_cond_latent:
+            frames = cond_latent.to(sample.dtype)[:, :, None].expand(-1, -1, sample.shape[2], -1, -1)
+            sample = torch.cat([sample, frames], dim=1)
         context = None
         if self.adapter is not None:
             context = self.adapter(clip_tokens.to(sample.dtype), cond_latent.to(sample.dtype))

@@ -23,6 +23,7 @@ from transformers import CLIPImageProcessor, CLIPVisionModel
 from ffbench.models.fashionflow.images import ImageInput, fit_image, load_image
 from ffbench.models.fashionflow.model import FashionFlowConfigError, FashionFlowModel
 from ffbench.models.fashionflow.sampling import interpolation_windows, sample_interpolation, sample_keyframes
+from ffbench.models.fashionflow.schedule import default_steps, sampler_kind
 
 
 @dataclass
@@ -194,7 +195,7 @@ class FashionFlowPipeline(DiffusionPipeline):
         self,
         image: ImageInput | list[ImageInput],
         num_frames: int | None = None,
-        num_inference_steps: int = 25,
+        num_inference_steps: int | None = None,
         guidance_scale: float = 1.0,
         generator: torch.Generator | None = None,
         decode_chunk_size: int = 8,
@@ -207,7 +208,8 @@ class FashionFlowPipeline(DiffusionPipeline):
         Args:
             num_frames: frames to sample jointly (default: the model's training clip length). With
                 `interpolate`, the result has 2 * num_frames - 1 frames at twice the frame rate.
-            num_inference_steps: scheduler steps (1000 with DDPM is the paper's sampler).
+            num_inference_steps: scheduler steps (1000 with DDPM is the paper's sampler; default: the
+                scheduler's kind's default, `schedule.DEFAULT_STEPS`, e.g. 50 for dpmpp-sde).
             guidance_scale: classifier-free guidance weight; > 1 runs an unconditional pass as well
                 (meaningful only for a model trained with condition dropout).
             decode_chunk_size: frames decoded by the VAE at once (bounds memory).
@@ -217,6 +219,11 @@ class FashionFlowPipeline(DiffusionPipeline):
         if output_type not in ("pil", "np", "pt", "latent"):
             raise ValueError(f"output_type={output_type!r}; choose pil, np, pt or latent")
         num_frames = num_frames or self.unet.config.num_frames
+        if num_inference_steps is None:
+            try:
+                num_inference_steps = default_steps(sampler_kind(self.scheduler))
+            except ValueError:  # a scheduler the user brought: the fast samplers' usual step count
+                num_inference_steps = 50
         pixels = self.prepare_images(image)
         cond, clip = self.encode_condition(pixels)
         with self.progress_bar(total=num_inference_steps) as bar:
