@@ -41,7 +41,7 @@ from ffbench.metrics.weights import recipe_hash
 SEES = {
     "motion": "mean dense-flow magnitude between consecutive frames (px/frame): the range of motion",
     "colour-drift": "CIEDE2000 of the person box's mean colour at frame t vs frame 0, mean over t: colours "
-                    "fading or shifting",
+                    "shifting (hue or lightness of the region)",
     "saturation-drift": "mean CIELAB chroma of the person box at frame t over frame 0, mean over t: colours "
                         "fading (<1) or saturating (>1)",
     "detail-drift": "gradient energy of frame t over frame 0, mean over t: detail lost (<1) or noise "
