@@ -68,3 +68,24 @@ def ensure_writable_dir(path: str | os.PathLike, option: str) -> Path:
         message = describe_os_error(err) or f"{path}: {err}"
         raise UserError(f"{option} {path} cannot be written: {message}") from None
     return path
+
+
+def check_writable_dir(path: str | os.PathLike, option: str) -> Path:
+    """`ensure_writable_dir` without creating anything: prove a folder `path` could be made and written,
+    by probing `path` or, while it does not exist, its nearest existing parent. For checks made before the
+    inputs are read, so a run that then fails on its inputs leaves no empty folder behind."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path}: this is a file, not a folder; choose a folder path")
+    existing = path.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing != path.absolute() and not existing.is_dir():
+        raise UserError(f"{option} {path}: {existing} is a file, not a folder; choose another path")
+    try:
+        ensure_writable_dir(existing, option)
+    except UserError as err:
+        if existing == path.absolute():
+            raise
+        raise UserError(f"{option} {path}: {err}") from None
+    return path

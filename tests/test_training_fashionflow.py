@@ -142,9 +142,13 @@ def test_refuses_shards_of_another_preset_and_changed_settings(data_dir, tmp_pat
     assert result.exit_code == 1 and "conditioning: 'both' -> 'global'" in result.output
 
 
-def test_baselines_are_not_built_and_cli_defaults_match_train_config(tmp_path):
+def test_every_model_trains_from_the_cli_and_cli_defaults_match_train_config(tmp_path):
+    from ffbench.models.registry import available_models, get_model
+
+    assert {m for m in available_models() if get_model(m).train is not None} == {
+        "fashionflow", "imaginator", "cinn", "poke"}
     result = CliRunner().invoke(main, ["train", "poke", "--shards", str(tmp_path)])
-    assert result.exit_code != 0 and "not built yet" in result.output
+    assert result.exit_code == 1 and "not built yet" not in result.output and str(tmp_path) in result.output
     assert DEFAULTS == {k: v for k, v in TrainConfig().to_dict().items() if k in DEFAULTS}
     assert set(TrainConfig().to_dict()) - set(DEFAULTS) == {"eps", "deterministic"}
 

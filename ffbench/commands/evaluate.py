@@ -177,7 +177,7 @@ def evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: st
     import torch
 
     from ffbench.devices import resolve_device
-    from ffbench.errors import UserError, ensure_writable_dir
+    from ffbench.errors import UserError, check_writable_dir
     from ffbench.leaderboard import append_rows, leaderboard_path, result_rows
     from ffbench.metrics.evaluate import evaluate as run_evaluate
     from ffbench.metrics.weights import WeightsError, default_cache_dir
@@ -190,11 +190,11 @@ def evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: st
     name = dataset or default_dataset_name(real)
     # Outputs that cannot be written fail now, not after the features are computed.
     if not no_leaderboard:
-        ensure_writable_dir(leaderboard_dir, "--leaderboard-dir")
+        check_writable_dir(leaderboard_dir, "--leaderboard-dir")
     if not no_cache:
-        ensure_writable_dir(cache_dir, "--cache-dir")
+        check_writable_dir(cache_dir, "--cache-dir")
     if per_video:
-        ensure_writable_dir(Path(per_video).resolve().parent, "--per-video")
+        check_writable_dir(Path(per_video).resolve().parent, "--per-video")
     try:
         results = run_evaluate(metric, real, fake, seeds=_parse_seeds(seeds), i3d=i3d, i3d_vfid=i3d_vfid,
                                inception=inception, batch_size=batch_size, device=device,

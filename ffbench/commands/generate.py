@@ -3,28 +3,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 from click.core import ParameterSource
 
 from ffbench.models.registry import available_models
-
-
-def _check_writable(path: Path) -> None:
-    """Prove files can be written at `path` (or, when it does not exist yet, in its nearest existing
-    folder) without creating anything that would stay."""
-    from ffbench.errors import UserError, ensure_writable_dir
-
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    try:
-        ensure_writable_dir(existing, "-o")
-    except UserError as err:
-        if existing == path:
-            raise
-        raise UserError(f"-o {path}: {err}") from None
 
 
 @click.command("generate")
@@ -85,8 +67,10 @@ def generate(ctx: click.Context, image: str, checkpoint: str | None, model: str 
       ffbench generate person.png --checkpoint runs/ff-cpu/pipeline -o person.mp4 --frames 16 --gif
     """
 
+    from pathlib import Path
+
     from ffbench.devices import resolve_device
-    from ffbench.errors import UserError
+    from ffbench.errors import UserError, check_writable_dir
     from ffbench.generation import generate_set
 
     device = resolve_device(device)  # before any weights load: `--device cuda` without a GPU fails now
@@ -97,12 +81,12 @@ def generate(ctx: click.Context, image: str, checkpoint: str | None, model: str 
         if out.is_dir():
             raise UserError(f"-o {out}: this is a folder; give a file name, e.g. "
                             f"-o {out / Path(image).stem}.mp4")
-        _check_writable(out.resolve().parent)
+        check_writable_dir(out.resolve().parent, "-o")
     else:
         folder = Path(out_path or "samples")
         if folder.exists() and not folder.is_dir():
             raise UserError(f"-o {folder}: this is a file, not a folder; choose a folder path")
-        _check_writable(folder.resolve())
+        check_writable_dir(folder, "-o")
     # Sampler settings only some models take go on only when the user set them, so a model that has no use
     # for one says so instead of ignoring it.
     options = {k: v for k, v in sampler_options.items()
