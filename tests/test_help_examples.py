@@ -100,9 +100,10 @@ TYPICAL: dict[str, Case] = {
         Case(("--steps", "2"), makes=("runs/ff-cpu/samples",)),
     "ffbench eval --metric all --real data/synthetic --fake runs/ff-cpu/samples --method fashionflow":
         Case(offline="--i3d"),
-    # nothing was scored (the eval above needs the I3D weights): a clean "no leaderboard CSV in leaderboard"
-    "ffbench leaderboard": Case(offline="no leaderboard CSV in leaderboard"),
-    "ffbench report -o report": Case(offline="no leaderboard CSV in leaderboard"),
+    # nothing was scored (the eval above needs the I3D weights, and it creates no folder before it fails):
+    # a clean error that says to run eval first
+    "ffbench leaderboard": Case(offline="run `ffbench eval` first"),
+    "ffbench report -o report": Case(offline="run `ffbench eval` first"),
 }
 
 
