@@ -21,7 +21,10 @@ $(STAMP): pyproject.toml
 
 # Tests run in a random order (pytest-randomly). The seed is printed first and last; replay an order
 # with `make test SEED=1234`.
-SEED ?= $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+# Drawn once (:=): a recursive variable would draw a new seed at every use and print the wrong one.
+ifndef SEED
+SEED := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+endif
 
 # The report's browser test needs Debian's Chromium and its driver; install them when missing (as root).
 BROWSER := /usr/bin/chromium /usr/bin/chromedriver
