@@ -324,3 +324,15 @@ def load_checkpoint(
         set_rng_state(rng, generators)
     return LoadedCheckpoint(step=state["step"], data_position=state["data_position"],
                             train_config=state["train_config"], extra=state["extra"], rng_restored=restored)
+
+
+def export_pretrained(model: nn.Module, out: Path, name: str) -> Path:
+    """Save `model` (diffusers-style `save_pretrained`) to `out/name` atomically, with the user's umask."""
+    final, tmp = out / name, out / f".{name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    apply_umask(tmp)  # safetensors writes 0600 files
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return final

@@ -9,8 +9,6 @@ with its EMA weights, `ImaginatorGenerator.save_pretrained`, which `ffbench gene
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -20,6 +18,7 @@ from torch import nn
 
 from ffbench.errors import UserError
 from ffbench.presets import Preset, get_preset
+from ffbench.training.checkpoint import export_pretrained
 from ffbench.training.config import TrainConfig
 from ffbench.training.distributed import DistInfo, cleanup_distributed, init_distributed
 from ffbench.training.fashionflow import ShardMismatchError, find_data_dir
@@ -89,14 +88,8 @@ def build_setup(generator_config: dict, config: TrainConfig, l1_weight: float = 
 
 
 def export_generator(generator: nn.Module, out: Path) -> Path:
-    """Save the generator (holding its EMA weights) to `out/generator`, atomically."""
-    final, tmp = out / EXPORT, out / f".{EXPORT}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    generator.save_pretrained(tmp)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    return final
+    """Save the generator (holding its EMA weights) to `out/{EXPORT}`, atomically."""
+    return export_pretrained(generator, out, EXPORT)
 
 
 def train_imaginator(

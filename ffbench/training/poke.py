@@ -26,8 +26,6 @@ resumed run sees the same pokes.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -44,6 +42,7 @@ from ffbench.models.poke.losses import (
     r1_penalty,
     video_perceptual,
 )
+from ffbench.training.checkpoint import export_pretrained
 from ffbench.training.loop import Phase, StepContext, TrainingSetup
 
 log = logging.getLogger("ffbench.training")
@@ -193,14 +192,8 @@ def poke_batches(clips, flows, poke_size: int, zero_poke_rate: float, seed: int,
 
 
 def export_generator(model: nn.Module, out: Path) -> Path:
-    """Save the generator (holding its EMA weights) to `out/generator`, atomically."""
-    final, tmp = out / EXPORT, out / f".{EXPORT}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    return final
+    """Save the generator (holding its EMA weights) to `out/{EXPORT}`, atomically."""
+    return export_pretrained(model, out, EXPORT)
 
 
 @dataclass(frozen=True)
