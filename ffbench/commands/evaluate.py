@@ -174,16 +174,15 @@ def evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: st
       ffbench eval --metric psnr,ssim,motion,flicker --real data/synthetic --fake runs/ff-cpu/samples \\
           --method fashionflow --per-video per_video.csv
     """
-    import torch
 
     from ffbench.devices import resolve_device
     from ffbench.errors import UserError, check_writable_dir
     from ffbench.leaderboard import append_rows, leaderboard_path, result_rows
     from ffbench.metrics.evaluate import evaluate as run_evaluate
     from ffbench.metrics.weights import WeightsError, default_cache_dir
+    from ffbench.threads import limit_threads
 
-    if threads:
-        torch.set_num_threads(threads)
+    limit_threads(threads)
     device = resolve_device(device)  # `--device cuda` without a GPU fails now, before any weights load
     if not no_cache and cache_dir is None:
         cache_dir = str(default_cache_dir().parent / "features")

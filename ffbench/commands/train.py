@@ -105,8 +105,6 @@ def train(ctx: click.Context, model: str, shards: str | None, preset: str, out_d
     rank0 = os.environ.get("RANK", "0") == "0"
     logging.basicConfig(level=logging.INFO if rank0 else logging.WARNING, format="%(message)s")
 
-    import torch
-
     from ffbench.errors import ensure_writable_dir
     from ffbench.models.registry import get_model
     from ffbench.training.config import TrainConfig
@@ -118,7 +116,9 @@ def train(ctx: click.Context, model: str, shards: str | None, preset: str, out_d
     if threads < 0:
         raise click.BadParameter(f"must be >= 0, got {threads}", param_hint="--threads")
     if threads:
-        torch.set_num_threads(threads)
+        from ffbench.threads import limit_threads
+
+        limit_threads(threads)
     out_dir = out_dir or os.path.join("runs", f"{model}-{preset}")
     given = {k: v for k, v in options.items() if ctx.get_parameter_source(k) != ParameterSource.DEFAULT}
     model_options = {k: given.pop(k) for k in MODEL_OPTIONS if k in given}

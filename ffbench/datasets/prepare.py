@@ -57,6 +57,7 @@ from ffbench.datasets.shards import pack_shards, sample_key
 from ffbench.errors import UserError, ensure_writable_dir
 from ffbench.fileio import sha256_file, write_json_atomic, write_text_atomic
 from ffbench.presets import Preset, get_preset
+from ffbench.threads import threads_limited
 
 SPLITS = ("train", "test")
 SAMPLE_FORMAT = 1  # bump when the bytes of a sample change for the same inputs
@@ -351,7 +352,7 @@ def prepare(
 
     ensure_writable_dir(data_dir, "--out")  # before anything slow: a read-only or full disk fails now
     # One prepare per directory at a time; the OS drops the lock if the holder is killed.
-    with FileLock(str(data_dir / ".prepare.lock")), _torch_threads(threads), _library_bars(progress):
+    with FileLock(str(data_dir / ".prepare.lock")), threads_limited(threads), _library_bars(progress):
         _check_record(data_dir, threads, call)
 
         # 0. weights that cannot be trained here must exist before anything slow starts (a hub id
@@ -505,13 +506,3 @@ def _library_bars(progress: bool):
             hub_utils.enable_progress_bars()
 
 
-@contextmanager
-def _torch_threads(threads: int | None):
-    """Run with `threads` torch threads (None: leave as is), restoring the previous count after."""
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
