@@ -95,10 +95,14 @@ def test_all_metrics_with_cache_and_flags(videos, tmp_path, monkeypatch):
     assert any(f.startswith("N<=dim (3<=400)") for f in by["fvd"].flags)
     assert by["fid"].n_fake == 3 * 16 and by["is"].n_real == 0 and by["is"].value >= 1.0
     assert all(r.n_boot > 0 and r.ci_low <= r.ci_high for r in results)
-    # Second run: every feature comes from the cache (the extractors must not run).
+    # Second run: every feature and every re-estimated BatchNorm comes from the cache (no network runs).
+    assert len(list((tmp_path / "cache").glob("batchnorm-*.npz"))) == 3  # fvd/kvd I3D, vfid I3D, inception
     monkeypatch.setattr("ffbench.metrics.features._outputs_of", lambda *a, **k: pytest.fail("not cached"))
+    monkeypatch.setattr("ffbench.metrics.distribution.recalibrate_batchnorm",
+                        lambda *a, **k: pytest.fail("BatchNorm statistics not cached"))
     again = evaluate("fvd,kvd,vfid,fid,is", videos["tiny_a"], videos["tiny_b"], **kw)
     assert [r.value for r in again] == [r.value for r in results]
+    assert [r.extractor for r in again] == [r.extractor for r in results]  # "re-estimated on N" kept
     assert [r.ci_low for r in again] == [r.ci_low for r in results]  # features and seeds are cached
 
 
@@ -140,3 +144,19 @@ def test_clear_errors_for_missing_weights_short_videos_and_empty_folders(videos,
         evaluate("fvd", videos["half_a"], empty, i3d="random")
     with pytest.raises(ValueError, match="unknown metric"):
         evaluate("fvdd", videos["half_a"], videos["half_b"])
+
+
+def test_clips_two_fvd_protocols_share_run_the_network_once(videos, monkeypatch):
+    # 16-frame videos: fvd and fvd-stylegan-v both take frames 0-15 of every video, on both sides here.
+    protocols = {"fvd": SMALL["fvd"],
+                 "fvd-stylegan-v": PROTOCOLS["fvd-stylegan-v"].replace(size=(SIZE, SIZE))}
+    kw = dict(seeds=[0], i3d="random", protocols=protocols, recal_items=8, max_items=None, cache_dir=None)
+    alone = evaluate("fvd-stylegan-v", videos["tiny_a"], videos["tiny_b"], **kw)[0]
+    import ffbench.metrics.features as features
+
+    rows = []
+    run = features._run_network
+    monkeypatch.setattr(features, "_run_network", lambda ex, x, out: rows.append(len(x)) or run(ex, x, out))
+    both = {r.metric: r for r in evaluate("fvd,fvd-stylegan-v", videos["tiny_a"], videos["tiny_b"], **kw)}
+    assert sum(rows) == 6  # 3 real + 3 generated clips, once; the second protocol reuses them
+    assert both["fvd-stylegan-v"].value == alone.value  # the same number as computed on its own

@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -90,6 +90,9 @@ class Extractor:
     sha256: str  # sha256 of the weight file, or "random-init:<recipe hash>"
     random_init: bool = False
     recalibrated: bool = False
+    # Outputs per input row already computed in this process (see `features.extract`): fvd and
+    # fvd-stylegan-v feed the same 16-frame clips of a 16-frame generated video, and run the network once.
+    memo: dict = field(default_factory=dict, repr=False)
 
 
 def default_cache_dir() -> Path:
