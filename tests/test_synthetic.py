@@ -194,3 +194,17 @@ def test_make_dataset_writes_lists_and_resumes(tmp_path):
     assert (third.written, third.skipped) == (1, 4)
     assert probe_video(broken).num_frames == 6
     assert not [p for p in tmp_path.rglob("*") if ".tmp" in p.name]
+
+
+def test_vae_frames_are_extra_looks_in_neither_split():
+    from ffbench.synthetic.dataset import vae_frames, video_seed
+
+    frames = vae_frames(0, looks=5, height=32, width=24)
+    assert frames.shape == (15, 32, 24, 3) and frames.dtype == np.uint8
+    assert np.array_equal(frames, vae_frames(0, looks=5, height=32, width=24))  # seeded
+    assert not np.array_equal(frames, vae_frames(1, looks=5, height=32, width=24))
+    assert not np.array_equal(frames[0], frames[1])  # three moments of each look
+    split_firsts = [render_video(video_seed(0, split, i), 1, 32, 24)[0] for split in ("train", "test")
+                    for i in range(5)]
+    assert not any(np.array_equal(frames[3 * k], f) for k in range(5) for f in split_firsts)
+    assert vae_frames(0, looks=0, height=32, width=24).shape == (0, 32, 24, 3)

@@ -92,19 +92,35 @@ def test_bad_frames_are_rejected(frames, tmp_path):
         T.train_tiny_vae(train, held, tmp_path / "v", steps=1, progress=False, l1_weight=-1.0)
 
 
-@pytest.mark.parametrize("l1_weight", [0.0, 0.5])
-def test_first_loss_is_mse_plus_weighted_l1_of_the_first_batch(frames, tmp_path, l1_weight):
+def _foreground(x: np.ndarray) -> np.ndarray:
+    """Pixels more than 25 grey levels from the median colour of the 4 top and 4 bottom rows (numpy)."""
+    out = np.zeros((len(x), 1, *x.shape[2:]))
+    for i, frame in enumerate(x):
+        rows = np.concatenate([frame[:, :4], frame[:, -4:]], axis=1).reshape(3, -1)
+        background = np.sort(rows, axis=1)[:, (rows.shape[1] - 1) // 2]  # torch's lower median
+        out[i, 0] = np.abs(frame - background[:, None, None]).max(axis=0) > 0.2
+    return out
+
+
+@pytest.mark.parametrize("l1_weight,half_res", [(0.0, 1.0), (0.5, 0.0)])
+def test_first_loss_is_the_weighted_sum_of_its_terms_on_the_first_batch(frames, tmp_path, l1_weight,
+                                                                        half_res):
     train, held = frames
     ident = T.train_tiny_vae(train, held, tmp_path / "v", steps=1, seed=3, progress=False, batch_size=2,
-                             l1_weight=l1_weight, kl_weight=0.0)
-    # the same first batch (recoloured as training recolours it) and initial weights, rebuilt
-    # independently of the training loop
+                             l1_weight=l1_weight, kl_weight=0.0, half_res_fraction=half_res)
+    assert ident["settings"]["half_res_steps"] == int(half_res)
+    # the same first batch (recoloured as training recolours it, area-downsampled in the half-resolution
+    # phase) and initial weights, rebuilt independently of the training loop
     gen = torch.Generator().manual_seed(3)
     x = T.colour_augment(T._batch(train, 2, None, gen), T.COLOUR_AUGMENT, gen)
+    if half_res:
+        x = torch.from_numpy(x.numpy().reshape(2, 3, 16, 2, 12, 2).mean(axis=(3, 5)))
     with torch.no_grad():
         vae = T.build_tiny_vae(3)
-        err = vae.decode(vae.encode(x).latent_dist.mean).sample - x
-    expected = err.pow(2).mean().item() + l1_weight * err.abs().mean().item()
+        err = (vae.decode(vae.encode(x).latent_dist.mean).sample - x).double().numpy()
+    fg = _foreground(x.double().numpy())
+    assert 0 < fg.mean() < 0.5  # the figure, not the background
+    expected = (err**2).mean() + T.FOREGROUND_WEIGHT * (err**2 * fg).mean() + l1_weight * np.abs(err).mean()
     assert ident["loss_first"] == pytest.approx(expected, rel=1e-5)
     assert ident["settings"]["l1_weight"] == l1_weight
 

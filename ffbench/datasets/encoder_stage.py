@@ -68,9 +68,12 @@ def _train_frames(data_dir: Path, probes: list, preset: Preset,
 
 
 def stage_vae(data_dir: Path, spec: str, probes: list, preset: Preset, resize: str, steps: int | None,
-              seed: int, progress: bool = False) -> tuple[object, dict | None]:
+              seed: int, progress: bool = False, synthetic_looks: int = 0) -> tuple[object, dict | None]:
     """The VAE for `spec` and, for a tiny VAE (trained here unless already done), its figures:
-    {"heldout_psnr": dB, "test": `tiny_vae.reconstruction_scores` on test-split frames or None}."""
+    {"heldout_psnr": dB, "test": `tiny_vae.reconstruction_scores` on test-split frames or None}.
+
+    `synthetic_looks`: a synthetic dataset's tiny VAE also trains on frames of that many extra looks of
+    the generator (`synthetic.dataset.vae_frames`, seeded from `seed`), in neither split."""
     from ffbench.datasets.tiny_vae import recipe
     from ffbench.encoders import load_vae
 
@@ -86,6 +89,7 @@ def stage_vae(data_dir: Path, spec: str, probes: list, preset: Preset, resize: s
                 "test_ids": fingerprint(sorted(p.id for p in probes if p.split == "test")),
                 "downsample": preset.vae_downsample,
                 "latent_channels": preset.latent_channels,
+                "synthetic_looks": synthetic_looks,
                 "recipe": fingerprint(recipe())}  # a changed architecture or default retrains
     ident = out / "identity.json"
     done = marker.is_file() and ident.is_file() and json.loads(marker.read_text()) == {
@@ -96,6 +100,10 @@ def stage_vae(data_dir: Path, spec: str, probes: list, preset: Preset, resize: s
         marker.unlink(missing_ok=True)
         shutil.rmtree(out, ignore_errors=True)  # never train over a half-written or stale VAE
         frames, held, test = _train_frames(data_dir, probes, preset, resize)
+        if synthetic_looks:
+            from ffbench.synthetic.dataset import vae_frames
+
+            frames = np.concatenate([frames, vae_frames(seed, synthetic_looks, preset.height, preset.width)])
         kwargs = {"seed": seed} | ({"steps": steps} if steps is not None else {})
         log.info("training the tiny VAE on %d frames (%d held out)", len(frames), len(held))
         train_tiny_vae(frames, held, out, progress=progress, frames_test=test, **kwargs)

@@ -54,6 +54,7 @@ from ffbench.datasets.manifest import (
     verify_split,
 )
 from ffbench.datasets.shards import pack_shards, sample_key
+from ffbench.datasets.tiny_vae import SYNTHETIC_LOOKS as VAE_SYNTHETIC_LOOKS
 from ffbench.errors import UserError, ensure_writable_dir
 from ffbench.fileio import sha256_file, write_json_atomic, write_text_atomic
 from ffbench.presets import Preset, get_preset
@@ -371,7 +372,9 @@ def prepare(
 
         # 3. encoders
         if vae_model is None:
-            vae_model, figures = stage_vae(data_dir, vae_spec, probes, p, resize, vae_steps, seed, progress)
+            looks = VAE_SYNTHETIC_LOOKS if synthetic else 0
+            vae_model, figures = stage_vae(data_dir, vae_spec, probes, p, resize, vae_steps, seed, progress,
+                                           looks)
             if figures is not None:
                 result.vae_psnr, result.vae_test = figures["heldout_psnr"], figures["test"]
         encoders = make_encoders(vae_model, clip_model, data_dir)

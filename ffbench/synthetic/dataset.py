@@ -25,6 +25,7 @@ from ffbench.fileio import write_text_atomic
 from ffbench.synthetic.render import FPS, render_video
 
 SPLITS = ("train", "test")
+VAE_STREAM = len(SPLITS)  # seeds of the extra looks the tiny VAE trains on: neither train nor test
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,25 @@ def video_id(split: str, index: int) -> str:
 def video_seed(seed: int, split: str, index: int) -> int:
     """Seed of one video, derived from the dataset seed so that train and test never share a video."""
     return int(np.random.SeedSequence([seed, SPLITS.index(split), index]).generate_state(1)[0])
+
+
+def vae_frames(seed: int, looks: int, height: int, width: int, per_look: int = 3) -> np.ndarray:
+    """Frames of `looks` extra synthetic videos that are in neither split, for the tiny VAE: uint8
+    (looks * per_look, H, W, 3), `per_look` moments of each, rendered straight to pixels (no video file).
+
+    The VAE must carry colours it has never seen: a 48-video training split holds only 48 garment hues,
+    and a test garment of another hue came back in a neighbour's. Hundreds of looks cost seconds.
+    """
+    from ffbench.synthetic.render import render_clip, sample_video
+
+    out = []
+    for i in range(looks):
+        look, motion = sample_video(int(np.random.SeedSequence([seed, VAE_STREAM, i]).generate_state(1)[0]))
+        for k in range(per_look):
+            out.append(render_clip(look, motion, 1, height, width, start=21 * k))
+    if not out:
+        return np.zeros((0, height, width, 3), np.uint8)
+    return np.concatenate(out)
 
 
 def _is_complete(path: Path, frames: int, height: int, width: int) -> bool:
