@@ -2,16 +2,18 @@
 # `make demo`: the whole comparison on the embedded synthetic data, offline, as plain ffbench commands.
 #
 # The machine has two cores and every command runs on one thread, so the work goes in two lanes: FashionFlow
-# (with its progress bar here) beside the three baselines and `static` (their output in DEMO/logs/). Every
+# and cINNs (progress bars here) beside `static`, ImaGINator and Poke (their output in DEMO/logs/). Every
 # step resumes: training continues from its newest checkpoint, a finished generate or eval is skipped (its
 # marker is written last), prepare checks what it already wrote. Ctrl-C stops both lanes; rerun to go on.
 #
 #   DEMO=demo FFB=.venv/bin/ffbench scripts/demo.sh
-#   DEMO=/tmp/quick DEMO_STEPS=20 IMAGINATOR_STEPS=5 POKE_STEPS=5 DEMO_METRICS=psnr,motion scripts/demo.sh
+#   DEMO=/tmp/quick VAE_STEPS=20 DEMO_STEPS=20 IMAGINATOR_STEPS=5 POKE_STEPS=5 DEMO_METRICS=psnr,motion \
+#       scripts/demo.sh
 set -euo pipefail
 
 DEMO=${DEMO:-demo}
 FFB=${FFB:-.venv/bin/ffbench}
+VAE_STEPS=${VAE_STEPS:-}  # empty: the tiny VAE's own default
 DEMO_STEPS=${DEMO_STEPS:-1000}
 IMAGINATOR_STEPS=${IMAGINATOR_STEPS:-400}
 POKE_STEPS=${POKE_STEPS:-300}
@@ -70,6 +72,21 @@ wait_lane() {
     fi
 }
 
+# wait_for FILE WHAT: wait until the other lane has written FILE (fail if that lane died first).
+wait_for() {
+    local said=""
+    while [[ ! -e $1 ]]; do
+        if ! kill -0 "$lane_pid" 2>/dev/null; then
+            wait_lane "$lane_pid" "$LOGS/baselines.log" baselines
+            [[ -e $1 ]] && return 0
+            echo "the baselines lane ended without $1" >&2
+            exit 1
+        fi
+        [[ -z $said ]] && echo "waiting for $2" >&3 && said=1
+        sleep 5
+    done
+}
+
 # Ctrl-C reaches the foreground command (training saves a checkpoint); a background lane ignores it, so it
 # and its command get SIGTERM (training saves there too).
 lane_pid=""
@@ -81,23 +98,25 @@ stop_lane() {
 }
 trap 'stop_lane; echo "stopped; rerun make demo to go on" >&2; exit 130' INT TERM
 
-step prepare "$FFB" prepare --synthetic --preset cpu --out "$DEMO/data"
+step prepare "$FFB" prepare --synthetic --preset cpu --out "$DEMO/data" ${VAE_STEPS:+--vae-steps "$VAE_STEPS"}
 
-echo "training: FashionFlow here; ImaGINator, cINNs and Poke beside it (log: $LOGS/baselines.log)"
+# The lanes are balanced by measured step times. Lane B starts with `static` (it needs no training): its
+# eval computes the real set's features into the cache while FashionFlow trains, so every later eval reads
+# them instead of computing them again.
+echo "FashionFlow, then cINNs, here; static, ImaGINator and Poke beside them (log: $LOGS/baselines.log)"
 (
+    generate_once static --model static --no-progress
+    eval_once static
     step train-imaginator "$FFB" train imaginator --shards "$DEMO/data" --preset cpu \
         --out "$DEMO/runs/imaginator" --steps "$IMAGINATOR_STEPS" --threads 1 --resume --no-progress
-    step train-cinn "$FFB" train cinn --shards "$DEMO/data" --preset cpu --out "$DEMO/runs/cinn" \
-        --stage all --threads 1 --resume --no-progress
+    generate_once imaginator --checkpoint "$DEMO/runs/imaginator" --no-progress
     step train-poke "$FFB" train poke --shards "$DEMO/data" --preset cpu --out "$DEMO/runs/poke" \
         --steps "$POKE_STEPS" --batch-size 4 --lr 1e-3 --checkpoint-every 100 --threads 1 --resume \
         --no-progress
-    for m in imaginator cinn; do
-        generate_once "$m" --checkpoint "$DEMO/runs/$m" --no-progress
-    done
     # Poke rolls out 10 frames after x0 by default: ask for the 16 every other method makes.
     generate_once poke --checkpoint "$DEMO/runs/poke" --frames 16 --no-progress
-    generate_once static --model static --no-progress
+    eval_once imaginator
+    eval_once poke
 ) > "$LOGS/baselines.log" 2>&1 &
 lane_pid=$!
 
@@ -105,16 +124,13 @@ step train-fashionflow "$FFB" train fashionflow --shards "$DEMO/data" --preset c
     --out "$DEMO/runs/fashionflow" --steps "$DEMO_STEPS" --lr 1e-3 --checkpoint-every 250 \
     --ema-decay 0.99 --threads 1 --resume
 generate_once fashionflow --checkpoint "$DEMO/runs/fashionflow"
-wait_lane "$lane_pid" "$LOGS/baselines.log" baselines
-
-# The first eval computes the real set's features into the cache; the others then share them, two at a time.
-eval_once static
-echo "scoring: fashionflow and imaginator here; cinn and poke beside them (log: $LOGS/eval.log)"
-( eval_once cinn && eval_once poke ) > "$LOGS/eval.log" 2>&1 &
-lane_pid=$!
+wait_for "$LOGS/eval-static.done" "the real set's features (eval static, $LOGS/baselines.log)"
 eval_once fashionflow
-eval_once imaginator
-wait_lane "$lane_pid" "$LOGS/eval.log" eval
+step train-cinn "$FFB" train cinn --shards "$DEMO/data" --preset cpu --out "$DEMO/runs/cinn" \
+    --stage all --threads 1 --resume --no-progress
+generate_once cinn --checkpoint "$DEMO/runs/cinn" --no-progress
+eval_once cinn
+wait_lane "$lane_pid" "$LOGS/baselines.log" baselines
 lane_pid=""
 
 step leaderboard "$FFB" leaderboard --dir "$DEMO/leaderboard" --published
