@@ -6,8 +6,9 @@ into images; a random one turns every generated latent into noise. So `ffbench p
 frames of other, held-out videos. Downsample 4 (three encoder stages), 4 latent channels, no
 attention: at the cpu preset (128x96) the latents are 4x32x24.
 
-Training: Adam with a one-cycle schedule, MSE reconstruction of whole frames (an L1 term and
-random crops are options), decoded from the posterior mean (the latents `vae_encode` caches are
+Training: Adam with a one-cycle schedule; most steps on frames downsampled 2x, the last ones on whole
+frames; MSE reconstruction plus extra weight on the figure's pixels (an L1 term and random crops are
+options), decoded from the posterior mean (the latents `vae_encode` caches are
 means too) plus a small KL term that keeps the latents bounded. MSE alone is what held-out PSNR
 measures: adding L1 (whose gradient dominates once errors are small) cost 0.65 dB.
 The config's scaling factor is then set to 1/std of the training latents, so cached latents are
