@@ -93,6 +93,14 @@ class ExactDenoiser(torch.nn.Module):
         return eps.float()
 
 
+def clean_latents(*shape: int) -> torch.Tensor:
+    """Seeded unit-variance latents inside the samplers' x0 clip (X0_CLIP = 4). An unseeded draw depended
+    on the global RNG, i.e. on test order, and about one draw in 200 of this size has a value beyond 4,
+    which the sampler clips by design (seed 909 of the whole suite: error 0.83)."""
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(*shape, generator=g).clamp(-3.5, 3.5)
+
+
 @pytest.mark.parametrize(("kind", "steps"), [("ddpm", 1000), ("ddim", 50), ("dpmpp", 25), ("dpmpp-sde", 50)])
 @pytest.mark.parametrize(
     ("schedule", "prediction_type"),
@@ -111,7 +119,7 @@ def test_samplers_recover_the_clip_of_an_exact_denoiser(kind, steps, schedule, p
 
 def test_guidance_combines_conditional_and_unconditional_passes():
     sched = make_noise_scheduler("cosine", "ddim")
-    x0 = torch.randn(1, 4, 3, 3, 2)
+    x0 = clean_latents(1, 4, 3, 3, 2)
     model = ExactDenoiser(x0, sched.alphas_cumprod)
     # both passes see the same sample, so eps_u + s (eps_c - eps_u) = eps: guidance leaves it exact
     out = sample_keyframes(model, sched, x0[:, :, 0], None, 3, 20, guidance_scale=3.0)
@@ -120,7 +128,7 @@ def test_guidance_combines_conditional_and_unconditional_passes():
 
 def test_per_frame_sampler_costs_one_run_per_frame():
     sched = make_noise_scheduler("cosine", "dpmpp")
-    x0 = torch.randn(1, 4, 2, 3, 2)
+    x0 = clean_latents(1, 4, 2, 3, 2)
     model = ExactDenoiser(x0, sched.alphas_cumprod)
     out = sample_per_frame(model, sched, x0[:, :, 0], None, 6, 10)
     assert out.shape == (1, 4, 6, 3, 2) and model.calls == 5 * 10
@@ -139,7 +147,7 @@ def test_interpolation_windows_start_and_end_on_keyframes():
 
 def test_interpolation_keeps_keyframes_and_fills_the_rest():
     sched = make_noise_scheduler("cosine", "ddim")
-    target = torch.randn(1, 4, 9, 3, 2)
+    target = clean_latents(1, 4, 9, 3, 2)
     model = ExactDenoiser(target, sched.alphas_cumprod, stage="interpolation")
     # the exact denoiser ignores the window offset; make every window see the same target
     target[:, :, 4:] = target[:, :, :5].clone()
