@@ -49,7 +49,7 @@ generate_once() {
         echo "[generate-$m] already complete: $DEMO/runs/$m/samples" >&3
         return 0
     fi
-    step "generate-$m" "$FFB" generate "$DEMO/data/shards/test" "$@" -o "$DEMO/runs/$m/samples"
+    step "generate-$m" "$FFB" generate "$DEMO/data/shards/test" "$@" -o "$DEMO/runs/$m/samples" --threads 1
 }
 
 # eval_once METHOD: every metric of METHOD's videos into the leaderboard, unless done before.

@@ -39,6 +39,21 @@ def _cond(data_dir, key: str) -> np.ndarray:
     return np.asarray(Image.open(BytesIO(png)).convert("RGB"))
 
 
+def test_threads_limits_the_pools_before_generating(data_dir, tmp_path, monkeypatch):
+    import ffbench.threads
+
+    calls = []
+    monkeypatch.setattr(ffbench.threads, "limit_threads", calls.append)  # the real one would outlive the test
+    args = ["generate", str(data_dir / "shards" / "test"), "--model", "static", "--no-progress"]
+    result = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "one"), "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert calls == [1]
+    result = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "default")])
+    assert result.exit_code == 0 and calls == [1, 0]  # 0: every pool left as it is
+    result = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "bad"), "--threads", "-1"])
+    assert result.exit_code == 2 and "--threads" in result.output
+
+
 def test_static_repeats_the_conditioning_frame(data_dir, tmp_path):
     out = tmp_path / "static"
     result = CliRunner().invoke(main, ["generate", str(data_dir / "shards" / "test"), "--model", "static",
