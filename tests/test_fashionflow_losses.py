@@ -146,3 +146,24 @@ def test_a_fixed_batch_can_be_fitted(stage):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_cond_residual_diffuses_each_frames_difference_from_the_conditioning_latent(prediction_type):
+    sched = make_noise_scheduler("cosine")
+    batch = _batch(seed=3)
+    batch["cond_latent"] = batch["cond_latent"] + 0.5  # not frame 0 itself: the residual of frame 0 is not 0
+    rec = Recorder(tiny_model(conditioning="both", prediction_type=prediction_type, cond_residual=True))
+    loss = diffusion_loss(rec, sched, batch, generator=torch.Generator().manual_seed(2))
+    residual = batch["latents"].double() - batch["cond_latent"].double()[:, :, None]
+    t, shown = rec.seen["t"], rec.seen["sample"].double()
+    target = _target_from(shown, residual, t, sched, prediction_type)
+    assert loss.item() == pytest.approx(target[:, :, 1:].square().mean().item(), rel=1e-4)
+    # the noise implied by the residual is the loss's standard normal draw; implied by the frames
+    # themselves it carries the conditioning latent, scaled by sqrt(ab) / sqrt(1 - ab)
+    noise = _target_from(shown, residual, t, sched, "epsilon")
+    assert abs(noise.mean().item()) < 0.1 and noise.std().item() == pytest.approx(1.0, abs=0.1)
+    ab = sched.alphas_cumprod[t].double().reshape(-1, 1, 1, 1, 1)
+    offset = ab.sqrt() / (1 - ab).sqrt() * batch["cond_latent"].double()[:, :, None]
+    frames = _target_from(shown, batch["latents"].double(), t, sched, "epsilon")
+    assert torch.allclose(frames, noise - offset, atol=1e-6)

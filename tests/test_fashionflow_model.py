@@ -220,3 +220,33 @@ def test_concat_cond_latent_gives_every_frame_the_conditioning_latent(tmp_path):
     assert FashionFlowModel.from_pretrained(tmp_path).config.concat_cond_latent is True
     with pytest.raises(ValueError, match="concat_cond_latent=True"):
         FashionFlowModel(**tiny_config(conditioning="global", concat_cond_latent=True))
+
+
+def test_cond_residual_puts_a_zero_frame_0_and_needs_local_keyframes(tmp_path):
+    sample, t, cond, clip = _inputs(f=4)
+    model = tiny_model(cond_residual=True)
+    seen = {}
+    original = model.unet.forward
+
+    def spy(x, *args, **kwargs):
+        seen["x"] = x
+        return original(x, *args, **kwargs)
+
+    model.unet.forward = spy
+    with torch.no_grad():
+        model(sample, t, cond, clip)
+    assert torch.equal(seen["x"][:, :4, 0], torch.zeros_like(cond))  # the residual of frame 0
+    assert torch.equal(seen["x"][:, :4, 1:], sample[:, :, 1:])
+    assert torch.equal(seen["x"][:, 4:, 2], cond)  # concat_cond_latent still gives every frame the latent
+    latents = torch.randn(2, 4, 3, 8, 6)
+    assert torch.equal(model.diffusion_space(latents, cond), latents - cond[:, :, None])
+    assert torch.equal(tiny_model().diffusion_space(latents, cond), latents)
+    assert fashionflow_config("paper")["cond_residual"] is False
+    assert fashionflow_config("cpu")["cond_residual"] is True
+    assert fashionflow_config("cpu", conditioning="global")["cond_residual"] is False
+    model.unet.forward = original
+    model.save_pretrained(tmp_path)
+    assert FashionFlowModel.from_pretrained(tmp_path).config.cond_residual is True
+    for bad in (dict(conditioning="global", concat_cond_latent=False), dict(stage="interpolation")):
+        with pytest.raises(ValueError, match="cond_residual=True"):
+            FashionFlowModel(**tiny_config(cond_residual=True, **bad))

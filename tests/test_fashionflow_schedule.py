@@ -74,10 +74,11 @@ class ExactDenoiser(torch.nn.Module):
     with prediction_type="v_prediction" the optimal v = sqrt(ab_t) eps - sqrt(1 - ab_t) x0."""
 
     def __init__(self, x0: torch.Tensor, alphas_cumprod: torch.Tensor, stage: str = "keyframes",
-                 prediction_type: str = "epsilon"):
+                 prediction_type: str = "epsilon", cond_residual: bool = False):
         super().__init__()
         self.x0, self.ab = x0, alphas_cumprod.double()
-        self.config = SimpleNamespace(stage=stage, num_frames=5, prediction_type=prediction_type)
+        self.config = SimpleNamespace(stage=stage, num_frames=5, prediction_type=prediction_type,
+                                      cond_residual=cond_residual)
         self.replaces_first_frame = stage == "keyframes"
         self.calls = 0
         self.dtype = torch.float32
@@ -115,6 +116,18 @@ def test_samplers_recover_the_clip_of_an_exact_denoiser(kind, steps, schedule, p
     assert model.calls == steps
     assert torch.equal(out[:, :, 0], x0[:, :, 0])  # the conditioning frame is put back exactly
     assert (out - x0).abs().max() < 1e-3
+
+
+@pytest.mark.parametrize("kind", ["dpmpp", "dpmpp-sde"])
+def test_a_cond_residual_model_samples_differences_and_gets_the_conditioning_latent_added(kind):
+    sched = make_noise_scheduler("cosine", kind)
+    video = clean_latents(1, 4, 5, 3, 2) / 2  # its residuals, up to 2 x 1.75, stay inside the x0 clip
+    cond = video[:, :, 0]
+    residual = video - cond[:, :, None]  # frame 0's residual is zero, as the sampler pins it
+    model = ExactDenoiser(residual, sched.alphas_cumprod, prediction_type="v_prediction", cond_residual=True)
+    out = sample_keyframes(model, sched, cond, None, 5, 25, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out[:, :, 0], cond)
+    assert (out - video).abs().max() < 1e-3
 
 
 def test_guidance_combines_conditional_and_unconditional_passes():

@@ -80,6 +80,7 @@ def diffusion_loss(
     """
     _check_batch(batch, ("latents", "cond_latent", "clip"))
     latents, cond, clip = batch["latents"], batch["cond_latent"], batch["clip"]
+    latents = model.diffusion_space(latents, cond)  # before dropout: the residual is to the real image
     t, noise = _timesteps_and_noise(scheduler, latents, generator)
     noisy = add_noise(scheduler, latents, noise, t)
     cond, clip = _drop_conditions(cond, clip, cond_dropout, generator)

@@ -52,6 +52,11 @@ class FashionFlowModel(ModelMixin, ConfigMixin):
             conditioning latent as `latent_channels` extra input channels, as image-to-video models
             such as Stable Video Diffusion do, so each frame sees the person and garment directly
             rather than only through frame 0 and the temporal layers. Needs local conditioning.
+        cond_residual: not in the paper (off in its preset). Diffuse each frame's difference from the
+            conditioning latent instead of the frame itself (`diffusion_space`; the samplers add it back), so
+            an untrained or uncertain model stays near the conditioning image instead of drifting to
+            the dataset's mean colours; frame 0's residual is exactly zero. Keyframe stage, local
+            conditioning.
     """
 
     _supports_gradient_checkpointing = True
@@ -77,12 +82,16 @@ class FashionFlowModel(ModelMixin, ConfigMixin):
         stage: str = "keyframes",
         prediction_type: str = "epsilon",
         concat_cond_latent: bool = False,
+        cond_residual: bool = False,
     ):
         super().__init__()
         check_prediction_type(prediction_type)
         if concat_cond_latent and conditioning == "global":
             raise ValueError("concat_cond_latent=True gives every frame the conditioning latent, which is "
                              "local conditioning; it cannot be combined with conditioning='global'")
+        if cond_residual and (conditioning == "global" or stage != "keyframes"):
+            raise ValueError("cond_residual=True diffuses differences from the conditioning latent, which "
+                             "needs local conditioning and the keyframe stage")
         if conditioning not in CONDITIONING_MODES:
             raise ValueError(f"conditioning={conditioning!r}; choose one of {', '.join(CONDITIONING_MODES)}")
         if stage not in STAGES:
@@ -139,6 +148,13 @@ class FashionFlowModel(ModelMixin, ConfigMixin):
         """Whether the clean conditioning latent replaces frame 0 (keyframe stage, local conditioning)."""
         return self.config.conditioning != "global" and self.config.stage == "keyframes"
 
+    def diffusion_space(self, latents: torch.Tensor, cond_latent: torch.Tensor) -> torch.Tensor:
+        """What the diffusion runs on: the clean latents (B, C, F, h, w) themselves, or with
+        `cond_residual` their differences from the conditioning latent (B, C, h, w)."""
+        if not self.config.cond_residual:
+            return latents
+        return latents - cond_latent.to(latents.dtype)[:, :, None]
+
     def _check(
         self, sample: torch.Tensor, cond_latent: torch.Tensor, clip_tokens: torch.Tensor | None
     ) -> None:
@@ -183,7 +199,9 @@ class FashionFlowModel(ModelMixin, ConfigMixin):
             timestep = timestep.expand(sample.shape[0])
         if self.replaces_first_frame:
             sample = sample.clone()
-            sample[:, : self.config.latent_channels, 0] = cond_latent.to(sample.dtype)
+            # in residual space frame 0 (the conditioning frame minus itself) is exactly zero
+            first = torch.zeros_like(cond_latent) if self.config.cond_residual else cond_latent
+            sample[:, : self.config.latent_channels, 0] = first.to(sample.dtype)
         if self.config.concat_cond_latent:
             frames = cond_latent.to(sample.dtype)[:, :, None].expand(-1, -1, sample.shape[2], -1, -1)
             sample = torch.cat([sample, frames], dim=1)

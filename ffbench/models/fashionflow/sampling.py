@@ -126,12 +126,15 @@ def sample_keyframes(
     if num_frames < 1:
         raise ValueError(f"num_frames={num_frames}; give at least 1")
     b, c, h, w = cond_latent.shape
+    # a cond_residual model denoises differences from the conditioning latent (frame 0's is zero)
+    offset = cond_latent[:, :, None] if getattr(model.config, "cond_residual", False) else None
     known = known_latents = None
     if model.replaces_first_frame:
         known = torch.zeros(num_frames, dtype=torch.bool)
         known[0] = True
-        known_latents = cond_latent[:, :, None].expand(b, c, num_frames, h, w)
-    return _denoise(
+        first = cond_latent if offset is None else torch.zeros_like(cond_latent)
+        known_latents = first[:, :, None].expand(b, c, num_frames, h, w)
+    sample = _denoise(
         model,
         scheduler,
         (b, c, num_frames, h, w),
@@ -144,6 +147,7 @@ def sample_keyframes(
         known_latents,
         on_step=on_step,
     )
+    return sample if offset is None else sample + offset.to(sample.dtype)
 
 
 @torch.no_grad()
