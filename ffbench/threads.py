@@ -13,26 +13,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
-def _set(threads: int) -> tuple[int, object | None, int | None]:
+def _set(threads: int) -> tuple[int, object, int]:
+    import cv2
     import torch
+    from threadpoolctl import threadpool_limits
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
-    limiter = None
-    try:
-        from threadpoolctl import threadpool_limits
-
-        limiter = threadpool_limits(limits=threads)
-    except ImportError:  # an install without it keeps working, only slower
-        pass
-    cv_before = None
-    try:
-        import cv2
-
-        cv_before = cv2.getNumThreads()
-        cv2.setNumThreads(threads)
-    except ImportError:
-        pass
+    limiter = threadpool_limits(limits=threads)
+    cv_before = cv2.getNumThreads()
+    cv2.setNumThreads(threads)
     return before, limiter, cv_before
 
 
@@ -49,6 +39,7 @@ def threads_limited(threads: int | None) -> Iterator[None]:
     if not threads:
         yield
         return
+    import cv2
     import torch
 
     before, limiter, cv_before = _set(threads)
@@ -56,9 +47,5 @@ def threads_limited(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-        if limiter is not None:
-            limiter.restore_original_limits()
-        if cv_before is not None:
-            import cv2
-
-            cv2.setNumThreads(cv_before)
+        limiter.restore_original_limits()
+        cv2.setNumThreads(cv_before)

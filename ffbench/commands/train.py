@@ -115,10 +115,9 @@ def train(ctx: click.Context, model: str, shards: str | None, preset: str, out_d
         raise click.ClickException(f"{model} is not trained (e.g. `ffbench generate SPLIT --model {model}`)")
     if threads < 0:
         raise click.BadParameter(f"must be >= 0, got {threads}", param_hint="--threads")
-    if threads:
-        from ffbench.threads import limit_threads
+    from ffbench.threads import limit_threads
 
-        limit_threads(threads)
+    limit_threads(threads)
     out_dir = out_dir or os.path.join("runs", f"{model}-{preset}")
     given = {k: v for k, v in options.items() if ctx.get_parameter_source(k) != ParameterSource.DEFAULT}
     model_options = {k: given.pop(k) for k in MODEL_OPTIONS if k in given}
