@@ -3,46 +3,37 @@
     python bench/contact_sheet.py runs/imaginator/samples runs/static/samples -o sheet.png --videos 3
 
 Each folder gives its first `--videos` mp4s (sorted by name, so folders generated from the same split line
-up); each row shows frames 0, F/4, F/2, 3F/4 and F-1, labelled with the folder's name. Frames are scaled
-to the first video's size.
+up); each row shows frames 0, F/4, F/2, 3F/4 and F-1 of the first video's length F (a shorter video's
+missing frames are grey), labelled with its folder and name. Frames are scaled to the first video's size.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
-from ffbench.video import read_video
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ffbench.report.media import contact_sheet as sheet  # noqa: E402
+from ffbench.video import read_video  # noqa: E402
 
 
 def contact_sheet(folders: list[Path], videos: int = 3, columns: int = 5) -> Image.Image:
-    """One row per video of each folder, `columns` evenly spaced frames per row."""
-    rows, labels = [], []
-    size = None
+    """One row per video of each folder, `columns` evenly spaced frames of the first video's length."""
+    rows = []
     for folder in folders:
         for path in sorted(Path(folder).glob("*.mp4"))[:videos]:
             frames = read_video(path)
-            picks = np.linspace(0, len(frames) - 1, columns).round().astype(int)
-            tiles = [Image.fromarray(frames[i]) for i in picks]
-            size = size or tiles[0].size
-            rows.append([t.resize(size) for t in tiles])
-            name = f"{Path(folder).parent.name}/{Path(folder).name}/{path.stem}"
-            labels.append(f"{name} ({len(frames)} frames)")
+            rows.append((f"{Path(folder).parent.name}/{Path(folder).name}\n{path.stem}\n"
+                         f"{len(frames)} frames", frames))
     if not rows:
         raise SystemExit(f"no mp4 files in {', '.join(map(str, folders))}")
-    w, h = size
-    label_h = 12
-    sheet = Image.new("RGB", (w * columns, (h + label_h) * len(rows)), "white")
-    draw = ImageDraw.Draw(sheet)
-    for r, (tiles, label) in enumerate(zip(rows, labels, strict=True)):
-        top = r * (h + label_h)
-        draw.text((2, top), label, fill="black")
-        for c, tile in enumerate(tiles):
-            sheet.paste(tile, (c * w, top + label_h))
-    return sheet
+    picks = np.linspace(0, len(rows[0][1]) - 1, columns).round().astype(int)
+    return sheet(rows, sorted({int(p) for p in picks}))
 
 
 def main() -> None:

@@ -128,24 +128,12 @@ def diagnostics(video: np.ndarray) -> dict[str, float]:
 
 
 def contact_sheet(rows: list[tuple[str, np.ndarray, np.ndarray]], frames=SHEET_FRAMES):
-    """A PIL image: per (key, real, fake) a labelled real row and generated row of the given frames."""
-    from PIL import Image, ImageDraw
+    """The report's contact sheet: per (key, real, fake) a real row and a generated row."""
+    from ffbench.report.media import contact_sheet as sheet
 
-    h, w = rows[0][1].shape[1:3]
-    label_w, gap = 70, 4
-    cols = [f for f in frames if f < len(rows[0][1])]
-    sheet = Image.new("RGB", (label_w + len(cols) * (w + gap), 14 + len(rows) * (2 * h + 3 * gap)), "white")
-    draw = ImageDraw.Draw(sheet)
-    for j, f in enumerate(cols):
-        draw.text((label_w + j * (w + gap) + 2, 1), f"frame {f}", fill="black")
-    for i, (key, real, fake) in enumerate(rows):
-        top = 14 + i * (2 * h + 3 * gap)
-        for r, (name, video) in enumerate((("real", real), ("generated", fake))):
-            y = top + r * (h + gap)
-            draw.text((2, y + h // 2 - 12), f"{name}\n{key[-8:]}", fill="black")
-            for j, f in enumerate(cols):
-                sheet.paste(Image.fromarray(video[f]), (label_w + j * (w + gap), y))
-    return sheet
+    labelled = [(f"{name}\n{key}", video) for key, real, fake in rows
+                for name, video in (("real", real), ("generated", fake))]
+    return sheet(labelled, [f for f in frames if f < len(rows[0][1])])
 
 
 def _ratio(value: float, real: float) -> float:

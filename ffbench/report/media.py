@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ from ffbench.video import read_video
 
 SHEET_FRAMES = (0, 3, 7, 11, 15)
 LABEL_WIDTH = 96
+LABEL_CHARS = 15  # of PIL's default font, in LABEL_WIDTH
+LINE_HEIGHT = 11
 GAP = 4
 
 
@@ -38,9 +41,16 @@ def _fit(frame: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.asarray(Image.fromarray(frame).resize((width, height), Image.BILINEAR))
 
 
+def _label_lines(name: str, max_lines: int) -> list[str]:
+    """`name` wrapped to the label column (its own line breaks kept), at most `max_lines` lines."""
+    lines = [part for line in name.split("\n") for part in textwrap.wrap(line, LABEL_CHARS) or [""]]
+    return lines[:max_lines]
+
+
 def contact_sheet(rows: list[tuple[str, np.ndarray | None]], frames: list[int]) -> Image.Image:
     """One PNG-ready image: a labelled row per (name, video uint8 (F, H, W, 3)) with the given frames,
-    all scaled to the first video's size; a missing video or frame is left grey."""
+    all scaled to the first video's size; a missing video or frame is left grey. A name may have line
+    breaks; long lines wrap in the label column."""
     h, w = next(v for _, v in rows if v is not None).shape[1:3]
     sheet = Image.new("RGB", (LABEL_WIDTH + len(frames) * (w + GAP), 16 + len(rows) * (h + GAP)), "white")
     draw = ImageDraw.Draw(sheet)
@@ -48,7 +58,8 @@ def contact_sheet(rows: list[tuple[str, np.ndarray | None]], frames: list[int]) 
         draw.text((LABEL_WIDTH + j * (w + GAP) + 2, 2), f"frame {f}", fill="black")
     for i, (name, video) in enumerate(rows):
         y = 16 + i * (h + GAP)
-        draw.text((2, y + h // 2 - 6), name[:14], fill="black")
+        lines = _label_lines(name, max(1, h // LINE_HEIGHT))
+        draw.text((2, y + (h - LINE_HEIGHT * len(lines)) // 2), "\n".join(lines), fill="black")
         for j, f in enumerate(frames):
             x = LABEL_WIDTH + j * (w + GAP)
             if video is None or f >= len(video):
