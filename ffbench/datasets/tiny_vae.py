@@ -66,12 +66,15 @@ DOWNSAMPLE = 4
 #   2400 half-resolution steps, then 200 whole-frame ones              28.02 dB  colour 3.5   ~310 s
 #   + frames of 400 extra synthetic looks (SYNTHETIC_LOOKS)            28.29 dB  colour 2.9   ~370 s
 #   4000 half-resolution + 400 whole-frame steps (no extra looks)      29.14 dB  colour 3.1   ~590 s
+#   3200 half-resolution + 400 whole-frame steps, extra looks          29.01 dB  colour 2.9   ~530 s
+#   6400 half-resolution + 800 whole-frame steps, extra looks          31.66 dB  colour 0.8   (prepare: 639 s)
 # A half-resolution step (frames area-downsampled 2x) costs a third of a whole-frame one (0.083 s vs
 # 0.26 s for 4 frames on an idle core) and teaches the same colours; the last whole-frame steps adapt
 # it to full-size detail. The garment's colour (not the background's) is what converges slowest: the
-# foreground weight spends the loss where the person is. Two torch threads are no faster than one here.
-DEFAULT_STEPS = 3600
-HALF_RES_FRACTION = 8 / 9  # of the steps, first, on 2x-downsampled frames (3200 of 3600)
+# foreground weight spends the loss where the person is. On an otherwise idle machine two torch threads
+# are 1.6x faster than one (`prepare --threads 2`, as the demo runs it).
+DEFAULT_STEPS = 7200
+HALF_RES_FRACTION = 8 / 9  # of the steps, first, on 2x-downsampled frames (6400 of 7200)
 FOREGROUND_WEIGHT = 4.0  # extra MSE weight on pixels that differ from the frame's border colour
 SYNTHETIC_LOOKS = 400  # extra generator looks (3 frames each) a synthetic set's tiny VAE trains on
 # Fraction of training frames recoloured by `colour_augment` (the synthetic set has few distinct colours).
