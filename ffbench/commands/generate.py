@@ -32,7 +32,7 @@ from ffbench.models.registry import available_models
                    "sampler's own: ddpm 1000, ddim 50, dpmpp 25, dpmpp-sde 50]")
 @click.option("--sampler", type=click.Choice(["ddpm", "ddim", "dpmpp", "dpmpp-sde"]), default=None,
               help="FashionFlow: ddpm (ancestral, the paper's), ddim, dpmpp (DPM-Solver++ multistep) or "
-                   "dpmpp-sde (DPM-Solver++ for the SDE, within 0.15 dB of ddpm-1000 at 50 calls).  "
+                   "dpmpp-sde (DPM-Solver++ for the SDE, within 0.05 dB of ddpm-1000 at 50 calls).  "
                    "[default: dpmpp-sde]")
 @click.option("--guidance-scale", type=float, default=1.0, show_default=True,
               help="FashionFlow: classifier-free guidance weight; > 1 needs a model trained with "

@@ -90,12 +90,11 @@ def switch_sampler(scheduler: SchedulerMixin, kind: str) -> SchedulerMixin:
 
 
 # The sampler `generate`, the pipeline and the demo use unless told otherwise (see DEFAULT_STEPS).
-# Measured on the demo model (cpu preset, concat_cond_latent, 1000 steps; bench/quality.py PSNR of frames
-# 1..15 against the real ones, first 4 test videos, seed 0): ddpm-1000 (the paper) 20.99 dB, L1 0.0426,
-# 164 s a video on the busy machine; dpmpp-25 20.92 / 0.0448; dpmpp-sde-50 20.86 / 0.0436 (15 s);
-# ddpm-50 20.94 / 0.0432; ddim-50 20.95 / 0.0449: every one within 0.15 dB of ddpm-1000. The 1.6 dB gap
-# measured before (issue 14) was on a model whose person dissolved; with the conditioning latent in every
-# frame it is gone. Stochastic like the paper's DDPM, 50 U-Net calls.
+# Measured on the demo model (cpu preset, cond_residual, 2000 steps; bench/quality.py PSNR of frames 1..15
+# against the real ones, first 6 test videos, mean over seeds 0, 1, 2; one seed alone moves a sampler's
+# figure by up to 0.3 dB): ddpm-1000 (the paper) 21.55 dB, L1 0.0360, ~70 s a video on one thread;
+# dpmpp-sde-50 21.50 / 0.0362 (~3 s); ddpm-50 21.59; ddim-50 21.59; dpmpp-25 21.53: every one within
+# 0.05 dB of ddpm-1000. Stochastic like the paper's DDPM, 50 U-Net calls.
 DEFAULT_SAMPLER = "dpmpp-sde"
 # Steps a sampler takes unless told otherwise: DDPM is the paper's 1000-step ancestral sampler.
 DEFAULT_STEPS = {"ddpm": NUM_TRAIN_TIMESTEPS, "ddim": 50, "dpmpp": 25, "dpmpp-sde": 50}
