@@ -9,6 +9,9 @@ the real frame at the same index. Beside the model, three references are scored 
     vae-recon   the real latents decoded by the pipeline's VAE: the ceiling for anything that
                 generates through this VAE
     noise       uniform random pixels: what the model must beat clearly
+    reversed    (synthetic data only) the same person rendered from the same first frame with her motion
+                played backwards in time: an equally likely future, so what a perfect model that cannot
+                know which way the video goes scores; it bounds the paired scores a model can reach
 
 Paired scores (frame 0 is the conditioning frame itself and is left out): PSNR (dB) and L1 (pixel
 values in [0, 1]) per frame, averaged over videos; their mean over frames 1..F-1; and the lowest PSNR
@@ -20,8 +23,9 @@ Video diagnostics, for the real videos as well, computed by `ffbench eval`'s own
     colour-drift   CIEDE2000 of the person box's mean colour at frame t vs frame 0, mean over t
     detail-drift   gradient energy of frame t over frame 0, mean over t (1 = kept; < 1 lost, > 1 noise)
 Each is also given as a ratio to the real videos' own; detail-drift's target compares the departures
-from 1 (a model that blurs must not pass by falling below the real videos). The targets of issue 14 are
-printed with them.
+from 1 (a model that blurs must not pass by falling below the real videos). fvmd-flow (eval's Frechet
+distance of motion histograms, with its bootstrap interval over videos) is given for the model, static and
+reversed. The targets of issue 14 are printed with them.
 
 A contact sheet PNG (per video a real row and a generated row; frames 0, 3, 7, 11, 15 of the first three
 videos) is written beside the pipeline unless --sheet says where.
@@ -34,9 +38,11 @@ from __future__ import annotations
 
 import argparse
 import io
+import re
 import shlex
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,12 +50,17 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ffbench.metrics.diagnostics import PER_VIDEO, fvmd_result  # noqa: E402
+from ffbench.metrics.fvmd import SEGMENT as FVMD_SEGMENT  # noqa: E402
+from ffbench.metrics.video_analysis import analyse_video  # noqa: E402
 from ffbench.models.fashionflow.schedule import SAMPLERS  # noqa: E402
 
-REFERENCES = ("model", "static", "vae-recon", "noise")
+REFERENCES = ("model", "static", "vae-recon", "noise", "reversed")
+DIAGNOSED = ("real", "model", "static", "reversed")
 SHEET_FRAMES = (0, 3, 7, 11, 15)
 SHEET_VIDEOS = 3
 DIAGNOSTICS = ("motion", "colour-drift", "detail-drift")
+FVMD_RESAMPLES = 200  # ffbench eval's default --bootstrap
 
 
 def psnr(fake: np.ndarray, real: np.ndarray) -> float:
@@ -78,7 +89,39 @@ def load_split(split_dir: Path, limit: int) -> list[dict]:
     return complete[:limit]
 
 
-def candidate_videos(pipe, sample: dict, frames: int, steps: int, seed: int) -> tuple[np.ndarray, dict]:
+@dataclass(frozen=True)
+class Backwards:
+    """A synthetic motion played backwards in time: the same pose at t = 0, a different future."""
+
+    motion: object  # ffbench.synthetic.Motion
+
+    def pose(self, t: np.ndarray):
+        return self.motion.pose(-np.asarray(t, dtype=np.float64))
+
+
+def synthetic_seed(split_dir: Path) -> int | None:
+    """The dataset seed of a split prepared with `--synthetic`, else None."""
+    from ffbench.datasets.manifest import read_manifest
+
+    synth = read_manifest(split_dir).get("settings", {}).get("synthetic")
+    return None if not synth else int(synth["seed"])
+
+
+def reversed_video(key: str, dataset_seed: int | None, real: np.ndarray) -> np.ndarray | None:
+    """The synthetic video `key` re-rendered with its motion reversed in time (None off synthetic data)."""
+    from ffbench.synthetic import render_clip, sample_video
+    from ffbench.synthetic.dataset import video_seed
+
+    match = re.fullmatch(r"synth_(train|test)_(\d+)", key)
+    if dataset_seed is None or match is None:
+        return None
+    look, motion = sample_video(video_seed(dataset_seed, match[1], int(match[2])))
+    frames, height, width = real.shape[:3]
+    return render_clip(look, Backwards(motion), frames, height, width)
+
+
+def candidate_videos(pipe, sample: dict, frames: int, steps: int, seed: int,
+                     dataset_seed: int | None = None) -> tuple[np.ndarray, dict]:
     """The real video (F, H, W, 3) uint8 and the model's and references' videos of the same shape."""
     from PIL import Image
 
@@ -100,6 +143,9 @@ def candidate_videos(pipe, sample: dict, frames: int, steps: int, seed: int) -> 
         "vae-recon": recon,
         "noise": rng.integers(0, 256, real.shape, dtype=np.uint8),
     }
+    backwards = reversed_video(sample["key"], dataset_seed, real)
+    if backwards is not None:
+        videos["reversed"] = backwards
     for name, video in videos.items():
         if video.shape != real.shape:
             raise ValueError(f"{name} video has shape {video.shape}, the real one {real.shape}: the "
@@ -120,9 +166,6 @@ def score_video(pipe, sample: dict, frames: int, steps: int, seed: int) -> dict[
 
 def diagnostics(video: np.ndarray) -> dict[str, float]:
     """`ffbench eval`'s per-video motion, colour-drift and detail-drift of a uint8 video (F, H, W, 3)."""
-    from ffbench.metrics.diagnostics import PER_VIDEO
-    from ffbench.metrics.video_analysis import analyse_video
-
     analysis = analyse_video(video)
     return {name: PER_VIDEO[name](analysis) for name in DIAGNOSTICS}
 
@@ -176,41 +219,58 @@ def main(argv: list[str] | None = None) -> dict:
     if frames < 2:
         parser.error(f"--frames {frames}: frame 0 is the conditioning frame; give at least 2")
     samples = load_split(args.shards, args.videos)
+    dataset_seed = synthetic_seed(args.shards)
     start = time.perf_counter()
-    scores, diags, sheet_rows = [], {n: [] for n in ("real", *REFERENCES[:2])}, []
+    scores, analyses, sheet_rows = [], {n: {} for n in DIAGNOSED}, []
     for s in samples:
-        real, videos = candidate_videos(pipe, s, frames, steps, args.seed)
+        real, videos = candidate_videos(pipe, s, frames, steps, args.seed, dataset_seed)
         scores.append(paired_scores(real, videos))
-        for name, video in (("real", real), ("model", videos["model"]), ("static", videos["static"])):
-            diags[name].append(diagnostics(video))
+        for name, video in (("real", real), *videos.items()):
+            if name in analyses:
+                analyses[name][s["key"]] = analyse_video(video)
         if len(sheet_rows) < SHEET_VIDEOS:
             sheet_rows.append((s["key"], real, videos["model"]))
     seconds = time.perf_counter() - start
-    mean = {name: np.mean([s[name] for s in scores], axis=0) for name in REFERENCES}  # (F-1, 2)
-    low = {name: float(min(s[name][:, 0].min() for s in scores)) for name in REFERENCES}
+    names = [n for n in REFERENCES if all(n in s for s in scores)]  # reversed: synthetic data only
+    mean = {name: np.mean([s[name] for s in scores], axis=0) for name in names}  # (F-1, 2)
+    low = {name: float(min(s[name][:, 0].min() for s in scores)) for name in names}
 
     print(f"{len(samples)} test videos x {frames} frames, {kind}-{steps}, seed {args.seed}, "
           f"{seconds / len(samples):.1f} s per video incl. diagnostics ({args.threads} thread(s))")
     print("PSNR dB (higher is better) | L1 in [0, 1] (lower is better), mean over videos; frame 0 is given")
-    print("frame " + "".join(f"{n:>20s}" for n in REFERENCES))
+    print("frame " + "".join(f"{n:>20s}" for n in names))
 
     def row(label: str, rows: slice | int) -> str:
-        cells = (mean[n][rows].reshape(-1, 2).mean(0) for n in REFERENCES)
+        cells = (mean[n][rows].reshape(-1, 2).mean(0) for n in names)
         return f"{label:>5s} " + "".join(f"{p:11.2f} |{d:7.4f}" for p, d in cells)
 
     for f in range(frames - 1):
         print(row(str(f + 1), f))
     print(row("mean", slice(None)))
-    lows = "".join(f"{low[n]:11.2f} |{'':7s}" for n in REFERENCES)
+    lows = "".join(f"{low[n]:11.2f} |{'':7s}" for n in names)
     print(f"  min {lows}  (lowest frame of any video)")
+    for n in ("model", "static"):
+        v, f = divmod(int(np.argmin([sc[n][:, 0] for sc in scores])), frames - 1)
+        print(f"{n}'s lowest frame: {samples[v]['key']} frame {f + 1}, {scores[v][n][f, 0]:.2f} dB "
+              f"(static there {scores[v]['static'][f, 0]:.2f} dB)")
     per_video = " ".join(f"{s['model'][:, 0].mean():.1f}" for s in scores)
     print(f"model mean PSNR per video: {per_video}")
 
-    diag = {name: {k: float(np.mean([d[k] for d in rows])) for k in rows[0]} for name, rows in diags.items()}
-    print("\ndiagnostic        real     model  (x real)    static")
+    diagnosed = [n for n in DIAGNOSED if len(analyses[n]) == len(samples)]
+    diag = {name: {k: float(np.mean([PER_VIDEO[k](a) for a in analyses[name].values()])) for k in DIAGNOSTICS}
+            for name in diagnosed}
+    print("\ndiagnostic     " + "".join(f"{n:>18s}" for n in diagnosed))
     for k in DIAGNOSTICS:
-        r, m, st = diag["real"][k], diag["model"][k], diag["static"][k]
-        print(f"{k:<14s} {r:8.3f}  {m:8.3f}  ({_ratio(m, r):5.2f}x)  {st:8.3f}")
+        cells = "".join(f"{diag[n][k]:9.3f} ({_ratio(diag[n][k], diag['real'][k]):5.2f}x)" for n in diagnosed)
+        print(f"{k:<14s} {cells}")
+    fvmd = {}
+    if frames >= FVMD_SEGMENT:
+        size = tuple(real.shape[1:3])
+        for name in diagnosed[1:]:
+            result = fvmd_result(analyses[name], analyses["real"], frames, size, FVMD_RESAMPLES, args.seed)
+            fvmd[name] = (result.value, result.ci_low, result.ci_high)
+        print("fvmd-flow      " + " " * 18 + "".join(f"{v:7.0f} [{lo:.0f},{hi:.0f}]".rjust(18)
+                                                     for v, lo, hi in fvmd.values()))
 
     model_psnr, static_psnr = float(mean["model"][:, 0].mean()), float(mean["static"][:, 0].mean())
     ratio = {k: _ratio(diag["model"][k], diag["real"][k]) for k in ("motion", "colour-drift")}
@@ -223,9 +283,15 @@ def main(argv: list[str] | None = None) -> dict:
         "paired PSNR within 2 dB of static": model_psnr >= static_psnr - 2.0,
         "no generated frame below 15 dB": low["model"] >= 15.0,
     }
-    print("\nissue 14 targets (fvmd-flow: see `ffbench eval`):")
+    if fvmd:
+        checks["fvmd-flow below static's, intervals apart"] = fvmd["model"][2] < fvmd["static"][1]
+    print("\nissue 14 targets:")
     for name, ok in checks.items():
         print(f"  {'held ' if ok else 'MISSED'} {name}")
+    if "reversed" in names:
+        rev = mean["reversed"][:, 0].mean()
+        print(f"  (reversed, a perfect model's future played the other way: PSNR {rev:.2f} dB, lowest frame "
+              f"{low['reversed']:.2f} dB)")
 
     sheet_path = args.sheet or args.pipeline.resolve().parent / "quality_sheet.png"
     sheet_path.parent.mkdir(parents=True, exist_ok=True)
@@ -234,10 +300,11 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "command": command[2:], "videos": len(samples), "frames": frames, "sampler": kind, "steps": steps,
         "seconds_per_video": seconds / len(samples),
-        "psnr": {n: float(mean[n][:, 0].mean()) for n in REFERENCES},
-        "l1": {n: float(mean[n][:, 1].mean()) for n in REFERENCES},
-        "psnr_per_frame": {n: [float(x) for x in mean[n][:, 0]] for n in REFERENCES},
-        "psnr_min": low, "diagnostics": diag, "targets": checks, "sheet": str(sheet_path),
+        "psnr": {n: float(mean[n][:, 0].mean()) for n in names},
+        "l1": {n: float(mean[n][:, 1].mean()) for n in names},
+        "psnr_per_frame": {n: [float(x) for x in mean[n][:, 0]] for n in names},
+        "psnr_min": low, "diagnostics": diag, "fvmd_flow": {n: list(v) for n, v in fvmd.items()},
+        "targets": checks, "sheet": str(sheet_path),
     }
     if args.json is not None:
         from ffbench.fileio import write_json_atomic

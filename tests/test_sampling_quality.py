@@ -86,7 +86,7 @@ def test_quality_scores_match_the_formulas_and_the_references_rank_as_expected()
     sample = {"key": "still", "cond.png": png.getvalue(), "mp4": encode_video(video, fps=30.0),
               "latents.npy": npy.getvalue()}
     scores = quality.score_video(pipe, sample, frames=4, steps=2, seed=0)
-    assert set(scores) == set(quality.REFERENCES)
+    assert set(scores) == set(quality.REFERENCES) - {"reversed"}  # "still" is no synthetic video
     for name, table in scores.items():
         assert table.shape == (3, 2) and np.isfinite(table).all(), name
     psnr = {name: table[:, 0].mean() for name, table in scores.items()}
@@ -118,3 +118,21 @@ def test_quality_diagnostics_see_motion_colour_and_detail_and_the_sheet_has_real
     # frame 7 does not exist in a 6-frame video: 2 columns; 2 videos x (real, generated) rows
     assert sheet.size[0] >= 2 * w and sheet.size[0] < 3 * w + 70
     assert sheet.size[1] >= 4 * h
+
+
+def test_the_reversed_reference_keeps_the_first_frame_and_moves_the_other_way():
+    from ffbench.synthetic import render_video, sample_video
+    from ffbench.synthetic.dataset import video_seed
+
+    quality = _quality_module()
+    real = render_video(video_seed(3, "test", 1), 9, 64, 48)
+    backwards = quality.reversed_video("synth_test_0001", 3, real)
+    assert backwards.shape == real.shape and backwards.dtype == np.uint8
+    assert np.array_equal(backwards[0], real[0])  # the same person in the same pose at t = 0
+    # then a different future: the later frames depart from the real ones
+    assert np.abs(backwards[8].astype(int) - real[8]).mean() > 0.5
+    # the real video's past played forwards: the reversed pose at t is the real one at -t
+    motion = quality.Backwards(sample_video(video_seed(3, "test", 1))[1])
+    assert np.allclose(motion.pose(np.array([0.2])).theta, motion.motion.pose(np.array([-0.2])).theta)
+    assert quality.reversed_video("my_own_video", 3, real) is None
+    assert quality.reversed_video("synth_test_0001", None, real) is None
