@@ -164,10 +164,14 @@ def score_video(pipe, sample: dict, frames: int, steps: int, seed: int) -> dict[
     return paired_scores(*candidate_videos(pipe, sample, frames, steps, seed))
 
 
-def diagnostics(video: np.ndarray) -> dict[str, float]:
-    """`ffbench eval`'s per-video motion, colour-drift and detail-drift of a uint8 video (F, H, W, 3)."""
-    analysis = analyse_video(video)
+def measures(analysis) -> dict[str, float]:
+    """`ffbench eval`'s per-video motion, colour-drift and detail-drift of one video's analysis."""
     return {name: PER_VIDEO[name](analysis) for name in DIAGNOSTICS}
+
+
+def diagnostics(video: np.ndarray) -> dict[str, float]:
+    """`measures` of a uint8 video (F, H, W, 3)."""
+    return measures(analyse_video(video))
 
 
 def contact_sheet(rows: list[tuple[str, np.ndarray, np.ndarray]], frames=SHEET_FRAMES):
@@ -257,8 +261,9 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"model mean PSNR per video: {per_video}")
 
     diagnosed = [n for n in DIAGNOSED if len(analyses[n]) == len(samples)]
-    diag = {name: {k: float(np.mean([PER_VIDEO[k](a) for a in analyses[name].values()])) for k in DIAGNOSTICS}
-            for name in diagnosed}
+    measured = {name: [measures(a) for a in analyses[name].values()] for name in diagnosed}
+    diag = {name: {k: float(np.mean([d[k] for d in rows])) for k in DIAGNOSTICS}
+            for name, rows in measured.items()}
     print("\ndiagnostic     " + "".join(f"{n:>18s}" for n in diagnosed))
     for k in DIAGNOSTICS:
         cells = "".join(f"{diag[n][k]:9.3f} ({_ratio(diag[n][k], diag['real'][k]):5.2f}x)" for n in diagnosed)
