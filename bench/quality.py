@@ -125,11 +125,12 @@ def candidate_videos(pipe, sample: dict, frames: int, steps: int, seed: int,
     """The real video (F, H, W, 3) uint8 and the model's and references' videos of the same shape."""
     from PIL import Image
 
+    from ffbench.generation import noise_seed
     from ffbench.video import read_video
 
     real = read_video(sample["mp4"], indices=range(frames))  # (F, H, W, 3) uint8
     image = np.asarray(Image.open(io.BytesIO(sample["cond.png"])).convert("RGB"))
-    generator = torch.Generator("cpu").manual_seed(seed)
+    generator = torch.Generator("cpu").manual_seed(noise_seed(seed, sample["key"]))  # as `generate` does
     fake = pipe(image, num_frames=frames, num_inference_steps=steps, generator=generator,
                 output_type="np").frames[0]
     fake = (np.clip(fake, 0.0, 1.0) * 255).round().astype(np.uint8)

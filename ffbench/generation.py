@@ -8,7 +8,8 @@
 2. the conditioning frames come from `source`: one image, a folder of images (`<stem>.mp4` each), or a
    split of shards (`<key>.mp4` each, from the stored frame 0 `cond.png`);
 3. each frame is fitted to the output size (a split's own frame size, else the model's), area-resized
-   to the model's size, and sampled with the same seed (a video does not depend on the others); a
+   to the model's size, and sampled with its own noise, drawn from the seed and the video's name
+   (`noise_seed`: independent draws, and a video does not depend on the others or their order); a
    model that samples at a lower resolution than the split's is upsampled (bilinear) and flagged;
 4. a model with privileged input (Poke) also gets the real clip, frames 0..F-1 of the split's video;
 5. videos are written at the model's training frame rate (the split's for `static`); for a folder
@@ -18,6 +19,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from dataclasses import dataclass, field
@@ -91,6 +93,18 @@ def read_conditions(source: str | Path) -> Conditions:
     return Conditions([source.stem], [np.asarray(load_image(source))])
 
 
+def noise_seed(seed: int, name: str) -> int:
+    """The noise seed of the video called `name` in a set sampled with `seed`.
+
+    Every video gets its own noise: a set sampled from one noise is not a set of independent draws (the
+    demo's FashionFlow, sampled so, put its noise-driven colour shifts at the same frames of every video),
+    and the metrics' bootstrap intervals assume independent videos. The name, not the position, picks it,
+    so a video does not depend on which others were generated with it or in what order.
+    """
+    digest = hashlib.sha256(f"{seed}/{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1  # torch seeds are < 2**64; keep it signed-safe
+
+
 def _even(n: int) -> int:
     return max(2, n - n % 2)
 
@@ -151,7 +165,7 @@ def generate_set(
         model: the model name; with `checkpoint` a check of its type, alone for models that need no
             checkpoint (`static`).
         frames: frames per video (default: the model's training clip length; `static`: the split's).
-        seed: seed of each video's noise (every video uses it: results do not depend on the batch).
+        seed: seed of the sampling noise; each video draws its own from it and its name (`noise_seed`).
         gif: also write a GIF preview beside each mp4.
         real: the real split for models with privileged input (default: `source` when it is a split).
         options: model-specific sampler settings (FashionFlow: steps, sampler, guidance_scale,
@@ -219,7 +233,7 @@ def generate_set(
         cond = _to_tensor(_fit(image, out_size))
         cond = area_resize(cond, model_size).to(device)
         real_clip = reals[name][None].to(device) if name in reals else None
-        generator = torch.Generator("cpu").manual_seed(seed)
+        generator = torch.Generator("cpu").manual_seed(noise_seed(seed, name))
         with torch.no_grad():
             video = gen(cond, num_frames, generator, real=real_clip)
         expect = (1, 3, num_frames, *model_size)
@@ -245,6 +259,7 @@ def generate_set(
         "size": list(out_size),
         "model_size": list(model_size),
         "seed": seed,
+        "noise": "per video, seeded by noise_seed(seed, name)",
         "settings": dict(gen.settings),
         "flags": flags,
     }

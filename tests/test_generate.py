@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from pixel_shards import write_data
 
@@ -165,3 +166,42 @@ def test_generation_json_is_removed_before_a_new_set(data_dir, tmp_path, monkeyp
     with pytest.raises(RuntimeError, match="disk died"):
         generate_set(data_dir / "shards" / "test", out, model="static", frames=3, progress=False)
     assert not (out / "generation.json").exists()  # no description of a half-written set
+
+
+class _NoiseColour:
+    """A stand-in sampler whose video is a flat colour drawn from the generator: it shows the noise."""
+
+    size, num_frames, max_frames, fps = (32, 24), 3, None, 10.0
+    settings: dict = {}
+    flags: list = []
+
+    def __call__(self, cond, num_frames, generator, real=None):
+        colour = torch.rand(1, 3, 1, 1, 1, generator=generator) * 2 - 1
+        return colour.expand(1, 3, num_frames, *self.size).clone()
+
+
+@pytest.fixture
+def noise_model():
+    _REGISTRY["noise-colour"] = ModelEntry(name="noise-colour", description="test stand-in",
+                                           load=lambda folder, device: _NoiseColour(), needs_checkpoint=False)
+    yield "noise-colour"
+    del _REGISTRY["noise-colour"]
+
+
+def test_each_video_draws_its_own_noise_whatever_else_is_generated(tmp_path, noise_model):
+    from ffbench.generation import noise_seed
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("a", "b", "c"):  # one picture three times: only the noise can tell the videos apart
+        (images / f"{name}.png").write_bytes(_png())
+    three = generate_set(images, tmp_path / "three", model=noise_model, seed=7, progress=False)
+    means = {p.stem: read_video(p).astype(float).mean((0, 1, 2)) for p in three.videos}
+    assert min(np.abs(means[x] - means[y]).max() for x, y in (("a", "b"), ("a", "c"), ("b", "c"))) > 3
+    # b alone, or with another seed: its own noise is fixed by the seed and its name, not by the others
+    alone = generate_set(images / "b.png", tmp_path / "b.mp4", model=noise_model, seed=7, progress=False)
+    assert np.array_equal(read_video(alone.videos[0]), read_video(tmp_path / "three" / "b.mp4"))
+    other = generate_set(images / "b.png", tmp_path / "b8.mp4", model=noise_model, seed=8, progress=False)
+    assert np.abs(read_video(other.videos[0]).astype(float).mean((0, 1, 2)) - means["b"]).max() > 3
+    assert noise_seed(7, "b") == noise_seed(7, "b") != noise_seed(7, "a")
+    assert json.loads((tmp_path / "three" / "generation.json").read_text())["seed"] == 7

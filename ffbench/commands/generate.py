@@ -23,7 +23,7 @@ from ffbench.models.registry import available_models
 @click.option("--frames", type=click.IntRange(min=1), default=None,
               help="Frames per video.  [default: the model's training clip length; static: the split's]")
 @click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the sampling noise (every video uses it).")
+              help="Seed of the sampling noise (each video draws its own from it and its name).")
 @click.option("--real", type=click.Path(exists=True, file_okay=False), default=None,
               help="Real split for models that take privileged input from the real test video (Poke's "
                    "pokes).  [default: IMAGE when it is a split]")

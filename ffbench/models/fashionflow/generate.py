@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ffbench.config_files import check_config, check_pipeline_dir
+from ffbench.generation import noise_seed
 from ffbench.models.fashionflow.images import load_image
 from ffbench.models.fashionflow.model import FashionFlowConfigError, FashionFlowModel
 from ffbench.models.fashionflow.pipeline import FashionFlowPipeline
@@ -95,7 +96,8 @@ def generate_videos(
 ) -> list[Path]:
     """Generate one video per image with a saved pipeline (loaded once), each written as an H.264 mp4.
 
-    Each image uses the same `seed`, so a video does not depend on which other images were in the batch.
+    Each image draws its own noise from `seed` and its file name (`ffbench.generation.noise_seed`), so
+    a video does not depend on which other images were in the batch, and two images share no noise.
 
     Args:
         image_paths: still images PIL reads (RGBA, L, CMYK, palette...); each is converted to RGB, resized
@@ -137,8 +139,9 @@ def generate_videos(
     fps = float(pipe.unet.config.fps) * (2 if interpolate else 1)
     written = []
     many = progress and len(images) > 1
-    for image, out_path in tqdm(list(zip(images, out_paths, strict=True)), desc="videos", disable=not many):
-        generator = torch.Generator("cpu").manual_seed(seed)
+    items = list(zip(image_paths, images, out_paths, strict=True))
+    for image_path, image, out_path in tqdm(items, desc="videos", disable=not many):
+        generator = torch.Generator("cpu").manual_seed(noise_seed(seed, Path(image_path).stem))
         video = pipe(
             image,
             num_frames=frames,
