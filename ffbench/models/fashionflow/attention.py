@@ -9,16 +9,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+POSITION_BIAS_INPUTS = ("signed_log", "raw")
+FEED_FORWARD_NORMS = ("layer_norm", "layer_norm_clamped")
+
 
 class ContinuousPositionBias(nn.Module):
-    """Relative-position attention bias from a small MLP over log-spaced offsets (Swin V2).
+    """Relative-position attention bias from a small MLP over the relative offsets (Swin V2).
 
     An MLP rather than a table, so one set of weights serves every frame count and grid size, e.g. the
-    longer clips of the interpolation stage. Returns (heads, N, N) for N = prod(dims).
+    longer clips of the interpolation stage. Returns (heads, N, N) for N = prod(dims). `offsets` is what
+    the MLP reads: "signed_log" = sign(d) * log(1 + |d|) (Swin V2's log-spaced input), "raw" = d itself
+    (the public FashionFlow code).
     """
 
-    def __init__(self, dim: int, heads: int, num_dims: int, layers: int = 2):
+    def __init__(self, dim: int, heads: int, num_dims: int, layers: int = 2, offsets: str = "signed_log"):
         super().__init__()
+        if offsets not in POSITION_BIAS_INPUTS:
+            raise ValueError(
+                f"position_bias_input={offsets!r}; choose one of {', '.join(POSITION_BIAS_INPUTS)}"
+            )
+        self.offsets = offsets
         mlp: list[nn.Module] = [nn.Linear(num_dims, dim), nn.SiLU()]
         for _ in range(layers - 1):
             mlp += [nn.Linear(dim, dim), nn.SiLU()]
@@ -34,7 +44,9 @@ class ContinuousPositionBias(nn.Module):
         offsets = [torch.arange(1 - d, d, device=weight.device) for d in dims]
         table_pos = torch.stack(torch.meshgrid(*offsets, indexing="ij"), -1).reshape(-1, len(dims))
         table_pos = table_pos.to(weight.dtype)
-        table = self.mlp(torch.sign(table_pos) * torch.log1p(table_pos.abs()))  # (prod(2d-1), heads)
+        if self.offsets == "signed_log":
+            table_pos = torch.sign(table_pos) * torch.log1p(table_pos.abs())
+        table = self.mlp(table_pos)  # (prod(2d-1), heads)
         axes = [torch.arange(d, device=weight.device) for d in dims]
         coords = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(dims))  # (N, nd)
         delta = coords[:, None, :] - coords[None, :, :] + torch.tensor(dims, device=weight.device) - 1
@@ -68,34 +80,78 @@ class Attention(nn.Module):
         return self.to_out(out.transpose(1, 2).reshape(n, length, -1))
 
 
-class FeedForward(nn.Module):
-    """GEGLU feed-forward per token (no token shift, so it never mixes frames). (..., C) -> (..., C)."""
+def clamped_layer_norm(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """LayerNorm over the last axis that clamps the variance at eps instead of adding eps to it, with eps
+    1e-5 in float32 and 1e-3 in lower precision (the public FashionFlow code's channel LayerNorm); no bias."""
+    eps = 1e-5 if x.dtype == torch.float32 else 1e-3
+    mean = x.mean(dim=-1, keepdim=True)
+    var = x.var(dim=-1, unbiased=False, keepdim=True)
+    return (x - mean) * var.clamp(min=eps).rsqrt() * weight
 
-    def __init__(self, dim: int, mult: float = 4):
+
+def token_shift(x: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """Shift the second half of the channels one frame later (frame 0 gets zeros), so the feed-forward
+    after it mixes each frame with the previous one. x (B*F, L, C) -> same; the first ceil(C/2) channels
+    stay, as torch.chunk splits them."""
+    bf, length, c = x.shape
+    keep = (c + 1) // 2
+    clip = x.reshape(bf // num_frames, num_frames, length, c)
+    shifted = F.pad(clip[:, :-1, :, keep:], (0, 0, 0, 0, 1, 0))  # (B, F, L, C - keep), frame 0 zeros
+    return torch.cat([clip[..., :keep], shifted], dim=-1).reshape(bf, length, c)
+
+
+class FeedForward(nn.Module):
+    """GEGLU feed-forward per token, then a LayerNorm and the output projection. (B*F, L, C) -> same.
+
+    `token_shift`: shift half of the GEGLU's channels by one frame before the norm (the public FashionFlow
+    code; only with `enable_time`). `norm`: "layer_norm" (eps added to the variance) or
+    "layer_norm_clamped" (variance clamped at eps, see `clamped_layer_norm`).
+    """
+
+    def __init__(self, dim: int, mult: float = 4, token_shift: bool = False, norm: str = "layer_norm"):
         super().__init__()
+        if norm not in FEED_FORWARD_NORMS:
+            raise ValueError(f"feed_forward_norm={norm!r}; choose one of {', '.join(FEED_FORWARD_NORMS)}")
         inner = int(dim * mult * 2 / 3)
         self.proj_in = nn.Linear(dim, inner * 2, bias=False)
         self.norm = nn.LayerNorm(inner, bias=False)
         self.proj_out = nn.Linear(inner, dim, bias=False)
+        self.shift_tokens = token_shift
+        self.norm_kind = norm
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, num_frames: int = 1, enable_time: bool = True) -> torch.Tensor:
         x, gate = self.proj_in(x).chunk(2, dim=-1)
-        return self.proj_out(self.norm(x * F.gelu(gate)))
+        x = x * F.gelu(gate)
+        if self.shift_tokens and enable_time:
+            x = token_shift(x, num_frames)
+        x = self.norm(x) if self.norm_kind == "layer_norm" else clamped_layer_norm(x, self.norm.weight)
+        return self.proj_out(x)
 
 
 class SpatioTemporalAttention(nn.Module):
     """Attention over the pixels of each frame, then over the frames at each pixel, then a feed-forward.
 
-    x (B*F, C, H, W) -> same shape. With `enable_time=False` the temporal attention is skipped.
+    x (B*F, C, H, W) -> same shape. With `enable_time=False` the temporal attention (and the
+    feed-forward's token shift) is skipped. `position_bias_input`, `feed_forward_token_shift` and
+    `feed_forward_norm`: see ContinuousPositionBias and FeedForward.
     """
 
-    def __init__(self, dim: int, heads: int = 8, head_dim: int = 64, ff_mult: float = 4):
+    def __init__(
+        self,
+        dim: int,
+        heads: int = 8,
+        head_dim: int = 64,
+        ff_mult: float = 4,
+        position_bias_input: str = "signed_log",
+        feed_forward_token_shift: bool = False,
+        feed_forward_norm: str = "layer_norm",
+    ):
         super().__init__()
         self.spatial_attn = Attention(dim, heads, head_dim)
-        self.spatial_bias = ContinuousPositionBias(dim // 2, heads, num_dims=2)
+        self.spatial_bias = ContinuousPositionBias(dim // 2, heads, num_dims=2, offsets=position_bias_input)
         self.temporal_attn = Attention(dim, heads, head_dim)
-        self.temporal_bias = ContinuousPositionBias(dim // 2, heads, num_dims=1)
-        self.ff = FeedForward(dim, ff_mult)
+        self.temporal_bias = ContinuousPositionBias(dim // 2, heads, num_dims=1, offsets=position_bias_input)
+        self.ff = FeedForward(dim, ff_mult, token_shift=feed_forward_token_shift, norm=feed_forward_norm)
 
     def forward(self, x: torch.Tensor, num_frames: int, enable_time: bool = True) -> torch.Tensor:
         bf, c, h, w = x.shape
@@ -106,18 +162,28 @@ class SpatioTemporalAttention(nn.Module):
             seq = tokens.reshape(b, num_frames, h * w, c).transpose(1, 2).reshape(b * h * w, num_frames, c)
             seq = seq + self.temporal_attn(seq, self.temporal_bias(num_frames))
             tokens = seq.reshape(b, h * w, num_frames, c).transpose(1, 2).reshape(bf, h * w, c)
-        tokens = tokens + self.ff(tokens)
+        tokens = tokens + self.ff(tokens, num_frames, enable_time)
         return tokens.transpose(1, 2).reshape(bf, c, h, w)
 
 
 class CrossAttentionBlock(nn.Module):
     """Every latent position of the clip attends to the conditioning tokens, then a GEGLU feed-forward
-    and a 1x1 conv. x (B*F, C, H, W), context (B, T, D) -> (B*F, C, H, W)."""
+    and a 1x1 conv. x (B*F, C, H, W), context (B, T, D) -> (B*F, C, H, W).
 
-    def __init__(self, dim: int, context_dim: int, head_dim: int = 64, ff_mult: int = 4):
+    `heads`: the head count (the public FashionFlow code fixes it per stage); None derives it as
+    dim // head_dim.
+    """
+
+    def __init__(
+        self, dim: int, context_dim: int, head_dim: int = 64, ff_mult: int = 4, heads: int | None = None
+    ):
         super().__init__()
-        heads = max(1, dim // head_dim)
-        self.heads = heads if dim % heads == 0 else 1
+        if heads is None:
+            heads = max(1, dim // head_dim)
+            heads = heads if dim % heads == 0 else 1
+        elif heads < 1 or dim % heads:
+            raise ValueError(f"cross_attention_heads: {heads} heads do not divide the stage width {dim}")
+        self.heads = heads
         self.norm1 = nn.LayerNorm(dim)
         self.to_q = nn.Linear(dim, dim, bias=False)
         self.to_k = nn.Linear(context_dim, dim, bias=False)

@@ -55,15 +55,42 @@ class PseudoConv3d(nn.Module):
         return from_temporal(self.temporal(to_temporal(x, num_frames)), b, h, w)
 
 
+GROUP_NORM_OVER = ("frame", "clip")
+
+
+def group_norm(norm: nn.GroupNorm, x: torch.Tensor, num_frames: int, over: str) -> torch.Tensor:
+    """Apply `norm`'s GroupNorm to the folded clip x (B*F, C, H, W): statistics per frame ("frame") or per
+    sample over all its frames ("clip": each group's channels x F x H x W, as GroupNorm on the 5-D clip
+    in the public FashionFlow code)."""
+    if over == "frame":
+        return norm(x)
+    bf, c, h, w = x.shape
+    clip = x.reshape(bf // num_frames, num_frames, c, h * w).transpose(1, 2)  # (B, C, F, H*W)
+    out = F.group_norm(clip, norm.num_groups, norm.weight, norm.bias, norm.eps)
+    return out.transpose(1, 2).reshape(bf, c, h, w)
+
+
 class ResnetBlock(nn.Module):
     """Two (pseudo-3D conv, GroupNorm, SiLU) layers plus a skip; the first takes timestep scale/shift.
 
-    GroupNorm runs per frame (on the folded tensor), so normalisation never mixes frames: only the
-    temporal layers do. x (B*F, C_in, H, W), temb (B, D) -> (B*F, C_out, H, W).
+    `norm_over="frame"`: GroupNorm per frame (on the folded tensor), so normalisation never mixes frames,
+    only the temporal layers do; "clip": per sample over all its frames (the public FashionFlow code).
+    With `enable_time=False` the frames are independent images, so the norm is per frame either way.
+    x (B*F, C_in, H, W), temb (B, D) -> (B*F, C_out, H, W).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, temb_dim: int | None = None, groups: int = 8):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        temb_dim: int | None = None,
+        groups: int = 8,
+        norm_over: str = "frame",
+    ):
         super().__init__()
+        if norm_over not in GROUP_NORM_OVER:
+            raise ValueError(f"group_norm_over={norm_over!r}; choose one of {', '.join(GROUP_NORM_OVER)}")
+        self.norm_over = norm_over
         self.time_mlp = None
         if temb_dim is not None:
             self.time_mlp = nn.Sequential(nn.SiLU(), nn.Linear(temb_dim, out_channels * 2))
@@ -76,7 +103,8 @@ class ResnetBlock(nn.Module):
     def forward(
         self, x: torch.Tensor, num_frames: int, temb: torch.Tensor | None = None, enable_time: bool = True
     ) -> torch.Tensor:
-        h = self.norm1(self.conv1(x, num_frames, enable_time))
+        over = self.norm_over if enable_time else "frame"
+        h = group_norm(self.norm1, self.conv1(x, num_frames, enable_time), num_frames, over)
         if self.time_mlp is not None:
             if temb is None:
                 raise ValueError("this residual block is timestep-conditioned: pass temb (B, D)")
@@ -85,7 +113,7 @@ class ResnetBlock(nn.Module):
             )
             h = h * (scale + 1) + shift
         h = F.silu(h)
-        h = F.silu(self.norm2(self.conv2(h, num_frames, enable_time)))
+        h = F.silu(group_norm(self.norm2, self.conv2(h, num_frames, enable_time), num_frames, over))
         return h + self.skip(x)
 
 

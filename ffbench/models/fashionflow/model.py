@@ -57,6 +57,21 @@ class FashionFlowModel(ModelMixin, ConfigMixin):
             an untrained or uncertain model stays near the conditioning image instead of drifting to
             the dataset's mean colours; frame 0's residual is exactly zero. Keyframe stage, local
             conditioning.
+        group_norm_over, feed_forward_token_shift, feed_forward_norm, position_bias_input,
+        cross_attention_heads: four computations the weights' shapes do not show, where the public
+            FashionFlow code (the `paper` preset) differs from ffbench's first U-Net. The defaults are
+            that first U-Net, so configs saved before these fields existed load as they were trained:
+            - group_norm_over: "frame" (GroupNorm statistics per frame) or "clip" (per sample over all
+              its frames; the public code, which normalises the 5-D clip).
+            - feed_forward_token_shift: after the self-attention feed-forward's GEGLU, shift half of
+              the channels one frame later (frame 0 zeros); the public code does.
+            - feed_forward_norm: the norm after that GEGLU, "layer_norm" (eps added to the variance)
+              or "layer_norm_clamped" (variance clamped at eps: 1e-5 in float32, 1e-3 in half; the
+              public code's channel LayerNorm).
+            - position_bias_input: the relative offsets the position-bias MLP reads, "signed_log"
+              (sign * log1p |d|) or "raw" (the public code).
+            - cross_attention_heads: cross-attention heads per stage, the same down and up (the public
+              code fixes (1, 1, 2, 4)); None derives width // cross_attention_head_dim.
     """
 
     _supports_gradient_checkpointing = True
@@ -83,6 +98,11 @@ class FashionFlowModel(ModelMixin, ConfigMixin):
         prediction_type: str = "epsilon",
         concat_cond_latent: bool = False,
         cond_residual: bool = False,
+        group_norm_over: str = "frame",
+        feed_forward_token_shift: bool = False,
+        feed_forward_norm: str = "layer_norm",
+        position_bias_input: str = "signed_log",
+        cross_attention_heads: Sequence[int] | None = None,
     ):
         super().__init__()
         check_prediction_type(prediction_type)
@@ -112,6 +132,11 @@ class FashionFlowModel(ModelMixin, ConfigMixin):
             cross_attention_dim=clip_dim if conditioning != "local" else None,
             cross_attention_head_dim=cross_attention_head_dim,
             norm_num_groups=norm_num_groups,
+            group_norm_over=group_norm_over,
+            feed_forward_token_shift=feed_forward_token_shift,
+            feed_forward_norm=feed_forward_norm,
+            position_bias_input=position_bias_input,
+            cross_attention_heads=cross_attention_heads,
         )
         self.adapter = None
         if conditioning != "local":

@@ -32,18 +32,22 @@ class DownStage(nn.Module):
         temb_dim: int,
         groups: int,
         time_down: bool,
-        attention: tuple[int, int] | None,
+        attention: dict | None,
         context_dim: int | None,
         cross_head_dim: int,
+        cross_heads: int | None = None,
+        norm_over: str = "frame",
     ):
         super().__init__()
         self.resnets = nn.ModuleList(
-            [ResnetBlock(cin, cout, temb_dim, groups)]
-            + [ResnetBlock(cout, cout, None, groups) for _ in range(blocks - 1)]
+            [ResnetBlock(cin, cout, temb_dim, groups, norm_over)]
+            + [ResnetBlock(cout, cout, None, groups, norm_over) for _ in range(blocks - 1)]
         )
-        self.attention = SpatioTemporalAttention(cout, *attention) if attention else None
+        self.attention = SpatioTemporalAttention(cout, **attention) if attention else None
         self.downsample = Downsample(cout, time=time_down)
-        self.cross_attention = CrossAttentionBlock(cout, context_dim, cross_head_dim) if context_dim else None
+        self.cross_attention = None
+        if context_dim:
+            self.cross_attention = CrossAttentionBlock(cout, context_dim, cross_head_dim, heads=cross_heads)
 
     def forward(
         self,
@@ -77,19 +81,24 @@ class UpStage(nn.Module):
         temb_dim: int,
         groups: int,
         time_up: bool,
-        attention: tuple[int, int] | None,
+        attention: dict | None,
         context_dim: int | None,
         cross_head_dim: int,
+        cross_heads: int | None = None,
+        norm_over: str = "frame",
     ):
         # cin/cout are the matching down stage's widths: this stage maps cout back to cin
         super().__init__()
         self.upsample = Upsample(cout, time=time_up)
         self.resnets = nn.ModuleList(
-            [ResnetBlock(2 * cout, cin, temb_dim, groups), ResnetBlock(cin + cout, cin, None, groups)]
-            + [ResnetBlock(cin, cin, None, groups) for _ in range(blocks - 2)]
+            [ResnetBlock(2 * cout, cin, temb_dim, groups, norm_over),
+             ResnetBlock(cin + cout, cin, None, groups, norm_over)]
+            + [ResnetBlock(cin, cin, None, groups, norm_over) for _ in range(blocks - 2)]
         )
-        self.attention = SpatioTemporalAttention(cin, *attention) if attention else None
-        self.cross_attention = CrossAttentionBlock(cin, context_dim, cross_head_dim) if context_dim else None
+        self.attention = SpatioTemporalAttention(cin, **attention) if attention else None
+        self.cross_attention = None
+        if context_dim:
+            self.cross_attention = CrossAttentionBlock(cin, context_dim, cross_head_dim, heads=cross_heads)
 
     def forward(
         self,
@@ -117,11 +126,11 @@ class UpStage(nn.Module):
 class MidStage(nn.Module):
     """Residual block, spatio-temporal attention, residual block, at the lowest resolution."""
 
-    def __init__(self, dim: int, temb_dim: int, groups: int, attention: tuple[int, int]):
+    def __init__(self, dim: int, temb_dim: int, groups: int, attention: dict, norm_over: str = "frame"):
         super().__init__()
-        self.resnet1 = ResnetBlock(dim, dim, temb_dim, groups)
-        self.attention = SpatioTemporalAttention(dim, *attention)
-        self.resnet2 = ResnetBlock(dim, dim, temb_dim, groups)
+        self.resnet1 = ResnetBlock(dim, dim, temb_dim, groups, norm_over)
+        self.attention = SpatioTemporalAttention(dim, **attention)
+        self.resnet2 = ResnetBlock(dim, dim, temb_dim, groups, norm_over)
 
     def forward(
         self, x: torch.Tensor, num_frames: int, temb: torch.Tensor, enable_time: bool
@@ -145,8 +154,13 @@ class PseudoUNet3D(nn.Module):
         self_attention: per stage, whether it has spatio-temporal self-attention (the middle always has).
         attention_heads / attention_head_dim: heads and width per head of the self-attention.
         cross_attention_dim: width of the conditioning tokens; None builds no cross-attention.
-        cross_attention_head_dim: width per head of the cross-attention.
+        cross_attention_head_dim: width per head of the cross-attention (when its heads are derived).
         norm_num_groups: GroupNorm groups.
+        group_norm_over: "frame" (statistics per frame) or "clip" (over all frames of a sample).
+        feed_forward_token_shift / feed_forward_norm: the self-attention feed-forward (see FeedForward).
+        position_bias_input: what the position-bias MLP reads, "signed_log" or "raw" offsets.
+        cross_attention_heads: heads of the cross-attention per stage (the same on the way down and up);
+            None derives each as width // cross_attention_head_dim.
     """
 
     def __init__(
@@ -162,9 +176,19 @@ class PseudoUNet3D(nn.Module):
         cross_attention_dim: int | None,
         cross_attention_head_dim: int,
         norm_num_groups: int,
+        group_norm_over: str = "frame",
+        feed_forward_token_shift: bool = False,
+        feed_forward_norm: str = "layer_norm",
+        position_bias_input: str = "signed_log",
+        cross_attention_heads: Sequence[int] | None = None,
     ):
         super().__init__()
         widths = list(block_out_channels)
+        if cross_attention_heads is not None and len(cross_attention_heads) != len(widths):
+            raise ValueError(
+                f"cross_attention_heads {list(cross_attention_heads)} must have one entry per stage "
+                f"(block_out_channels {widths}), or be None to derive them from the widths"
+            )
         if not (len(widths) == len(temporal_downsample) == len(self_attention)):
             raise ValueError(
                 f"block_out_channels {widths}, temporal_downsample {list(temporal_downsample)} and "
@@ -184,7 +208,14 @@ class PseudoUNet3D(nn.Module):
         self.space_multiple = 2 ** len(widths)
         self.time_halvings = sum(bool(t) for t in temporal_downsample)
         temb_dim = 4 * widths[0]
-        attn = (attention_heads, attention_head_dim)
+        attn = dict(
+            heads=attention_heads,
+            head_dim=attention_head_dim,
+            position_bias_input=position_bias_input,
+            feed_forward_token_shift=feed_forward_token_shift,
+            feed_forward_norm=feed_forward_norm,
+        )
+        cross_heads = [None] * len(widths) if cross_attention_heads is None else list(cross_attention_heads)
         self.time_embedding = nn.Sequential(nn.Linear(widths[0], temb_dim), nn.SiLU())
         self.conv_in = PseudoConv3d(in_channels, widths[0], kernel_size=7, temporal_kernel_size=3)
         ins = [widths[0], *widths[:-1]]
@@ -194,15 +225,17 @@ class PseudoUNet3D(nn.Module):
             groups=norm_num_groups,
             context_dim=cross_attention_dim,
             cross_head_dim=cross_attention_head_dim,
+            norm_over=group_norm_over,
         )
+        stages = list(zip(ins, widths, temporal_downsample, self_attention, cross_heads, strict=True))
         self.down_stages = nn.ModuleList(
-            DownStage(cin, cout, time_down=bool(t), attention=attn if a else None, **common)
-            for cin, cout, t, a in zip(ins, widths, temporal_downsample, self_attention, strict=True)
+            DownStage(cin, cout, time_down=bool(t), attention=attn if a else None, cross_heads=n, **common)
+            for cin, cout, t, a, n in stages
         )
-        self.mid = MidStage(widths[-1], temb_dim, norm_num_groups, attn)
+        self.mid = MidStage(widths[-1], temb_dim, norm_num_groups, attn, group_norm_over)
         self.up_stages = nn.ModuleList(
-            UpStage(cin, cout, time_up=bool(t), attention=attn if a else None, **common)
-            for cin, cout, t, a in zip(ins, widths, temporal_downsample, self_attention, strict=True)
+            UpStage(cin, cout, time_up=bool(t), attention=attn if a else None, cross_heads=n, **common)
+            for cin, cout, t, a, n in stages
         )
         self.conv_out = PseudoConv3d(widths[0], out_channels, kernel_size=3, temporal_kernel_size=3)
 
