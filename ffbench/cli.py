@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ffbench import __version__
+from ffbench.commands.convert import convert
 from ffbench.commands.evaluate import evaluate
 from ffbench.commands.generate import generate
 from ffbench.commands.leaderboard import leaderboard
@@ -51,6 +52,7 @@ main.add_command(generate)
 main.add_command(evaluate)
 main.add_command(leaderboard)
 main.add_command(report)
+main.add_command(convert)
 
 if __name__ == "__main__":
     main()
