@@ -52,9 +52,14 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[-1][:200] if str(err).strip() else type(err).__name__
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        reason = next((line for line in lines if "Unsupported" in line), lines[-1] if lines else "")[:200]
+        if "Unsupported global" not in str(err):  # not a torch pickle at all, e.g. a truncated download
+            raise ConversionError(
+                f"checkpoint {str(path)!r} is not a readable torch file ({reason})"
+            ) from None
         raise ConversionError(
-            f"checkpoint {str(path)!r} holds more than tensors (weights_only=True refused it: {first}); "
+            f"checkpoint {str(path)!r} holds more than tensors (weights_only=True refused it: {reason}); "
             "ffbench never unpickles code from a checkpoint: re-save it as "
             "torch.save({'net': net.state_dict(), 'adapter': adapter.state_dict()}, path)"
         ) from None
