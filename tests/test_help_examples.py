@@ -21,10 +21,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from official_checkpoints import save_official
 from test_cli_errors import leftovers
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = ("prepare", "train", "generate", "eval", "leaderboard", "report")
+COMMANDS = ("prepare", "train", "generate", "eval", "leaderboard", "report", "convert")
 
 # Options appended to make an example tiny (click keeps the last value of a repeated option).
 TINY_SYNTHETIC = ("--n-train", "8", "--n-test", "2", "--frames", "18", "--vae-steps", "20", "--threads", "1",
@@ -89,6 +90,8 @@ CASES: dict[str, Case] = {
     "ffbench report -o report": Case(("--no-progress",), makes=("report/index.html",)),
     "ffbench report --leaderboard-dir leaderboard --dataset synthetic --videos 2 -o report-2":
         Case(("--no-progress",), makes=("report-2/index.html",), output="2 test videos"),
+    # convert: the published checkpoint (here a small one in its layout) with the paper's VAE, not offline
+    "ffbench convert fashionflow FashionFlow_checkpoint.pth -o runs/ff-official": Case(offline="--vae"),
 }
 
 # `ffbench --help`'s "Typical run", in a second folder holding a copy of data/synthetic.
@@ -198,6 +201,8 @@ def ran(tmp_path_factory) -> dict[str, Ran]:
                     _sources(help_dir, prepared / "generated")
                 if example.startswith("ffbench generate person.png") and (prepared / "shards").is_dir():
                     _person_png(help_dir)
+                if example.startswith("ffbench convert"):
+                    save_official(help_dir / "FashionFlow_checkpoint.pth")
                 out["help"].results[example] = _run(example, case, help_dir)
             os.chdir(typical_dir)
             shutil.copytree(prepared, typical_dir / "data" / "synthetic")
