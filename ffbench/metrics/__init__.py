@@ -1,5 +1,32 @@
-"""Video metrics: FVD, KVD, VFID-I3D, FID and IS over one Frechet distance and one statistics accumulator.
+"""Video metrics: FVD, KVD, VFID-I3D, FID and IS over one Frechet distance and one statistics accumulator,
+paired metrics (PSNR, SSIM, L1, LPIPS) and weight-free diagnostics.
 
-Entry point: `ffbench.metrics.evaluate.evaluate(metrics, real, fake, ...)`; protocols in `protocols`,
-extractors and their weights in `i3d`, `inception` and `weights`.
+On folders: `ffbench.metrics.evaluate.evaluate(metrics, real, fake, ...)` (what `ffbench eval` runs).
+On arrays and tensors: the functions below (`functional`), e.g. `ffbench.metrics.fvd(real, fake,
+extractor=...)`, and the streaming `VideoMetrics` (`streaming`: update with batches, compute). Protocols in
+`protocols`, extractors and their weights in `i3d`, `inception` and `weights`.
+
+The API names are imported on first use, so `import ffbench.metrics` stays cheap (no torch).
 """
+
+from __future__ import annotations
+
+import importlib
+
+_FUNCTIONAL = ("fvd", "fvd_stylegan_v", "fvd_cdfvd", "kvd", "vfid", "fid", "is_", "fvmd_flow",
+               "psnr", "ssim", "l1", "lpips", "motion", "colour_drift", "saturation_drift", "detail_drift",
+               "flicker", "build_extractor", "Score")
+_STREAMING = ("VideoMetrics",)
+__all__ = [*_FUNCTIONAL, *_STREAMING]
+
+
+def __getattr__(name: str):
+    if name in _FUNCTIONAL or name in _STREAMING:
+        module = importlib.import_module("ffbench.metrics." + ("functional" if name in _FUNCTIONAL else
+                                                               "streaming"))
+        return getattr(module, name)
+    raise AttributeError(f"module 'ffbench.metrics' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -40,6 +40,9 @@ from ffbench.metrics.weights import (
 
 def _build_extractor(protocol: Protocol, i3d: str | None, i3d_vfid: str | None, inception: str | None,
                      cache_dir: str | Path | None) -> Extractor:
+    spec = inception if protocol.network == "inception" else i3d if protocol.weights == "k400" else i3d_vfid
+    if isinstance(spec, Extractor):  # built once by the caller (the Python API in a training loop)
+        return spec
     if protocol.network == "inception":
         size = protocol.size[0] if protocol.size else 299
         return load_inception(inception, size=size, cache_dir=cache_dir)
@@ -168,7 +171,7 @@ def evaluate_distribution(protocols: Sequence[Protocol], real_src: VideoSourceDi
         key = json.dumps([first.network, first.weights, base.feature_spec()], sort_keys=True)
         if key not in extractors:
             extractors[key] = _build_extractor(first, i3d, i3d_vfid, inception, weights_dir)
-            if extractors[key].random_init:
+            if extractors[key].random_init and not extractors[key].recalibrated:
                 _recalibrate(extractors[key], first, real_src, batch_size, recal_items, device, cache_dir)
         extractor = extractors[key]
         outputs = tuple(sorted({p.output for p in members}))

@@ -68,17 +68,26 @@ def clip_start(num_frames: int, length: int, seed: int, index: int) -> int:
     return int(np.random.default_rng([seed, index]).integers(0, num_frames - length + 1))
 
 
-def unit_frames(src: Path | bytes, protocol: Protocol, seed: int, index: int, name: str) -> np.ndarray:
+def frames_of(src: Path | bytes | np.ndarray, indices: list[int] | None = None) -> np.ndarray:
+    """`read_video` of a file or bytes; an already decoded uint8 (T, H, W, 3) array (the Python API's
+    `ArraySource`) is indexed instead, so arrays and files go through the same units below."""
+    if isinstance(src, np.ndarray):
+        return src if indices is None else src[indices]
+    return read_video(src, indices)
+
+
+def unit_frames(src: Path | bytes | np.ndarray, protocol: Protocol, seed: int, index: int,
+                name: str) -> np.ndarray:
     """The frames of one unit of video `index`: uint8 (F, H, W, 3)."""
     if protocol.unit == "frame":
-        return read_video(src)
-    n = probe_video(src, check_end=False).num_frames
+        return frames_of(src)
+    n = len(src) if isinstance(src, np.ndarray) else probe_video(src, check_end=False).num_frames
     if protocol.network == "i3d" and n < MIN_FRAMES:
         raise VideoError(f"{name}: {n} frames, but {protocol.name} needs at least {MIN_FRAMES} "
                          f"(I3D); generate longer videos")
     length = min(protocol.frames or n, n)
     start = clip_start(n, length, seed, index) if protocol.unit == "clip" else 0
-    return read_video(src, list(range(start, start + length)))
+    return frames_of(src, list(range(start, start + length)))
 
 
 def preprocess(frames: np.ndarray, protocol: Protocol) -> torch.Tensor:
@@ -116,7 +125,7 @@ def _units(source: VideoSourceDir, protocol: Protocol, seed: int, side: str,
     passes = fvd_variants.cdfvd_fake_counts(n_videos, protocol.max_items, seed) \
         if protocol.sampling == "cdfvd" and side == "fake" else None
     for index, (name, src) in enumerate(source):
-        frames = read_video(src)
+        frames = frames_of(src)
         if len(frames) < protocol.frames:  # both projects drop videos too short for one clip
             skipped.append(name)
             continue
@@ -173,7 +182,9 @@ def _stack(pending: list[tuple[torch.Tensor, int, int, int]]) -> Batch:
 
 def _ffbench_units(source: VideoSourceDir, protocol: Protocol, seed: int,
                    limit: int | None) -> Iterator[tuple[np.ndarray, int, int, int]]:
-    for index, (name, src) in enumerate(source):
+    # A streamed batch of the Python API continues the numbering (`first_index`): the clip starts and
+    # the cap are those of the whole set.
+    for index, (name, src) in enumerate(source, getattr(source, "first_index", 0)):
         if limit is not None and index >= limit:
             return
         yield unit_frames(src, protocol, seed, index, name), index, 1, index
