@@ -96,7 +96,8 @@ def test_official_step_is_the_ddpm_posterior_without_the_clip(t):
 
 
 class _Recorder(torch.nn.Module):
-    """Stands in for the U-Net: eps = 3 x (an implied x0 far beyond +-4), recording what it is given."""
+    """Stands in for the U-Net: eps = -20 x (an implied x0 beyond +-4 at the first steps), recording what
+    it is given."""
 
     def __init__(self):
         super().__init__()
@@ -106,7 +107,7 @@ class _Recorder(torch.nn.Module):
         self.inputs.append(sample.clone())
         self.timesteps.append(int(timestep[0]))
         self.contexts.append(context)
-        return 3 * sample
+        return -20 * sample
 
 
 def test_official_loop_pins_frame_zero_and_steps_every_t_without_the_clip():
@@ -125,10 +126,13 @@ def test_official_loop_pins_frame_zero_and_steps_every_t_without_the_clip():
     g = _gen(5)
     x = torch.randn(1, 3, 4, 8, 6, generator=g).permute(0, 2, 1, 3, 4).clone()
     x[:, :, 0] = first
+    largest_x0 = 0.0
     for t in reversed(range(SHORT_T)):
         noise = torch.randn(1, 3, 4, 8, 6, generator=g).permute(0, 2, 1, 3, 4) if t > 0 else None
-        x, _ = _posterior_step(x, 3 * x, t, scheduler.betas, noise)
+        x, x0 = _posterior_step(x, -20 * x, t, scheduler.betas, noise)
+        largest_x0 = max(largest_x0, float(x0.abs().max()))
         x[:, :, 0] = first
+    assert largest_x0 > 4  # so a clip of x0 to +-4 anywhere in the loop would show
     torch.testing.assert_close(out.double(), x, rtol=1e-4, atol=1e-4)
     assert model.unet.timesteps == list(reversed(range(SHORT_T)))
     for seen in model.unet.inputs:  # frame 0 holds the given latent at every call
