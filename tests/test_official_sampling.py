@@ -301,3 +301,18 @@ def test_generate_records_the_inference_and_refuses_other_samplers(pipe, tmp_pat
     assert "Traceback" not in result.output
     result = CliRunner().invoke(main, [*base, "-o", str(tmp_path / "bad"), "--inference", "paper"])
     assert result.exit_code == 2 and "--inference" in result.output
+
+
+def test_official_frames_are_truncated_to_uint8_as_inference_py_writes_them(pipe, monkeypatch):
+    from ffbench.generation import _to_frames
+    from ffbench.models.fashionflow.entry import FashionFlowSampler
+
+    level = 100.7 / 255  # the VAE's output: inference.py's frame.mul(255).byte() writes 100, rounding 101
+    monkeypatch.setattr(pipe.vae, "decode",
+                        lambda z, *a, **k: DecoderOutput(sample=torch.full((len(z), 3, 32, 24), level)))
+    cond = torch.zeros(1, 3, 32, 24)
+    for inference, want in [("official", 100), ("ffbench", round((level + 1) * 127.5))]:  # ffbench: [-1, 1]
+        sampler = FashionFlowSampler(pipe, SHORT_T if inference == "official" else 1, "ddpm", 1.0, False,
+                                     inference)
+        frames = _to_frames(sampler(cond, 2, _gen())[0])
+        assert np.all(frames == want), (inference, np.unique(frames))

@@ -55,6 +55,8 @@ class FashionFlowSampler:
                            generator=generator, output_type="np", interpolate=self.interpolate,
                            inference=self.inference).frames
         video = torch.from_numpy(np.clip(np.asarray(frames, dtype=np.float32), 0.0, 1.0))  # (B, F, H, W, 3)
+        if self.inference == "official":  # inference.py writes frame.mul(255).byte(): truncated, not rounded
+            video = torch.floor(video * 255) / 255
         return (video * 2 - 1).permute(0, 4, 1, 2, 3)[:, :, :num_frames]
 
 

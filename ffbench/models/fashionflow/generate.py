@@ -190,7 +190,9 @@ def generate_videos(
             interpolate=interpolate,
             inference=inference,
         ).frames[0]  # (F, H, W, 3)
-        video = (np.clip(video, 0.0, 1.0) * 255).round().astype(np.uint8)
+        video = np.clip(video, 0.0, 1.0) * 255
+        # inference.py writes frame.mul(255).byte(): truncated, where ffbench rounds
+        video = (np.floor(video) if inference == "official" else video.round()).astype(np.uint8)
         out = write_video(Path(out_path), video, fps=fps)
         if gif:
             write_gif(out.with_suffix(".gif"), video, fps=fps)
