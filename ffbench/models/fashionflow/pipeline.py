@@ -24,6 +24,7 @@ checked against inference.py; official / ffbench, and why ffbench differs:
 - precision: fp16 autocast of the U-Net on CUDA / the model's dtype.
 - decode: the VAE output clamped to [0, 1] / clamped to [-1, 1] and mapped to [0, 1] (each its VAE range).
 - length: 70 frames written at 25 fps / the model's training clip length and frame rate.
+- written frames (by `ffbench generate`): truncated to uint8, as inference.py's `mul(255).byte()` / rounded.
 
 What cannot match bit for bit: the noise (the public code never seeds; it draws the initial clip from
 torch's global CPU generator and the posterior samples and step noise from the CUDA one; ffbench draws all
