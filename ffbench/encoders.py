@@ -8,6 +8,8 @@ One source of truth for how pixels reach them:
 - CLIP: uint8 [0, 255] frames go through the model's own `CLIPImageProcessor`, which rescales by
   1/255 and normalises by CLIP's mean/std (`clip_image_tokens`). The public FashionFlow code feeds
   [0, 1] floats, so the processor divides by 255 a second time and CLIP sees a flat grey image.
+- The public code's inputs, kept for its published weights (`FashionFlowPipeline(inference="official")`):
+  `vae_posterior_sample` (a posterior draw of [0, 1] images) and `official_clip_pixel_values`.
 
 Specs accepted by `load_vae` / `load_clip`: a Hugging Face hub id, a local directory, or `tiny`
 (offline stand-ins: a small VAE trained by `ffbench prepare`, a small randomly initialised CLIP
@@ -284,6 +286,24 @@ def vae_decode(vae: AutoencoderKL, latents: torch.Tensor, chunk_size: int = 8) -
     return frames.reshape(b, f, *frames.shape[1:]).movedim(1, 2).contiguous().cpu()
 
 
+@torch.no_grad()
+def vae_posterior_sample(vae: AutoencoderKL, images: torch.Tensor,
+                         generator: torch.Generator | None = None) -> torch.Tensor:
+    """One draw from the VAE posterior of each image, scaled: (B, 3, H, W) -> float32 (B, C, H/d, W/d).
+
+    The public FashionFlow inference's latent (`inference="official"`): `latent_dist.sample()` rather than
+    the mean, minus the shift factor if any, times the scaling factor (0.18215 for Stable Diffusion's VAE,
+    the constant the public code writes). The noise comes from `generator`. No range check: the public
+    code feeds [0, 1] images, ffbench's own path [-1, 1] (`vae_encode`).
+    """
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must be (B, 3, H, W), got shape {tuple(images.shape)}")
+    scale, shift = _scale_shift(vae)
+    param = next(vae.parameters())
+    posterior = vae.encode(images.to(param.device, param.dtype)).latent_dist
+    return ((posterior.sample(generator=generator).float() - shift) * scale).cpu()
+
+
 # ----------------------------------------------------------------------------------------------------
 # CLIP
 
@@ -429,6 +449,26 @@ def clip_image_tokens(
     param = next(model.parameters())
     out = model(pixel_values=pixels.to(param.device, param.dtype))
     return out.last_hidden_state.float().cpu()
+
+
+def official_clip_pixel_values(processor: CLIPImageProcessor, images: torch.Tensor) -> torch.Tensor:
+    """The CLIP input of the public FashionFlow inference (`inference="official"`), on purpose: float images
+    (B, 3, H, W) in [0, 1] handed to the processor, which rescales by 1/255 again, so CLIP sees values in
+    [0, 1/255] before its mean/std normalisation: a nearly flat image. The resize and crop are the installed
+    processor's (transformers 4.36, which the public code pins, quantised floats to uint8 for its PIL resize;
+    newer versions resize the floats): equal up to that resampling."""
+    x = torch.as_tensor(images)
+    if not x.is_floating_point() or x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"images must be float (B, 3, H, W) in [0, 1], got {x.dtype} {tuple(x.shape)}")
+    out = processor(images=list(x.float().cpu()), return_tensors="pt")
+    return out["pixel_values"].float()
+
+
+@torch.no_grad()
+def clip_tokens_of_pixel_values(model: CLIPVisionModel, pixel_values: torch.Tensor) -> torch.Tensor:
+    """CLIP `last_hidden_state` of processed pixel values (B, 3, S, S) -> float32 (B, T, D)."""
+    param = next(model.parameters())
+    return model(pixel_values=pixel_values.to(param.device, param.dtype)).last_hidden_state.float().cpu()
 
 
 # ----------------------------------------------------------------------------------------------------

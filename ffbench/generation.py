@@ -8,9 +8,10 @@
 2. the conditioning frames come from `source`: one image, a folder of images (`<stem>.mp4` each), or a
    split of shards (`<key>.mp4` each, from the stored frame 0 `cond.png`);
 3. each frame is fitted to the output size (a split's own frame size, else the model's), area-resized
-   to the model's size, and sampled with its own noise, drawn from the seed and the video's name
-   (`noise_seed`: independent draws, and a video does not depend on the others or their order); a
-   model that samples at a lower resolution than the split's is upsampled (bilinear) and flagged;
+   to the model's size (for a generator whose `resize` is "stretch", stretched straight to it), and
+   sampled with its own noise, drawn from the seed and the video's name (`noise_seed`: independent
+   draws, and a video does not depend on the others or their order); a model that samples at a lower
+   resolution than the split's is upsampled (bilinear) and flagged;
 4. a model with privileged input (Poke) also gets the real clip, frames 0..F-1 of the split's video;
 5. videos are written at the model's training frame rate (the split's for `static`); for a folder
    output `<out>/generation.json` (model, checkpoint, settings, flags) is written last, atomically, and
@@ -229,9 +230,15 @@ def generate_set(
 
     written = []
     items = list(zip(conditions.names, conditions.images, targets, strict=True))
+    # a generator that says resize="stretch" (FashionFlow's official inference) takes each frame stretched
+    # straight to its size with PIL bilinear, as the public code does; the others get it covered, cropped
+    # and area-resized
+    stretch = getattr(gen, "resize", "cover") == "stretch"
     for name, image, target in tqdm(items, desc="videos", disable=not (progress and len(items) > 1)):
-        cond = _to_tensor(_fit(image, out_size))
-        cond = area_resize(cond, model_size).to(device)
+        if stretch:
+            cond = _to_tensor(_stretch(image, model_size)).to(device)
+        else:
+            cond = area_resize(_to_tensor(_fit(image, out_size)), model_size).to(device)
         real_clip = reals[name][None].to(device) if name in reals else None
         generator = torch.Generator("cpu").manual_seed(noise_seed(seed, name))
         with torch.no_grad():
@@ -281,6 +288,15 @@ def _fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     from ffbench.models.fashionflow.images import fit_image
 
     return fit_image(Image.fromarray(image), size[0], size[1])
+
+
+def _stretch(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 (H, W, 3) -> uint8 `size`, each axis resized on its own with PIL bilinear (nothing cropped)."""
+    from PIL import Image
+
+    from ffbench.models.fashionflow.images import stretch_image
+
+    return stretch_image(Image.fromarray(image), size[0], size[1])
 
 
 def read_generation(folder: str | Path) -> dict[str, Any] | None:

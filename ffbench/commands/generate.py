@@ -43,6 +43,12 @@ from ffbench.models.registry import available_models
 @click.option("--interpolator", type=click.Path(file_okay=False), default=None,
               help="FashionFlow: interpolation model directory (`ffbench train fashionflow --stage "
                    "interpolate` exports <run>/interpolator), unless the pipeline has one.")
+@click.option("--inference", type=click.Choice(["official", "ffbench"]), default=None,
+              help="FashionFlow: `official` samples as the public inference.py (DDPM over all 1000 steps, no "
+                   "x0 clip, its [0, 1] VAE and CLIP inputs, 70 frames at 25 fps), as the published weights "
+                   "were trained; `ffbench` uses the corrected inputs and --sampler. Recorded in "
+                   "generation.json.  [default: the checkpoint's: official for `ffbench convert`, ffbench "
+                   "for `ffbench train`]")
 @click.option("--gif", is_flag=True, help="Also write a GIF preview beside each mp4.")
 @click.option("--device", default=None, help="torch device.  [default: cuda if available, else cpu]")
 @click.option("--threads", default=0, show_default=True, type=click.IntRange(0),

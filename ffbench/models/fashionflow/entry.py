@@ -18,20 +18,32 @@ class FashionFlowSampler:
 
     Without interpolation it samples `num_frames` frames jointly. With it, the interpolation model doubles
     the frame rate: k keyframes give 2k - 1 frames at twice the fps, so for `num_frames` it samples
-    k = num_frames // 2 + 1 keyframes and keeps the first `num_frames` frames.
+    k = num_frames // 2 + 1 keyframes and keeps the first `num_frames` frames. With inference="official"
+    it samples as the public inference.py (70 frames by default, written at 25 fps, the conditioning frame
+    stretched to the model's size: `resize`).
     """
 
-    def __init__(self, pipe: Any, steps: int, sampler: str, guidance_scale: float, interpolate: bool) -> None:
+    def __init__(self, pipe: Any, steps: int, sampler: str, guidance_scale: float, interpolate: bool,
+                 inference: str = "ffbench") -> None:
+        from ffbench.models.fashionflow.pipeline import OFFICIAL_FPS, OFFICIAL_NUM_FRAMES
+
         self.pipe, self.steps, self.guidance_scale = pipe, steps, guidance_scale
-        self.interpolate = interpolate
+        self.interpolate, self.inference = interpolate, inference
         self.size = tuple(pipe.frame_size)
         keyframes = int(pipe.unet.config.num_frames)
         self.num_frames = 2 * keyframes - 1 if interpolate else keyframes
         self.max_frames = None
         self.fps = float(pipe.unet.config.fps) * (2 if interpolate else 1)
-        self.settings = {"steps": steps, "sampler": sampler, "guidance_scale": guidance_scale,
-                         "interpolate": interpolate}
+        # generation.py fits each conditioning frame to the model's size this way (crop or stretch)
+        self.resize = "cover"
         self.flags: list[str] = []
+        if inference == "official":  # inference.py: 70 frames written at 25 fps, the image stretched
+            self.num_frames, self.fps, self.resize = OFFICIAL_NUM_FRAMES, OFFICIAL_FPS, "stretch"
+            if pipe.device.type != "cuda":
+                self.flags.append(f"official inference on {pipe.device.type}: float32, not the public "
+                                  "code's fp16 autocast (CUDA only)")
+        self.settings = {"steps": steps, "sampler": sampler, "guidance_scale": guidance_scale,
+                         "interpolate": interpolate, "inference": inference}
 
     def __call__(self, cond: torch.Tensor, num_frames: int, generator: torch.Generator,
                  real: torch.Tensor | None = None) -> torch.Tensor:
@@ -40,32 +52,40 @@ class FashionFlowSampler:
         keyframes = num_frames // 2 + 1 if self.interpolate else num_frames
         frames = self.pipe(list(pixels.permute(0, 2, 3, 1).numpy()), num_frames=keyframes,
                            num_inference_steps=self.steps, guidance_scale=self.guidance_scale,
-                           generator=generator, output_type="np", interpolate=self.interpolate).frames
+                           generator=generator, output_type="np", interpolate=self.interpolate,
+                           inference=self.inference).frames
         video = torch.from_numpy(np.clip(np.asarray(frames, dtype=np.float32), 0.0, 1.0))  # (B, F, H, W, 3)
+        if self.inference == "official":  # inference.py writes frame.mul(255).byte(): truncated, not rounded
+            video = torch.floor(video * 255) / 255
         return (video * 2 - 1).permute(0, 4, 1, 2, 3)[:, :, :num_frames]
 
 
 def load(checkpoint: Path, device: str | torch.device = "cpu", *, steps: int | None = None,
          sampler: str | None = None, guidance_scale: float = 1.0, interpolate: bool = False,
-         interpolator: str | None = None, **options: Any) -> FashionFlowSampler:
-    """The sampler of a saved pipeline; `sampler` defaults to DEFAULT_SAMPLER, `steps` to its own default."""
-    from ffbench.models.fashionflow.generate import load_pipeline
-    from ffbench.models.fashionflow.schedule import DEFAULT_SAMPLER, SAMPLERS, default_steps, switch_sampler
+         interpolator: str | None = None, inference: str | None = None,
+         **options: Any) -> FashionFlowSampler:
+    """The sampler of a saved pipeline. `inference` defaults to the pipeline's own ("official" for a
+    converted published checkpoint, see `generate.resolve_inference`); with "ffbench", `sampler` defaults
+    to DEFAULT_SAMPLER and `steps` to its own default."""
+    from ffbench.models.fashionflow.generate import load_pipeline, resolve_inference
+    from ffbench.models.fashionflow.pipeline import check_inference
+    from ffbench.models.fashionflow.schedule import SAMPLERS
 
     reject_unused("fashionflow", options)
-    sampler = sampler or DEFAULT_SAMPLER
-    if sampler not in SAMPLERS:
+    if sampler is not None and sampler not in SAMPLERS:
         raise ValueError(f"sampler={sampler!r}; choose one of {', '.join(SAMPLERS)}")
-    steps = steps or default_steps(sampler)
+    if inference is not None:
+        check_inference(inference)  # before the weights load
     pipe = load_pipeline(checkpoint, interpolator, device)
+    inference, sampler, steps = resolve_inference(pipe, inference, sampler, steps, guidance_scale,
+                                                  interpolate)
     if interpolate and pipe.interpolator is None:
         raise ValueError(
             f"--interpolate: checkpoint {str(checkpoint)!r} has no interpolator; pass the directory of a "
             "model trained with `ffbench train fashionflow --stage interpolate` (its <run>/interpolator)"
         )
-    pipe.scheduler = switch_sampler(pipe.scheduler, sampler)
     pipe.set_progress_bar_config(disable=True)
-    return FashionFlowSampler(pipe, steps, sampler, guidance_scale, interpolate)
+    return FashionFlowSampler(pipe, steps, sampler, guidance_scale, interpolate, inference)
 
 
 def train(shards: str | Path, out: str | Path, config: Any, *, preset: str, resume: bool, progress: bool,

@@ -14,7 +14,7 @@ from ffbench.config_files import check_config, check_pipeline_dir
 from ffbench.generation import noise_seed
 from ffbench.models.fashionflow.images import load_image
 from ffbench.models.fashionflow.model import FashionFlowConfigError, FashionFlowModel
-from ffbench.models.fashionflow.pipeline import FashionFlowPipeline
+from ffbench.models.fashionflow.pipeline import OFFICIAL_FPS, FashionFlowPipeline, check_inference
 from ffbench.models.fashionflow.schedule import DEFAULT_SAMPLER, SAMPLERS, default_steps, switch_sampler
 
 _HOW = (
@@ -59,6 +59,40 @@ def load_pipeline(
     return pipe
 
 
+def resolve_inference(
+    pipe: FashionFlowPipeline,
+    inference: str | None,
+    sampler: str | None,
+    steps: int | None,
+    guidance_scale: float = 1.0,
+    interpolate: bool = False,
+) -> tuple[str, str, int]:
+    """(inference, sampler, steps) a saved pipeline samples with: `inference` defaults to the pipeline's
+    own (`config.inference`: "official" for a converted published checkpoint). "ffbench" takes any sampler
+    (default DEFAULT_SAMPLER) and sets it on `pipe`; "official" is DDPM over all T steps and refuses a
+    sampler, step count, guidance or interpolation it has no counterpart for, naming the flag.
+    """
+    inference = check_inference(pipe.config.inference if inference is None else inference)
+    if sampler is not None and sampler not in SAMPLERS:
+        raise ValueError(f"sampler={sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    if inference == "ffbench":
+        sampler = sampler or DEFAULT_SAMPLER
+        pipe.scheduler = switch_sampler(pipe.scheduler, sampler)
+        return inference, sampler, default_steps(sampler) if steps is None else steps
+    total = int(pipe.scheduler.config.num_train_timesteps)
+    how = "drop it, or pass --inference ffbench"
+    if sampler not in (None, "ddpm"):
+        raise ValueError(f"--sampler {sampler}: --inference official samples with ancestral DDPM over all "
+                         f"{total} steps, as the public inference.py; {how}")
+    if steps not in (None, total):
+        raise ValueError(f"--steps {steps}: --inference official takes all {total} DDPM steps; {how}")
+    if guidance_scale != 1.0:
+        raise ValueError(f"--guidance-scale {guidance_scale}: --inference official has no guidance; {how}")
+    if interpolate:
+        raise ValueError(f"--interpolate: --inference official has no interpolation stage; {how}")
+    return inference, "ddpm", total
+
+
 def _load_model(path: Path, role: str) -> FashionFlowModel:
     if not (path / "config.json").is_file():
         raise ValueError(
@@ -85,7 +119,7 @@ def generate_videos(
     out_paths: list[str | os.PathLike],
     frames: int | None = None,
     steps: int | None = None,
-    sampler: str = DEFAULT_SAMPLER,
+    sampler: str | None = None,
     seed: int = 0,
     guidance_scale: float = 1.0,
     gif: bool = False,
@@ -93,6 +127,7 @@ def generate_videos(
     interpolator: str | os.PathLike | None = None,
     device: str | None = None,
     progress: bool = True,
+    inference: str | None = None,
 ) -> list[Path]:
     """Generate one video per image with a saved pipeline (loaded once), each written as an H.264 mp4.
 
@@ -101,7 +136,7 @@ def generate_videos(
 
     Args:
         image_paths: still images PIL reads (RGBA, L, CMYK, palette...); each is converted to RGB, resized
-            to cover the model's frame size and centre-cropped.
+            to cover the model's frame size and centre-cropped (stretched with inference="official").
         checkpoint: a FashionFlowPipeline directory.
         out_paths: the mp4s to write, one per image (atomically); with `gif`, a GIF preview beside each.
         frames: frames to sample (default: the model's training clip length).
@@ -113,7 +148,8 @@ def generate_videos(
         interpolate: double the frame rate with the interpolation model (2 * frames - 1 frames are written
             at twice the fps); `interpolator` is its directory unless the pipeline contains one.
         device: "cpu", "cuda", ... (default: cuda when available).
-    Returns: the mp4 paths. Videos are written at the training data's frame rate.
+        inference: "ffbench" or "official" (default: the pipeline's; see `resolve_inference`).
+    Returns: the mp4 paths. Videos are written at the training data's frame rate (official: 25 fps).
     """
     from tqdm.auto import tqdm
 
@@ -121,22 +157,24 @@ def generate_videos(
 
     if len(image_paths) != len(out_paths):
         raise ValueError(f"{len(image_paths)} images but {len(out_paths)} output paths; give one per image")
-    if sampler not in SAMPLERS:
+    if sampler is not None and sampler not in SAMPLERS:
         raise ValueError(f"sampler={sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    if inference is not None:
+        check_inference(inference)
     if frames is not None and frames < 1:
         raise ValueError(f"frames={frames}; give at least 1")
-    steps = default_steps(sampler) if steps is None else steps
     images = [load_image(p) for p in image_paths]  # fail on a bad image before loading any weights
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     pipe = load_pipeline(checkpoint, interpolator, device)
+    inference, sampler, steps = resolve_inference(pipe, inference, sampler, steps, guidance_scale,
+                                                  interpolate)
     if interpolate and pipe.interpolator is None:
         raise ValueError(
             f"--interpolate: checkpoint {str(checkpoint)!r} has no interpolator; pass the directory of a "
             "model trained with `ffbench train fashionflow --stage interpolate` (its <run>/interpolator)"
         )
-    pipe.scheduler = switch_sampler(pipe.scheduler, sampler)
     pipe.set_progress_bar_config(disable=not progress or len(images) > 1)
-    fps = float(pipe.unet.config.fps) * (2 if interpolate else 1)
+    fps = OFFICIAL_FPS if inference == "official" else float(pipe.unet.config.fps) * (2 if interpolate else 1)
     written = []
     many = progress and len(images) > 1
     items = list(zip(image_paths, images, out_paths, strict=True))
@@ -150,8 +188,11 @@ def generate_videos(
             generator=generator,
             output_type="np",
             interpolate=interpolate,
+            inference=inference,
         ).frames[0]  # (F, H, W, 3)
-        video = (np.clip(video, 0.0, 1.0) * 255).round().astype(np.uint8)
+        video = np.clip(video, 0.0, 1.0) * 255
+        # inference.py writes frame.mul(255).byte(): truncated, where ffbench rounds
+        video = (np.floor(video) if inference == "official" else video.round()).astype(np.uint8)
         out = write_video(Path(out_path), video, fps=fps)
         if gif:
             write_gif(out.with_suffix(".gif"), video, fps=fps)

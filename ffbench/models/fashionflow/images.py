@@ -1,4 +1,5 @@
-"""Conditioning images: read any still image, make it RGB, and fit it to the model's frame size."""
+"""Conditioning images: read any still image, make it RGB, and fit it to the model's frame size (cover and
+centre-crop, ffbench's default; or stretch, as the public FashionFlow inference does)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 ImageInput = str | os.PathLike | Image.Image | np.ndarray
@@ -67,3 +69,18 @@ def fit_image(image: Image.Image, height: int, width: int) -> np.ndarray:
         to_rgb(image), (width, height), method=Image.Resampling.BICUBIC, centering=(0.5, 0.5)
     )
     return np.array(fitted, dtype=np.uint8)  # a writable copy
+
+
+def stretch_image(image: Image.Image, height: int, width: int) -> np.ndarray:
+    """Resize to exactly (height, width), each axis on its own (the aspect ratio may change, nothing is
+    cropped), with PIL's bilinear filter: uint8 (height, width, 3). The public FashionFlow inference's
+    `transforms.Resize((640, 512), BILINEAR)` on a PIL image is this resize (`inference="official"`)."""
+    stretched = to_rgb(image).resize((width, height), resample=Image.Resampling.BILINEAR)
+    return np.array(stretched, dtype=np.uint8)
+
+
+def to_unit_float(pixels: np.ndarray) -> torch.Tensor:
+    """uint8 (B, H, W, 3) -> float32 (B, 3, H, W) in [0, 1] (torchvision's ToTensor: value / 255)."""
+    if pixels.dtype != np.uint8 or pixels.ndim != 4 or pixels.shape[-1] != 3:
+        raise ValueError(f"pixels must be uint8 (B, H, W, 3), got {pixels.dtype} {pixels.shape}")
+    return torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).float().div(255.0)

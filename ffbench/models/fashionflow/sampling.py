@@ -4,6 +4,9 @@ All three are one loop: start from noise, and after every scheduler step put the
 back in (frame 0 = the clean conditioning latent; for interpolation, every even frame). Optional
 classifier-free guidance runs the conditional and unconditional (zeroed conditioning) passes as one
 batch. Shapes: latents (B, 4, F, h, w), cond_latent (B, 4, h, w), clip_tokens (B, T, D).
+
+`sample_keyframes_official` is the public FashionFlow inference's loop instead (`inference="official"`):
+DDPM over every training step, no x0 clip, frame 0 and the adapter fed two different posterior draws.
 """
 
 from __future__ import annotations
@@ -16,7 +19,12 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from ffbench.models.fashionflow.losses import interpolation_inputs, keyframe_mask
 from ffbench.models.fashionflow.model import FashionFlowModel
-from ffbench.models.fashionflow.schedule import output_from_x0, predicted_x0
+from ffbench.models.fashionflow.schedule import (
+    official_ddpm_step,
+    official_ddpm_tables,
+    output_from_x0,
+    predicted_x0,
+)
 
 # Latents are scaled to about unit variance (the VAE's scaling factor), so a clean latent beyond +-4 is
 # an estimation error. Near t = T the cosine schedule has almost no signal and an epsilon model's implied
@@ -148,6 +156,88 @@ def sample_keyframes(
         on_step=on_step,
     )
     return sample if offset is None else sample + offset.to(sample.dtype)
+
+
+def _official_noise(shape: tuple[int, ...], generator: torch.Generator | None,
+                    device: torch.device) -> torch.Tensor:
+    """Standard normal (B, C, F, h, w) drawn in the public code's (B, F, C, h, w) layout, float32."""
+    b, c, f, h, w = shape
+    noise = randn_tensor((b, f, c, h, w), generator=generator, device=device, dtype=torch.float32)
+    return noise.permute(0, 2, 1, 3, 4).contiguous()
+
+
+def check_official_model(model: FashionFlowModel) -> None:
+    """Raise ValueError when `model` has parts the public network has not (the official loop cannot feed
+    them): cond_residual, concat_cond_latent, the interpolation stage."""
+    cfg = model.config
+    if cfg.stage != "keyframes":
+        raise ValueError(f"inference='official' samples keyframes; this model has stage={cfg.stage!r}")
+    for option in ("cond_residual", "concat_cond_latent"):
+        if getattr(cfg, option, False):
+            raise ValueError(
+                f"inference='official': this model has {option}=True, which the public FashionFlow network "
+                "has not, so its inference cannot drive it; sample it with inference='ffbench'"
+            )
+
+
+@torch.no_grad()
+def sample_keyframes_official(
+    model: FashionFlowModel,
+    scheduler: SchedulerMixin,
+    first_latent: torch.Tensor,
+    adapter_latent: torch.Tensor,
+    clip_tokens: torch.Tensor | None,
+    num_frames: int,
+    generator: torch.Generator | None = None,
+    autocast: bool | None = None,
+    on_step: Callable[[], None] | None = None,
+) -> torch.Tensor:
+    """The public FashionFlow inference loop: -> latents (B, 4, num_frames, h, w), float32.
+
+    first_latent (B, 4, h, w) is written into frame 0 before the loop and after every step (with local
+    conditioning); adapter_latent (B, 4, h, w), a second posterior draw in the public code, and clip_tokens
+    (B, T, D) make the cross-attention tokens once, in float32, outside autocast (as `get_image_embedding`
+    does). Then ancestral DDPM over all T steps of `scheduler`'s betas (`official_ddpm_step`: epsilon, no
+    x0 clip, posterior variance, no noise at t = 0). The network runs under fp16 autocast where `autocast`
+    (default: when the latents are on CUDA, as `torch.cuda.amp.autocast()` there); on CPU in float32.
+    Noise: the initial clip, then one draw per step t = T-1 .. 1, each in the public (B, F, C, h, w)
+    layout, all from `generator` (the public code uses torch's global CPU and CUDA generators unseeded).
+    A v-prediction model's output is converted to epsilon exactly (the public network predicts epsilon).
+    """
+    check_official_model(model)
+    if num_frames < 1:
+        raise ValueError(f"num_frames={num_frames}; give at least 1")
+    device = first_latent.device
+    b, c, h, w = first_latent.shape
+    autocast = device.type == "cuda" if autocast is None else autocast
+    tables = official_ddpm_tables(scheduler)
+    kind = model.config.prediction_type
+    first = first_latent.float()[:, :, None]
+
+    def pin(x: torch.Tensor) -> torch.Tensor:
+        if model.replaces_first_frame:
+            x[:, :, 0:1] = first
+        return x
+
+    context = None
+    if model.adapter is not None:
+        # FashionFlowModel.forward feeds the adapter and frame 0 one latent; the public code feeds two
+        # draws, so the adapter and the U-Net are called here on their own (the adapter in float32).
+        context = model.adapter(clip_tokens.to(device, model.dtype), adapter_latent.to(device, model.dtype))
+    latents = pin(_official_noise((b, c, num_frames, h, w), generator, device))
+    for i in reversed(range(len(tables["betas"]))):
+        t = torch.full((b,), i, device=device, dtype=torch.long)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=autocast):
+            out = model.unet(latents.to(model.dtype), t, context)
+        out = out.float()
+        if kind != "epsilon":  # exact, float64, no clip
+            x0 = predicted_x0(out, latents, t, scheduler, kind)
+            out = output_from_x0(x0, latents, t, scheduler, "epsilon").float()
+        noise = _official_noise(latents.shape, generator, device) if i > 0 else None
+        latents = pin(official_ddpm_step(tables, out, i, latents, noise))
+        if on_step is not None:
+            on_step()
+    return latents
 
 
 @torch.no_grad()

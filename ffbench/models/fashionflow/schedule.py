@@ -164,3 +164,47 @@ def training_target(scheduler: SchedulerMixin, clean: torch.Tensor, noise: torch
         return noise
     a, s = signal_noise_scales(scheduler, t, clean)
     return (a * noise.double() - s * clean.double()).to(clean.dtype)
+
+
+# ----------------------------------------------------------------------------------------------------
+# the public code's DDPM step (inference="official")
+
+
+def official_ddpm_tables(scheduler: SchedulerMixin) -> dict[str, torch.Tensor]:
+    """The per-step constants the public FashionFlow inference precomputes, from `scheduler`'s betas and in
+    its float32 arithmetic: betas, sqrt(1/alpha), sqrt(1 - alpha_bar), the posterior variance
+    beta_t (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) with alpha_bar_{-1} = 1. Each (T,)."""
+    betas = scheduler.betas.to(torch.float32)
+    alphas = 1.0 - betas
+    alphas_cumprod = torch.cumprod(alphas, dim=0)
+    alphas_cumprod_prev = torch.nn.functional.pad(alphas_cumprod[:-1], (1, 0), value=1.0)
+    return {
+        "betas": betas,
+        "sqrt_recip_alphas": torch.sqrt(1.0 / alphas),
+        "sqrt_one_minus_alphas_cumprod": torch.sqrt(1.0 - alphas_cumprod),
+        "posterior_variance": betas * (1.0 - alphas_cumprod_prev) / (1.0 - alphas_cumprod),
+    }
+
+
+def official_ddpm_step(tables: dict[str, torch.Tensor], eps: torch.Tensor, t: int, x_t: torch.Tensor,
+                       noise: torch.Tensor | None) -> torch.Tensor:
+    """One ancestral DDPM step x_t -> x_{t-1} as the public code writes it, with NO clip of the implied x0:
+
+        mean = (x_t - beta_t / sqrt(1 - ab_t) * eps) / sqrt(alpha_t),   x_{t-1} = mean + sqrt(var_t) * noise,
+
+    which is the DDPM posterior mean sqrt(ab_{t-1}) beta_t / (1 - ab_t) x0 + sqrt(alpha_t) (1 - ab_{t-1}) /
+    (1 - ab_t) x_t at x0 = (x_t - sqrt(1 - ab_t) eps) / sqrt(ab_t), and its variance. At t = 0 the mean is
+    returned and `noise` is not used (the public code draws none there). Computed in x_t's dtype (float32).
+    """
+    if t > 0 and noise is None:
+        raise ValueError(f"official_ddpm_step at t={t} > 0 needs the step's noise")
+
+    def at(name: str) -> torch.Tensor:
+        return tables[name][t].to(x_t.device, x_t.dtype)
+
+    # the public code's order of operations: sqrt(1/alpha) * (x - beta * eps / sqrt(1 - ab))
+    eps = eps.to(x_t.dtype)
+    mean = at("sqrt_recip_alphas") * (x_t - at("betas") * eps / at("sqrt_one_minus_alphas_cumprod"))
+    if t == 0:
+        return mean
+    return mean + torch.sqrt(at("posterior_variance")) * noise.to(x_t.dtype)
