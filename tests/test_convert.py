@@ -114,7 +114,8 @@ def test_cli_writes_a_pipeline_that_generate_uses(small, vae_dir, tmp_path):
     image = tmp_path / "person.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 30, 3), dtype=np.uint8)).save(image)
     result = CliRunner().invoke(main, ["generate", str(image), "--checkpoint", str(out), "-o",
-                                       str(tmp_path / "person.mp4"), "--steps", "2", "--no-progress"])
+                                       str(tmp_path / "person.mp4"), "--inference", "ffbench", "--steps", "2",
+                                       "--no-progress"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "person.mp4").stat().st_size > 0
     again = _convert(small, out, vae_dir)
