@@ -24,6 +24,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from ffbench import interrupts
 from ffbench.errors import UserError
 from ffbench.metrics.bootstrap import DEFAULT_RESAMPLES
 from ffbench.metrics.distribution import evaluate_distribution
@@ -145,6 +146,7 @@ def evaluate(metrics: str | Sequence[str], real: str | Path, fake: str | Path, s
         results += evaluate_distribution(dist, real_src, fake_src, seeds, i3d, i3d_vfid, inception,
                                          batch_size, device, cache_dir, weights_dir, max_items, recal_items,
                                          progress, bootstrap)
+    interrupts.pause_point("eval-distribution-done")  # test hook: stop between two families
     flow_metrics = [n for n in names if n in DIAGNOSTICS or n in FLOW_DISTRIBUTION]
     if flow_metrics:
         results += _flow_metrics(flow_metrics, explicit, real_src, fake_src, report, cache_dir, progress,
