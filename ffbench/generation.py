@@ -67,13 +67,17 @@ class GenerationResult:
 class GenerationInterrupted(interrupts.Interrupted):
     """SIGINT/SIGTERM stopped `generate_set`: `done` of `total` videos are in place under `where`."""
 
-    def __init__(self, signum: int, done: int, total: int, where: Path, removed: bool) -> None:
+    def __init__(self, signum: int, done: int, total: int, where: Path, removed: bool = False,
+                 complete: bool = False) -> None:
         super().__init__(signum)
         self.done, self.total, self.where, self.removed = done, total, where, removed
+        self.complete = complete  # generation.json was written too: nothing is left to do
 
     def describe(self) -> str:
         """One line: what was finished and how to resume."""
         head = f"generate interrupted by {self.name}"
+        if self.complete:
+            return f"{head} after the set was complete: wrote {self.total} videos to {self.where}"
         if self.done == 0:
             left = (f"{self.where} was removed again" if self.removed else
                     f"nothing was written to {self.where}")
@@ -261,6 +265,7 @@ def generate_set(
     interrupts.pause_point("before-output")
     made = _missing_parents(out_dir if out_dir is not None else targets[0].parent)
     written: list[Path] = []  # the videos in place (skipped or written): exact, renames are deferred
+    complete = False
     try:
         if out_dir is not None:
             written += _start_folder(out_dir, resume_key, targets, gif)
@@ -309,11 +314,13 @@ def generate_set(
             with interrupts.deferred():  # generation.json replaces the resume file: one or the other is there
                 write_json_atomic(out_dir / GENERATION_JSON, {**record, "ffbench_version": __version__})
                 (out_dir / RESUME_JSON).unlink(missing_ok=True)
+                complete = True
     except KeyboardInterrupt as err:
         with interrupts.deferred():
             removed = _clean_up(out_dir, made) if not written else False
         raise GenerationInterrupted(interrupts.as_interrupted(err).signum, len(written), len(targets),
-                                    out_dir if out_dir is not None else targets[0], removed) from None
+                                    out_dir if out_dir is not None else targets[0], removed,
+                                    complete) from None
     return GenerationResult(videos=written, record=record)
 
 

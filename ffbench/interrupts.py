@@ -35,6 +35,7 @@ PAUSE_TIMEOUT = 60.0
 
 _received: int | None = None  # the first signal caught since catch_signals() was entered
 _deferring = 0  # depth of deferred() blocks: the handler only records inside them
+_held = False  # a signal arrived inside a deferred() block: raised when the block ends
 _paused: set[str] = set()
 
 
@@ -55,10 +56,12 @@ class Interrupted(KeyboardInterrupt):
 
 
 def _handle(signum: int, frame: Any) -> None:
-    global _received
+    global _received, _held
     if _received is None:
         _received = signum
-    if not _deferring:
+    if _deferring:
+        _held = True
+    else:
         raise Interrupted(_received)
 
 
@@ -84,31 +87,33 @@ def check() -> None:
 def catch_signals() -> Iterator[None]:
     """Handle SIGINT and SIGTERM for the block (main thread only; elsewhere a no-op), then restore the
     previous handlers. Without this, SIGTERM ends the process with no message and no cleanup."""
-    global _received
+    global _received, _held
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {sig: signal.signal(sig, _handle) for sig in SIGNALS}
-    _received = None
+    _received, _held = None, False
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        _received = None
+        _received, _held = None, False
 
 
 @contextmanager
 def deferred() -> Iterator[None]:
-    """Hold a signal until the block ends (a rename and its bookkeeping must happen together), then raise."""
-    global _deferring
+    """Hold a signal that arrives during the block until it ends (a rename and its bookkeeping happen
+    together), then raise it. Also for clean-up after an interrupt: an earlier signal is not raised again."""
+    global _deferring, _held
     _deferring += 1
     try:
         yield
     finally:
         _deferring -= 1
-    if not _deferring:
-        check()
+    if not _deferring and _held:
+        _held = False
+        raise Interrupted(_received or signal.SIGINT)
 
 
 def pause_point(name: str) -> None:
