@@ -151,16 +151,21 @@ def write_per_video(path: str | Path, results, method: str) -> int:
                    "weights cache, then a download when online.")
 @click.option("--stylegan-v-mirror", is_flag=True,
               help="fvd-stylegan-v: add every real video mirrored, as StyleGAN-V's --mirror 1.")
+@click.option("--resize-fake", is_flag=True,
+              help="Resize generated videos whose width x height differs from their real video's (another "
+                   "size or aspect) to the real size, stretched, and flag every row so, instead of refusing "
+                   "them.")
 def evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: str | None,
              i3d_vfid: str | None, inception: str | None, dataset: str | None, leaderboard_dir: str,
              source_run: str | None,
              cache_dir: str | None, no_cache: bool, weights_dir: str | None, batch_size: int, device: str,
              max_items: int | None, recal_items: int, no_leaderboard: bool, threads: int,
              paired_protocol: str, paired_frames: str, allow_missing: bool, per_video: str | None,
-             bootstrap: int, lpips_vgg: str | None, stylegan_v_mirror: bool) -> None:
+             bootstrap: int, lpips_vgg: str | None, stylegan_v_mirror: bool, resize_fake: bool) -> None:
     """Score generated videos against the real test set; append rows to the leaderboard.
 
-    The generated folder is checked first (missing and extra ids, frame counts, sizes, fps; one report).
+    The generated folder is checked first (missing and extra ids, frame counts, sizes, fps; one report):
+    a generated video of another size or aspect than its real video is refused (--resize-fake resizes it).
     Distribution metrics (FVD and its StyleGAN-V / cd-fvd protocols, KVD, VFID-I3D, FID, IS, fvmd-flow),
     paired metrics (PSNR, SSIM, L1, LPIPS: each <id>.mp4 against the real video with that id) and
     weight-free diagnostics (motion, colour-drift, saturation-drift, detail-drift, flicker: generated vs
@@ -206,7 +211,7 @@ def evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: st
                                        progress=True, paired_protocol=paired_protocol,
                                        paired_frames=paired_frames, allow_missing=allow_missing,
                                        lpips_vgg=lpips_vgg, bootstrap=bootstrap,
-                                       stylegan_v_mirror=stylegan_v_mirror)
+                                       stylegan_v_mirror=stylegan_v_mirror, resize_fake=resize_fake)
             except (WeightsError, ValueError, UserError) as exc:
                 raise click.ClickException(str(exc)) from None
             if results.report:
