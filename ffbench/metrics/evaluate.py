@@ -134,10 +134,11 @@ def evaluate(metrics: str | Sequence[str], real: str | Path, fake: str | Path, s
         import shutil
         import tempfile
 
+        from ffbench.fileio import mkdtemp
         from ffbench.metrics.resizing import resized_copies
         from ffbench.metrics.sources import VideoSourceDir
 
-        resized = Path(tempfile.mkdtemp(prefix="ffbench-resized-"))
+        resized = mkdtemp(tempfile.gettempdir(), prefix="ffbench-resized-")
         try:
             sizes = {vid: real for vid, _, real in report.real_size}
             fake_src = VideoSourceDir(fake_src.root, "videos", resized_copies(fake_src.files, sizes, resized))

@@ -199,7 +199,7 @@ def validate_fake(real: VideoSourceDir, fake: VideoSourceDir, min_frames: int = 
         if abs(f.fps - r.fps) > FPS_TOLERANCE * r.fps:
             report.problems.append(f"fps: {f.name} plays at {f.fps:g} fps, its real video at {r.fps:g} fps; "
                                    "write it at the real frame rate")
-        if (f.height, f.width) != (r.height, r.width):
+        if (f.height, f.width) != (r.height, r.width) and (f.height, f.width) == size:  # odd ones: above
             report.real_size.append((vid, (f.height, f.width), (r.height, r.width)))
     return report
 
