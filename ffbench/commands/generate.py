@@ -60,7 +60,8 @@ def generate(ctx: click.Context, image: str, checkpoint: str | None, model: str 
     key). Every model writes the same names, frame count and frame rate, so `ffbench eval` scores them
     alike; a folder output also gets generation.json (model, checkpoint, settings, flags such as
     privileged input), which eval copies into its rows. Videos from a split are written at its frame
-    size (a model that samples smaller is upsampled, and flagged so).
+    size (a model that samples smaller is upsampled, and flagged so). Interrupted (Ctrl-C or SIGTERM), it
+    exits 130 or 143 and says how many videos are finished; the same command then skips them and resumes.
 
     \b
     Example:
