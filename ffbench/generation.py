@@ -16,6 +16,14 @@
 5. videos are written at the model's training frame rate (the split's for `static`); for a folder
    output `<out>/generation.json` (model, checkpoint, settings, flags) is written last, atomically, and
    removed first, so it never describes a half-written set.
+
+Interrupts and resuming: each video (its mp4 and GIF) is written under temporary names and renamed into
+place together, so a final name always holds a whole video. Until generation.json is written, a folder
+output holds `.generate-resume.json` (a hash of what the set is generated with: model, checkpoint files,
+source, settings); a run with the same hash skips the videos already in place, so rerunning an
+interrupted command finishes the set. A finished set has no resume file: rerunning regenerates it.
+SIGINT/SIGTERM (`ffbench.interrupts`) stop the run with `GenerationInterrupted`, which says how many
+videos were finished; a folder this run created is removed again when no video was finished.
 """
 
 from __future__ import annotations
@@ -30,10 +38,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ffbench import interrupts
 from ffbench.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 GENERATION_JSON = "generation.json"
+RESUME_JSON = ".generate-resume.json"  # an unfinished folder output's settings hash, for resuming
 DEFAULT_FPS = 30.0
 DEFAULT_FRAMES = 16
 
@@ -53,6 +63,32 @@ class Conditions:
 class GenerationResult:
     videos: list[Path]
     record: dict[str, Any] = field(default_factory=dict)  # what generation.json holds
+
+
+class GenerationInterrupted(interrupts.Interrupted):
+    """SIGINT/SIGTERM stopped `generate_set`: `done` of `total` videos are in place under `where`."""
+
+    def __init__(self, signum: int, done: int, total: int, where: Path, removed: bool = False,
+                 complete: bool = False) -> None:
+        super().__init__(signum)
+        self.done, self.total, self.where, self.removed = done, total, where, removed
+        self.complete = complete  # generation.json was written too: nothing is left to do
+
+    def describe(self) -> str:
+        """One line: what was finished and how to resume."""
+        head = f"generate interrupted by {self.name}"
+        if self.complete:
+            return f"{head} after the set was complete: wrote {self.total} videos to {self.where}"
+        if self.done == 0:
+            left = (f"{self.where} was removed again" if self.removed else
+                    f"nothing was written to {self.where}")
+            return f"{head} before the first video was finished: {left}; run the same command to start again"
+        if self.done == self.total:
+            return (f"{head} after all {self.total} videos were written to {self.where}, before its "
+                    f"{GENERATION_JSON}; run the same command again to write it (the videos are skipped)")
+        return (f"{head}: wrote {self.done} of {self.total} videos to {self.where}; run the same command "
+                f"again to generate the other {self.total - self.done} (finished videos are kept and "
+                "skipped)")
 
 
 def _split_info(split: Path) -> tuple[float | None, int | None]:
@@ -177,7 +213,6 @@ def generate_set(
 
     from ffbench.datasets.loader import area_resize
     from ffbench.models.registry import ModelTypeError, find_checkpoint, get_model
-    from ffbench.video import write_gif, write_video
 
     if frames is not None and frames < 1:
         raise UserError(f"--frames {frames}: give at least 1")
@@ -224,58 +259,166 @@ def generate_set(
         out_dir = None
     else:
         out_dir = Path(out or "samples")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / GENERATION_JSON).unlink(missing_ok=True)
         targets = [out_dir / f"{name}.mp4" for name in conditions.names]
+    resume_key = _resume_key(entry.name, folder, source, real_split if entry.privileged_input else None,
+                             num_frames, fps, out_size, model_size, seed, gen.settings, options, flags, gif)
 
-    written = []
-    items = list(zip(conditions.names, conditions.images, targets, strict=True))
-    # a generator that says resize="stretch" (FashionFlow's official inference) takes each frame stretched
-    # straight to its size with PIL bilinear, as the public code does; the others get it covered, cropped
-    # and area-resized
-    stretch = getattr(gen, "resize", "cover") == "stretch"
-    for name, image, target in tqdm(items, desc="videos", disable=not (progress and len(items) > 1)):
-        if stretch:
-            cond = _to_tensor(_stretch(image, model_size)).to(device)
-        else:
-            cond = area_resize(_to_tensor(_fit(image, out_size)), model_size).to(device)
-        real_clip = reals[name][None].to(device) if name in reals else None
-        generator = torch.Generator("cpu").manual_seed(noise_seed(seed, name))
-        with torch.no_grad():
-            video = gen(cond, num_frames, generator, real=real_clip)
-        expect = (1, 3, num_frames, *model_size)
-        if tuple(video.shape) != expect:
-            raise RuntimeError(f"{entry.name} gave a video shaped {tuple(video.shape)}, expected {expect}")
-        video = video[0].float().cpu()
-        if model_size != out_size:
-            video = torch.nn.functional.interpolate(video.transpose(0, 1), size=out_size, mode="bilinear",
-                                                    align_corners=False).transpose(0, 1)
-        pixels = _to_frames(video)
-        written.append(write_video(target, pixels, fps=fps))
-        if gif:
-            write_gif(target.with_suffix(".gif"), pixels, fps=fps)
+    interrupts.pause_point("before-output")
+    made = _missing_parents(out_dir if out_dir is not None else targets[0].parent)
+    written: list[Path] = []  # the videos in place (skipped or written): exact, renames are deferred
+    complete = False
+    try:
+        if out_dir is not None:
+            written += _start_folder(out_dir, resume_key, targets, gif)
+        interrupts.pause_point("before-first-video")
+        items = [item for item in zip(conditions.names, conditions.images, targets, strict=True)
+                 if item[2] not in written]
+        # a generator that says resize="stretch" (FashionFlow's official inference) takes each frame
+        # stretched straight to its size with PIL bilinear, as the public code does; the others get it
+        # covered, cropped and area-resized
+        stretch = getattr(gen, "resize", "cover") == "stretch"
+        for name, image, target in tqdm(items, desc="videos", disable=not (progress and len(items) > 1)):
+            if stretch:
+                cond = _to_tensor(_stretch(image, model_size)).to(device)
+            else:
+                cond = area_resize(_to_tensor(_fit(image, out_size)), model_size).to(device)
+            real_clip = reals[name][None].to(device) if name in reals else None
+            generator = torch.Generator("cpu").manual_seed(noise_seed(seed, name))
+            with torch.no_grad():
+                video = gen(cond, num_frames, generator, real=real_clip)
+            expect = (1, 3, num_frames, *model_size)
+            if tuple(video.shape) != expect:
+                raise RuntimeError(f"{entry.name} gave a video shaped {tuple(video.shape)}, expected "
+                                   f"{expect}")
+            video = video[0].float().cpu()
+            if model_size != out_size:
+                video = torch.nn.functional.interpolate(video.transpose(0, 1), size=out_size, mode="bilinear",
+                                                        align_corners=False).transpose(0, 1)
+            _write_outputs(target, _to_frames(video), fps, gif, written)
+            interrupts.pause_point("between-videos")
+            interrupts.check()  # a signal a library swallowed while sampling stops the run here
+        written = [t for t in targets if t in written]  # in the sources' order
 
-    record = {
-        "model": entry.name,
-        "checkpoint": str(Path(folder).resolve()) if folder is not None else None,
-        "source": str(Path(source).resolve()),
-        "real": str(real_split.resolve()) if entry.privileged_input and real_split else None,
-        "videos": len(written),
-        "frames": num_frames,
-        "fps": fps,
-        "size": list(out_size),
-        "model_size": list(model_size),
-        "seed": seed,
-        "noise": "per video, seeded by noise_seed(seed, name)",
-        "settings": dict(gen.settings),
-        "flags": flags,
-    }
-    if out_dir is not None:
-        from ffbench import __version__
-        from ffbench.fileio import write_json_atomic
+        record = {
+            "model": entry.name,
+            "checkpoint": str(Path(folder).resolve()) if folder is not None else None,
+            "source": str(Path(source).resolve()),
+            "real": str(real_split.resolve()) if entry.privileged_input and real_split else None,
+            "videos": len(written),
+            "frames": num_frames,
+            "fps": fps,
+            "size": list(out_size),
+            "model_size": list(model_size),
+            "seed": seed,
+            "noise": "per video, seeded by noise_seed(seed, name)",
+            "settings": dict(gen.settings),
+            "flags": flags,
+        }
+        if out_dir is not None:
+            from ffbench import __version__
+            from ffbench.fileio import write_json_atomic
 
-        write_json_atomic(out_dir / GENERATION_JSON, {**record, "ffbench_version": __version__})
+            with interrupts.deferred():  # generation.json replaces the resume file: one or the other is there
+                write_json_atomic(out_dir / GENERATION_JSON, {**record, "ffbench_version": __version__})
+                (out_dir / RESUME_JSON).unlink(missing_ok=True)
+                complete = True
+    except KeyboardInterrupt as err:
+        with interrupts.deferred():
+            removed = _clean_up(out_dir, made) if not written else False
+        raise GenerationInterrupted(interrupts.as_interrupted(err).signum, len(written), len(targets),
+                                    out_dir if out_dir is not None else targets[0], removed,
+                                    complete) from None
     return GenerationResult(videos=written, record=record)
+
+
+def _resume_key(*parts: Any) -> str:
+    """What decides a set's videos besides each one's name: a folder's resume file holds it, and a rerun
+    with the same key keeps the videos already in place. The checkpoint enters by its files' names, sizes
+    and modification times, so retraining into the same folder regenerates."""
+    model, folder, *rest = parts
+    files = []
+    if folder is not None:
+        root = Path(folder)
+        files = sorted((str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns)
+                       for p in root.rglob("*") if p.is_file())
+    blob = json.dumps([model, str(Path(folder).resolve()) if folder else None, files,
+                       [str(Path(p).resolve()) if isinstance(p, Path) else p for p in rest]],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _missing_parents(folder: Path) -> list[Path]:
+    """`folder` and its ancestors that do not exist yet, deepest first (what an interrupt removes again)."""
+    missing, path = [], Path(folder).absolute()
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def _start_folder(out_dir: Path, key: str, targets: list[Path], gif: bool) -> list[Path]:
+    """Create the output folder, drop its generation.json (the set is being rewritten) and record `key` in
+    its resume file. Returns the targets already in place from an earlier run with the same key."""
+    from ffbench.fileio import write_json_atomic
+
+    resume = out_dir / RESUME_JSON
+    previous = None
+    if resume.is_file():
+        try:
+            previous = json.loads(resume.read_text(encoding="utf-8")).get("key")
+        except (OSError, ValueError, AttributeError):
+            previous = None
+    done = []
+    if previous == key:
+        done = [t for t in targets if t.is_file() and (not gif or t.with_suffix(".gif").is_file())]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with interrupts.deferred():
+        (out_dir / GENERATION_JSON).unlink(missing_ok=True)
+        write_json_atomic(resume, {"key": key, "note": "written by `ffbench generate` while the set is "
+                                   "incomplete; the same command skips the videos already here"})
+    return done
+
+
+def _write_outputs(target: Path, pixels: np.ndarray, fps: float, gif: bool, written: list[Path]) -> None:
+    """Write one video (and its GIF) under temporary names, then rename both into place and add `target`
+    to `written` as one step: a signal waits for the renames, so `written` is exactly what is in place."""
+    import os
+
+    from ffbench.fileio import mkstemp, temp_name
+    from ffbench.video import write_gif, write_video
+
+    finals = [target, target.with_suffix(".gif")] if gif else [target]
+    temps = []
+    try:
+        for final in finals:
+            fd, tmp = mkstemp(final.parent, prefix=temp_name(final))
+            os.close(fd)
+            temps.append(Path(tmp))
+            (write_gif if final.suffix == ".gif" else write_video)(temps[-1], pixels, fps=fps)
+            interrupts.pause_point("writing-video")
+        with interrupts.deferred():
+            for tmp, final in reversed(list(zip(temps, finals, strict=True))):  # the mp4, which marks a
+                os.replace(tmp, final)  # finished video, last
+            written.append(target)
+    finally:
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+
+
+def _clean_up(out_dir: Path | None, made: list[Path]) -> bool:
+    """After an interrupt with no finished video: drop the resume file and remove the folders this run
+    created (when empty). Returns whether the output folder was removed."""
+    if out_dir is not None and not made:  # an existing folder is left as it was, minus our resume file
+        (out_dir / RESUME_JSON).unlink(missing_ok=True)
+        return False
+    if out_dir is not None:
+        (out_dir / RESUME_JSON).unlink(missing_ok=True)
+    for folder in made:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty: someone else's files
+            return False
+    return bool(made)
 
 
 def _fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -151,16 +151,21 @@ def write_per_video(path: str | Path, results, method: str) -> int:
                    "weights cache, then a download when online.")
 @click.option("--stylegan-v-mirror", is_flag=True,
               help="fvd-stylegan-v: add every real video mirrored, as StyleGAN-V's --mirror 1.")
+@click.option("--resize-fake", is_flag=True,
+              help="Resize generated videos whose width x height differs from their real video's (another "
+                   "size or aspect) to the real size, stretched, and flag every row so, instead of refusing "
+                   "them.")
 def evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: str | None,
              i3d_vfid: str | None, inception: str | None, dataset: str | None, leaderboard_dir: str,
              source_run: str | None,
              cache_dir: str | None, no_cache: bool, weights_dir: str | None, batch_size: int, device: str,
              max_items: int | None, recal_items: int, no_leaderboard: bool, threads: int,
              paired_protocol: str, paired_frames: str, allow_missing: bool, per_video: str | None,
-             bootstrap: int, lpips_vgg: str | None, stylegan_v_mirror: bool) -> None:
+             bootstrap: int, lpips_vgg: str | None, stylegan_v_mirror: bool, resize_fake: bool) -> None:
     """Score generated videos against the real test set; append rows to the leaderboard.
 
-    The generated folder is checked first (missing and extra ids, frame counts, sizes, fps; one report).
+    The generated folder is checked first (missing and extra ids, frame counts, sizes, fps; one report):
+    a generated video of another size or aspect than its real video is refused (--resize-fake resizes it).
     Distribution metrics (FVD and its StyleGAN-V / cd-fvd protocols, KVD, VFID-I3D, FID, IS, fvmd-flow),
     paired metrics (PSNR, SSIM, L1, LPIPS: each <id>.mp4 against the real video with that id) and
     weight-free diagnostics (motion, colour-drift, saturation-drift, detail-drift, flicker: generated vs
@@ -175,6 +180,7 @@ def evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: st
           --method fashionflow --per-video per_video.csv
     """
 
+    from ffbench import interrupts
     from ffbench.devices import resolve_device
     from ffbench.errors import UserError, check_writable_dir
     from ffbench.leaderboard import append_rows, leaderboard_path, result_rows
@@ -194,29 +200,59 @@ def evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: st
         check_writable_dir(cache_dir, "--cache-dir")
     if per_video:
         check_writable_dir(Path(per_video).resolve().parent, "--per-video")
-    try:
-        results = run_evaluate(metric, real, fake, seeds=_parse_seeds(seeds), i3d=i3d, i3d_vfid=i3d_vfid,
-                               inception=inception, batch_size=batch_size, device=device,
-                               cache_dir=None if no_cache else cache_dir, weights_dir=weights_dir,
-                               max_items=max_items, recal_items=recal_items, progress=True,
-                               paired_protocol=paired_protocol, paired_frames=paired_frames,
-                               allow_missing=allow_missing, lpips_vgg=lpips_vgg, bootstrap=bootstrap,
-                               stylegan_v_mirror=stylegan_v_mirror)
-    except (WeightsError, ValueError, UserError) as exc:
-        raise click.ClickException(str(exc)) from None
-    if results.report:
-        click.echo(results.report)
-    click.echo(f"{method} on {name}: {fake} against {real}")
-    click.echo(format_results(results))
-    for skipped_metric, reason in results.skipped.items():
-        click.echo(f"skipped {skipped_metric}: {reason}")
-    if any(r.random_init for r in results):
-        click.echo("random-init: randomly initialised extractors; these numbers compare methods within "
-                   "one run only and are not FVD/FID/IS values.")
-    if per_video:
-        count = write_per_video(per_video, results, method)
+    written = False
+    with interrupts.catch_signals():
+        try:
+            try:
+                results = run_evaluate(metric, real, fake, seeds=_parse_seeds(seeds), i3d=i3d,
+                                       i3d_vfid=i3d_vfid, inception=inception, batch_size=batch_size,
+                                       device=device, cache_dir=None if no_cache else cache_dir,
+                                       weights_dir=weights_dir, max_items=max_items, recal_items=recal_items,
+                                       progress=True, paired_protocol=paired_protocol,
+                                       paired_frames=paired_frames, allow_missing=allow_missing,
+                                       lpips_vgg=lpips_vgg, bootstrap=bootstrap,
+                                       stylegan_v_mirror=stylegan_v_mirror, resize_fake=resize_fake)
+            except (WeightsError, ValueError, UserError) as exc:
+                raise click.ClickException(str(exc)) from None
+            if results.report:
+                click.echo(results.report)
+            click.echo(f"{method} on {name}: {fake} against {real}")
+            click.echo(format_results(results))
+            for skipped_metric, reason in results.skipped.items():
+                click.echo(f"skipped {skipped_metric}: {reason}")
+            if any(r.random_init for r in results):
+                click.echo("random-init: randomly initialised extractors; these numbers compare methods "
+                           "within one run only and are not FVD/FID/IS values.")
+            interrupts.pause_point("eval-scored")
+            interrupts.check()  # a signal swallowed while scoring: nothing is written
+            # The per-video CSV and the leaderboard rows, both or neither: a signal waits for the writes.
+            with interrupts.deferred():
+                count = write_per_video(per_video, results, method) if per_video else None
+                board = None if no_leaderboard else append_rows(
+                    leaderboard_path(leaderboard_dir, name),
+                    result_rows(results, method, name, source_run or str(fake), str(real), str(fake)))
+                written = True
+        except KeyboardInterrupt as err:
+            _interrupted(err, written, None if no_leaderboard else leaderboard_path(leaderboard_dir, name),
+                         per_video)
+    if count is not None:
         click.echo(f"wrote {count} per-video rows to {per_video}")
-    if not no_leaderboard:
-        path = append_rows(leaderboard_path(leaderboard_dir, name),
-                           result_rows(results, method, name, source_run or str(fake), str(real), str(fake)))
-        click.echo(f"appended {len(results)} rows to {path}")
+    if board is not None:
+        click.echo(f"appended {len(results)} rows to {board}")
+
+
+def _interrupted(err: KeyboardInterrupt, written: bool, board: Path | None, per_video: str | None) -> None:
+    """Say what an interrupted eval left behind, then exit 128 + the signal number (SIGINT 130, SIGTERM
+    143)."""
+    from ffbench import interrupts
+
+    err = interrupts.as_interrupted(err)
+    if written:
+        what = "after its results were written" + (f" to {board}" if board else "")
+    else:
+        outs = ([f"no rows were appended to {board}"] if board else []) + \
+            ([f"{per_video} was not written"] if per_video else [])
+        what = (f"before its results were written: {'; '.join(outs) or 'nothing was written'}; the feature "
+                "cache holds only complete entries, so running the same command again reuses them")
+    click.echo(f"eval interrupted by {err.name} {what}", err=True)
+    raise SystemExit(err.exit_code) from None

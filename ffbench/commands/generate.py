@@ -66,7 +66,8 @@ def generate(ctx: click.Context, image: str, checkpoint: str | None, model: str 
     key). Every model writes the same names, frame count and frame rate, so `ffbench eval` scores them
     alike; a folder output also gets generation.json (model, checkpoint, settings, flags such as
     privileged input), which eval copies into its rows. Videos from a split are written at its frame
-    size (a model that samples smaller is upsampled, and flagged so).
+    size (a model that samples smaller is upsampled, and flagged so). Interrupted (Ctrl-C or SIGTERM), it
+    exits 130 or 143 and says how many videos are finished; the same command then skips them and resumes.
 
     \b
     Example:
@@ -78,9 +79,10 @@ def generate(ctx: click.Context, image: str, checkpoint: str | None, model: str 
 
     from pathlib import Path
 
+    from ffbench import interrupts
     from ffbench.devices import resolve_device
     from ffbench.errors import UserError, check_writable_dir
-    from ffbench.generation import generate_set
+    from ffbench.generation import GenerationInterrupted, generate_set
     from ffbench.threads import limit_threads
 
     limit_threads(threads)
@@ -102,11 +104,23 @@ def generate(ctx: click.Context, image: str, checkpoint: str | None, model: str 
     # for one says so instead of ignoring it.
     options = {k: v for k, v in sampler_options.items()
                if ctx.get_parameter_source(k) != ParameterSource.DEFAULT}
-    try:
-        result = generate_set(image, out_path, checkpoint=checkpoint, model=model, frames=frames, seed=seed,
-                              device=device, gif=gif, real=real, options=options, progress=progress)
-    except ValueError as err:  # UserErrors are printed by the CLI group; FashionFlow's loader raises these
-        raise click.ClickException(str(err)) from err
+    result = None
+    with interrupts.catch_signals():
+        try:
+            result = generate_set(image, out_path, checkpoint=checkpoint, model=model, frames=frames,
+                                  seed=seed, device=device, gif=gif, real=real, options=options,
+                                  progress=progress)
+            interrupts.check()
+        except ValueError as err:  # UserErrors are printed by the CLI group; FashionFlow's loader raises them
+            raise click.ClickException(str(err)) from err
+        except GenerationInterrupted as err:
+            _stop(ctx, err, err.describe())
+        except KeyboardInterrupt as err:  # before any output was made, or after all of it was written
+            err = interrupts.as_interrupted(err)
+            what = ("before any output was made: nothing was written; run the same command to start again"
+                    if result is None else
+                    f"after the set was complete ({len(result.videos)} videos); nothing is left to do")
+            _stop(ctx, err, f"generate interrupted by {err.name} {what}")
     videos = result.videos
     record = result.record
     where = videos[0] if len(videos) == 1 else videos[0].parent
@@ -114,3 +128,9 @@ def generate(ctx: click.Context, image: str, checkpoint: str | None, model: str 
                f"{record['frames']} frames at {record['fps']:g} fps to {where}")
     for flag in record["flags"]:
         click.echo(f"flag: {flag}")
+
+
+def _stop(ctx: click.Context, err, message: str) -> None:
+    """End an interrupted run: the message on stderr, exit 128 + signal number (130 SIGINT, 143 SIGTERM)."""
+    click.echo(message, err=True)
+    ctx.exit(err.exit_code)

@@ -24,6 +24,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from ffbench import interrupts
 from ffbench.errors import UserError
 from ffbench.metrics.bootstrap import DEFAULT_RESAMPLES
 from ffbench.metrics.distribution import evaluate_distribution
@@ -83,7 +84,7 @@ def evaluate(metrics: str | Sequence[str], real: str | Path, fake: str | Path, s
              max_items: int | None = None, recal_items: int = 64, progress: bool = False,
              paired_protocol: str = "correct", paired_frames: str = "1:", allow_missing: bool = False,
              lpips_vgg: str | None = None, bootstrap: int = DEFAULT_RESAMPLES,
-             stylegan_v_mirror: bool = False) -> ResultList:
+             stylegan_v_mirror: bool = False, resize_fake: bool = False) -> ResultList:
     """Score the videos in `fake` against those in `real` with each metric.
 
     Args:
@@ -100,6 +101,8 @@ def evaluate(metrics: str | Sequence[str], real: str | Path, fake: str | Path, s
         lpips_vgg: torchvision's vgg16-397923af.pth for LPIPS (default: torch's cache, then download).
         bootstrap: resamples for the 95% intervals (0: no intervals).
         stylegan_v_mirror: fvd-stylegan-v adds every real video mirrored, as StyleGAN-V's `--mirror 1`.
+        resize_fake: resize generated videos whose size differs from their real video's to the real size
+            (flagged in every row) instead of refusing them.
 
     Returns:
         a ResultList of MetricResults in canonical order; `.skipped` holds metrics left out of "all" and
@@ -121,10 +124,40 @@ def evaluate(metrics: str | Sequence[str], real: str | Path, fake: str | Path, s
     needs_i3d = any(n in table and table[n].network == "i3d" for n in names)
     report = validate_fake(real_src, fake_src, MIN_FRAMES if needs_i3d else 2)
     paired = [n for n in names if n in PAIRED]
-    if report.fatal(allow_missing) and (report.problems or paired):
+    refused_sizes = bool(report.real_size) and not resize_fake
+    if report.fatal(allow_missing, resize_fake) and (report.problems or refused_sizes or paired):
         from ffbench.metrics.validation import FolderMismatchError
 
-        raise FolderMismatchError(report.format(allow_missing))
+        raise FolderMismatchError(report.format(allow_missing, resize_fake))
+    flags = read_generation_flags(fake)  # a broken generation.json fails before any feature is computed
+    if report.real_size and resize_fake:
+        import shutil
+        import tempfile
+
+        from ffbench.fileio import mkdtemp
+        from ffbench.metrics.resizing import resized_copies
+        from ffbench.metrics.sources import VideoSourceDir
+
+        resized = mkdtemp(tempfile.gettempdir(), prefix="ffbench-resized-")
+        try:
+            sizes = {vid: real for vid, _, real in report.real_size}
+            fake_src = VideoSourceDir(fake_src.root, "videos", resized_copies(fake_src.files, sizes, resized))
+            report.size = next(iter(sizes.values()))
+            return _evaluate(names, explicit, table, real_src, fake_src, report, seeds, i3d, i3d_vfid,
+                             inception, batch_size, device, cache_dir, weights_dir, max_items, recal_items,
+                             progress, paired, paired_protocol, paired_frames, allow_missing, lpips_vgg,
+                             bootstrap, [report.resize_flag(), *flags])
+        finally:
+            shutil.rmtree(resized, ignore_errors=True)
+    return _evaluate(names, explicit, table, real_src, fake_src, report, seeds, i3d, i3d_vfid, inception,
+                     batch_size, device, cache_dir, weights_dir, max_items, recal_items, progress, paired,
+                     paired_protocol, paired_frames, allow_missing, lpips_vgg, bootstrap, flags)
+
+
+def _evaluate(names, explicit, table, real_src, fake_src, report, seeds, i3d, i3d_vfid, inception, batch_size,
+              device, cache_dir, weights_dir, max_items, recal_items, progress, paired, paired_protocol,
+              paired_frames, allow_missing, lpips_vgg, bootstrap, flags: list[str]) -> ResultList:
+    """The scoring half of `evaluate`, on checked sources; `flags` go into every row."""
     skipped: dict[str, str] = {}
     results: list[MetricResult] = []
     seed = seeds[0]
@@ -145,6 +178,7 @@ def evaluate(metrics: str | Sequence[str], real: str | Path, fake: str | Path, s
         results += evaluate_distribution(dist, real_src, fake_src, seeds, i3d, i3d_vfid, inception,
                                          batch_size, device, cache_dir, weights_dir, max_items, recal_items,
                                          progress, bootstrap)
+    interrupts.pause_point("eval-distribution-done")  # test hook: stop between two families
     flow_metrics = [n for n in names if n in DIAGNOSTICS or n in FLOW_DISTRIBUTION]
     if flow_metrics:
         results += _flow_metrics(flow_metrics, explicit, real_src, fake_src, report, cache_dir, progress,
@@ -153,12 +187,11 @@ def evaluate(metrics: str | Sequence[str], real: str | Path, fake: str | Path, s
         results += _paired(paired, explicit, real_src, fake_src, report, paired_protocol, paired_frames,
                            lpips_model, progress, bootstrap, seed, skipped)
 
-    extra_flags = read_generation_flags(fake)
     for r in results:
-        r.flags += [f for f in extra_flags if f not in r.flags]
+        r.flags += [f for f in flags if f not in r.flags]
     order = {m: i for i, m in enumerate(METRICS)}
     return ResultList(sorted(results, key=lambda r: order[r.metric]), skipped,
-                      report.format(allow_missing) if report.has_id_problems else "")
+                      report.format(allow_missing, resize_fake=True) if report.has_id_problems else "")
 
 
 def _flow_metrics(names: list[str], explicit: set[str], real_src, fake_src, report, cache_dir, progress: bool,

@@ -8,6 +8,9 @@ name without its suffix). `validate_fake` probes both sides once and collects ev
 - frames: generated videos whose frame count differs from the others' (the most common count), or is
   below what a requested metric needs (16 for the FVD protocols and fvmd-flow, 2 for everything else);
 - size: generated videos whose width x height differs from the others';
+- real size: generated videos whose width x height differs from their real video's (another size or
+  aspect: a 128x96 landscape set against 96x128 portrait videos would score every metric on stretched
+  frames); with `resize_fake` they are resized to the real size instead and the rows say so;
 - fps: generated videos whose frame rate differs from their real video's by more than 1%.
 
 Id problems stop paired scoring unless `allow_missing` (then the ids both sides have are scored and the
@@ -52,6 +55,8 @@ class FolderReport:
     missing: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # frames, size, fps: always fatal
+    # generated videos whose size differs from their real video's: (id, fake (H, W), real (H, W))
+    real_size: list[tuple[str, tuple[int, int], tuple[int, int]]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # not problems (previews ignored)
     frames: int = 0  # the common frame count of the generated videos
     size: tuple[int, int] = (0, 0)  # their common (height, width)
@@ -65,16 +70,36 @@ class FolderReport:
     def has_id_problems(self) -> bool:
         return bool(self.missing or self.extra)
 
-    def fatal(self, allow_missing: bool) -> bool:
-        return bool(self.problems) or (self.has_id_problems and not allow_missing)
+    def fatal(self, allow_missing: bool, resize_fake: bool = False) -> bool:
+        return (bool(self.problems) or (bool(self.real_size) and not resize_fake)
+                or (self.has_id_problems and not allow_missing))
+
+    def real_size_lines(self) -> list[str]:
+        """One line per (generated size, real size) pair, naming the first videos and the count."""
+        groups: dict[tuple, list[str]] = {}
+        for vid, fake, real in self.real_size:
+            groups.setdefault((fake, real), []).append(vid)
+        return [f"size: {len(ids)} generated video(s) are {f[1]}x{f[0]} (width x height) but their real "
+                f"videos are {r[1]}x{r[0]}: {_names([f'{i}.mp4' for i in ids])}; regenerate them at "
+                f"{r[1]}x{r[0]}, or pass --resize-fake to resize them to the real size (the rows are flagged)"
+                for (f, r), ids in groups.items()]
+
+    def resize_flag(self) -> str:
+        """The row flag when the generated videos were resized to the real size (--resize-fake)."""
+        sizes = sorted({(f, r) for _, f, r in self.real_size})
+        pairs = ", ".join(f"{f[1]}x{f[0]} -> {r[1]}x{r[0]}" for f, r in sizes)
+        return (f"resized: {len(self.real_size)} generated video(s) resized to the real size ({pairs}, "
+                "width x height, stretched) by --resize-fake")
 
     def id_flag(self) -> str:
         """The row flag for a run scored on the common ids."""
         return (f"ids: {len(self.common)} of {len(self.real_ids)} real ids scored ({len(self.missing)} "
                 f"missing, {len(self.extra)} extra generated)")
 
-    def format(self, allow_missing: bool = False) -> str:
-        """The report as text: one line per problem kind, each naming the videos."""
+    def format(self, allow_missing: bool = False, resize_fake: bool = False) -> str:
+        """The report as text: one line per problem kind, each naming the videos (sizes that
+        `resize_fake` fixes are left out)."""
+        sizes = [] if resize_fake else self.real_size_lines()
         lines = []
         if self.missing:
             lines.append(f"  missing: {len(self.missing)} real id(s) have no generated video: "
@@ -83,12 +108,13 @@ class FolderReport:
             lines.append(f"  extra: {len(self.extra)} generated video(s) have no real id: "
                          f"{_names(self.extra)}")
         lines += [f"  {p}" for p in self.problems]
+        lines += [f"  {p}" for p in sizes]
         if not lines:
             return ""
-        count = len(self.missing) + len(self.extra) + len(self.problems)
+        count = len(self.missing) + len(self.extra) + len(self.problems) + len(sizes)
         head = f"--fake {self.fake} does not match the real set {self.real} ({count} problems):"
         fixes = []
-        if self.problems:
+        if self.problems or sizes:
             fixes.append("regenerate or remove the videos named above")
         if self.has_id_problems and not allow_missing:
             fixes.append("pass --allow-missing to score only the ids both folders have")
@@ -173,13 +199,15 @@ def validate_fake(real: VideoSourceDir, fake: VideoSourceDir, min_frames: int = 
         if abs(f.fps - r.fps) > FPS_TOLERANCE * r.fps:
             report.problems.append(f"fps: {f.name} plays at {f.fps:g} fps, its real video at {r.fps:g} fps; "
                                    "write it at the real frame rate")
+        if (f.height, f.width) != (r.height, r.width) and (f.height, f.width) == size:  # odd ones: above
+            report.real_size.append((vid, (f.height, f.width), (r.height, r.width)))
     return report
 
 
 def check_fake(real: VideoSourceDir, fake: VideoSourceDir, allow_missing: bool,
-               min_frames: int = 2) -> FolderReport:
+               min_frames: int = 2, resize_fake: bool = False) -> FolderReport:
     """`validate_fake`, raising FolderMismatchError with the whole report when it finds a fatal problem."""
     report = validate_fake(real, fake, min_frames)
-    if report.fatal(allow_missing):
+    if report.fatal(allow_missing, resize_fake):
         raise FolderMismatchError(report.format(allow_missing))
     return report
