@@ -398,7 +398,8 @@ class MergedStatsLoader:
         if not samples and short + corrupt:  # a whole pass over the split gave nothing
             raise ShardError(
                 f"no usable sample in a whole pass over the shards: {short} shorter than the window, "
-                f"{corrupt} corrupt ({_names(self.stats.messages, 3) or 'none logged'}); rebuild the shards with `ffbench prepare`" + (", or lower `frames`" if short else ""))
+                f"{corrupt} corrupt ({_names(self.stats.messages, 3) or 'none logged'}); rebuild the shards "
+                "with `ffbench prepare`" + (", or lower `frames`" if short else ""))
 
 
 def _dist_info(rank: int | None, world_size: int | None) -> tuple[int, int]:
