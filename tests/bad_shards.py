@@ -109,18 +109,22 @@ def tree_digest(folder: Path) -> dict[str, str]:
     return out
 
 
+class Hang(BaseException):
+    """Raised by `watchdog`: a BaseException, so no `except Exception` skip-and-retry loop can swallow it."""
+
+
 @contextmanager
 def watchdog(seconds: int = WATCHDOG_SECONDS) -> Iterator[Callable[[], float]]:
-    """Raise TimeoutError in the main thread after `seconds` (a hang fails the test instead of blocking the
-    suite); yields a function giving the seconds elapsed."""
+    """Raise Hang in the main thread after `seconds`, and again every second until it gets out (a hang fails
+    the test instead of blocking the suite); yields a function giving the seconds elapsed."""
     def expired(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s: the command hangs on a bad input")
+        raise Hang(f"still running after {seconds} s: the command hangs on a bad input")
 
     previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)
     start = time.monotonic()
     try:
         yield lambda: time.monotonic() - start
     finally:
-        signal.alarm(0)
+        signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)

@@ -35,7 +35,6 @@ def good(tmp_path_factory):
 
 def assert_refused(result, elapsed: float, *names: object) -> None:
     """Exit 1 within the bound, one `Error:` sentence (not a tuple) naming each of `names`, no traceback."""
-    assert not isinstance(result.exception, TimeoutError), result.output[-2000:]
     assert elapsed < 60, elapsed
     assert result.exit_code == 1, (result.exception, result.output[-2000:])
     assert isinstance(result.exception, SystemExit), repr(result.exception)
