@@ -14,7 +14,7 @@ from ffbench.datasets.features import FeatureEncoders, build_sample
 from ffbench.datasets.loader import latent_clip_loader
 from ffbench.datasets.manifest import MANIFEST_VERSION, ManifestError
 from ffbench.datasets.safety import UnsafeTarError
-from ffbench.datasets.shards import ShardInfo, pack_shards, write_sample_file
+from ffbench.datasets.shards import ShardError, ShardInfo, pack_shards, write_sample_file
 from ffbench.fileio import sha256_file, write_json_atomic
 
 H, W, D = 48, 40, 4  # frame size and VAE downsample of these tests (latent 12 x 10)
@@ -138,22 +138,24 @@ def test_short_videos_are_skipped_and_counted(tmp_path, workers):
 
 def test_resampling_over_only_unusable_data_stops_with_an_error(tmp_path):
     split = write_split(tmp_path, [3, 4], per_shard=1)
-    with pytest.raises(ValueError, match="shorter than frames=6"):
+    with pytest.raises(ValueError, match="shorter than frames=6") as err:
         take(latent_clip_loader(split, frames=6, batch_size=1), 1)
+    assert "shard-000000.tar, shard-000001.tar" in str(err.value) and "v0, v1" in str(err.value)
     for shard in split.glob("shard-*.tar"):
         shard.write_bytes(shard.read_bytes()[:1000])
-    with pytest.raises(ManifestError, match="every shard"):
+    with pytest.raises(ShardError, match="shard-000000.tar: 1000 bytes on disk, its manifest says"):
         take(latent_clip_loader(split, frames=2, batch_size=1), 1)
 
 
 @pytest.mark.parametrize("workers", [0, 2])
-def test_truncated_shard_is_skipped_and_counted(tmp_path, workers):
+def test_truncated_shard_is_refused_naming_it(tmp_path, workers):
+    # One rule for every reader (issue 25): a shard the manifest no longer vouches for is refused when the
+    # loader is built, as eval refuses it, instead of skipped (a run silently training on less data).
     split = write_split(tmp_path, [8, 8, 8, 8], per_shard=2)
     shard = split / "shard-000001.tar"
     shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
-    loader = latent_clip_loader(split, frames=4, batch_size=1, resampled=False, num_workers=workers)
-    assert sorted(b["id"][0] for b in loader) == ["v0", "v1"]
-    assert loader.stats.truncated_shards == 1 and "shard-000001.tar" in loader.stats.messages[0]
+    with pytest.raises(ShardError, match="shard-000001.tar: .* bytes on disk, its manifest says .*truncated"):
+        latent_clip_loader(split, frames=4, batch_size=1, resampled=False, num_workers=workers)
     from ffbench.datasets.manifest import verify_split
 
     problems = verify_split(split)

@@ -105,10 +105,9 @@ def train(ctx: click.Context, model: str, shards: str | None, preset: str, out_d
     rank0 = os.environ.get("RANK", "0") == "0"
     logging.basicConfig(level=logging.INFO if rank0 else logging.WARNING, format="%(message)s")
 
-    from ffbench.errors import ensure_writable_dir
+    from ffbench.errors import check_writable_dir
     from ffbench.models.registry import get_model
     from ffbench.training.config import TrainConfig
-    from ffbench.training.loop import NonFiniteLossError
 
     entry = get_model(model)
     if entry.train is None:
@@ -130,12 +129,13 @@ def train(ctx: click.Context, model: str, shards: str | None, preset: str, out_d
         config = TrainConfig(**settings)
     except ValueError as err:
         raise click.UsageError(str(err)) from None
-    ensure_writable_dir(out_dir, "--out")  # before any work; failures below are UserErrors
-    try:
-        result = entry.train(shards, out_dir, config, preset=preset, resume=resume, progress=progress,
-                             num_workers=num_workers, **model_options)
-    except (ValueError, NonFiniteLossError) as err:
-        raise click.ClickException(str(err)) from err
+    # Before any work, without creating anything: a run that then fails on its shards, its checkpoint or
+    # its options leaves --out as it found it (no new folder, an existing run byte-identical). Expected
+    # failures below are UserErrors, which the CLI prints as one line; anything else is a bug and keeps
+    # its traceback.
+    check_writable_dir(out_dir, "--out")
+    result = entry.train(shards, out_dir, config, preset=preset, resume=resume, progress=progress,
+                         num_workers=num_workers, **model_options)
     if not rank0:
         return
     if result.interrupted:

@@ -38,10 +38,16 @@ import torch.nn.functional as F
 import webdataset as wds
 
 from ffbench.datasets.manifest import MANIFEST_NAME, ManifestError, read_manifest
-from ffbench.datasets.safety import UnsafeTarError, check_member_name
+from ffbench.datasets.shards import ShardError, iter_shard
+from ffbench.errors import UserError
 
 log = logging.getLogger(__name__)
 REQUIRED_KEYS = ("json", "latents.npy", "clip.npy", "lowres.npy")  # the latent path's keys
+
+
+def wanted_keys(latents: bool, pixels: bool) -> tuple[str, ...]:
+    """The sample keys a loader reading cached features (`latents`) and/or the mp4 (`pixels`) needs."""
+    return ("json",) + (REQUIRED_KEYS[1:] if latents else ()) + (("mp4",) if pixels else ())
 
 
 @dataclass
@@ -50,15 +56,15 @@ class LoaderStats:
 
     samples: int = 0  # windows yielded
     corrupt_samples: int = 0  # unreadable or incomplete samples, skipped
-    truncated_shards: int = 0  # shards whose size disagrees with the manifest, skipped whole
-    tar_errors: int = 0  # read errors inside a shard (the rest of that shard is skipped)
     short_videos: int = 0  # videos with fewer frames than the window, skipped
     clip_from_frame0: int = 0  # windows whose CLIP tokens are frame 0's (no per-frame tokens)
     messages: list[str] = field(default_factory=list)  # the first few problems, for logs
 
     def note(self, message: str) -> None:
-        log.warning(message)
+        # Only the first few are logged: the counts say how many more, and the error a run of unusable
+        # samples ends with names the shards and samples itself.
         if len(self.messages) < 20:
+            log.warning(message)
             self.messages.append(message)
 
 
@@ -116,9 +122,9 @@ class ShardSource(_Stage, torch.utils.data.IterableDataset):
             yield {"url": url}
 
 
-def drop_truncated_shards(src: Iterable[dict], sizes: dict[str, int], stats: LoaderStats) -> Iterator[dict]:
-    """Stage 2: skip (and count) shards that are missing or whose size is not the manifest's."""
-    bad: set[str] = set()
+def check_shard_sizes(src: Iterable[dict], sizes: dict[str, int]) -> Iterator[dict]:
+    """Stage 2: refuse a shard that is missing or whose size is no longer the manifest's (replaced or
+    truncated since the loader was built): the manifest vouches for the shards, nothing else is read."""
     for item in src:
         url = item["url"]
         try:
@@ -126,35 +132,60 @@ def drop_truncated_shards(src: Iterable[dict], sizes: dict[str, int], stats: Loa
         except OSError:
             size = -1
         if size != sizes[url]:
-            stats.truncated_shards += 1
-            stats.note(f"skipping shard {url}: {size} bytes on disk, manifest says {sizes[url]} "
-                       "(truncated or replaced; run `ffbench prepare --verify`)")
-            bad.add(url)
-            if len(bad) == len(sizes):  # resampling would otherwise spin forever
-                raise ManifestError(f"every shard of this split is missing or truncated ({len(bad)}); "
-                                    "run `ffbench prepare --verify`, then `ffbench prepare` to rebuild")
-            continue
+            raise ShardError(_size_problem(url, size, sizes[url]))
         yield item
 
 
-class _TarHandler:
-    """Explicit failure policy for tar expansion: unsafe member names stop everything; any other
-    read error is counted and the rest of that shard skipped."""
-
-    def __init__(self, stats: LoaderStats):
-        self.stats = stats
-
-    def __call__(self, exc: Exception) -> bool:
-        if isinstance(exc, UnsafeTarError):
-            raise exc
-        self.stats.tar_errors += 1
-        self.stats.note(f"tar read error, rest of shard skipped: {type(exc).__name__}: {exc}")
-        return True
+def _size_problem(url: str, size: int, recorded: int) -> str:
+    have = "missing" if size < 0 else f"{size} bytes on disk"
+    return (f"shard {url}: {have}, its manifest says {recorded} bytes (truncated, replaced or deleted "
+            "after `ffbench prepare`); run `ffbench prepare --verify --out DATA` to list the damage, then "
+            "`ffbench prepare` to rebuild")
 
 
-def _checked_name(name: str) -> str:
-    check_member_name(name)
-    return name
+def expand_shards(src: Iterable[dict]) -> Iterator[dict]:
+    """Stage 3: shard url -> its samples, by `ffbench.datasets.shards.iter_shard`'s rule (the same reader
+    as eval and generate): an unreadable, truncated or empty shard, or an unsafe member, is an error
+    naming the shard, never a skip (a resampled source would draw broken shards forever)."""
+    for item in src:
+        yield from iter_shard(item["url"])
+
+
+def _names(items: list[str], first: int = 5) -> str:
+    """`a, b, c` or `a, b, c, d, e and 7 more`."""
+    shown = ", ".join(items[:first])
+    return shown + (f" and {len(items) - first} more" if len(items) > first else "")
+
+
+def check_split(split_dir: Path, manifest: dict, wanted: tuple[str, ...]) -> None:
+    """Before any batch: every shard the manifest lists has its recorded size, reads as a tar of safe
+    members holding at least one sample (headers only, no payload is read), and some sample holds every
+    key in `wanted`. Raises ShardError / UnsafeTarError naming the shard (and the samples)."""
+    lacking: list[str] = []  # "shard-000000.tar: v0 lacks [...]"
+    shards_lacking: list[str] = []
+    total = 0
+    for entry in manifest["shards"]:
+        path = split_dir / entry["name"]
+        size = path.stat().st_size if path.is_file() else -1
+        if size != entry["bytes"]:
+            raise ShardError(_size_problem(str(path), size, entry["bytes"]))
+        bad_here = False
+        for sample in iter_shard(path, payloads=False):
+            total += 1
+            if missing := [k for k in wanted if k not in sample]:
+                lacking.append(f"{sample['__key__']} lacks {missing}")
+                bad_here = True
+        if bad_here:
+            shards_lacking.append(entry["name"])
+    if lacking and len(lacking) == total:
+        raise ShardError(
+            f"no sample of {split_dir} holds every key this model reads ({', '.join(wanted)}): all {total} "
+            f"samples lack some, in shards {_names(shards_lacking, 3)} (samples: {_names(lacking)}); "
+            "these shards were not written by `ffbench prepare` for this model: rebuild them with "
+            "`ffbench prepare`")
+    if lacking:
+        log.warning("%d of %d samples of %s lack keys and will be skipped (shards %s; samples %s)",
+                    len(lacking), total, split_dir, _names(shards_lacking, 3), _names(lacking))
 
 
 class SampleShuffle(_Stage):
@@ -210,29 +241,48 @@ class RandomWindow(_Stage):
 
     def run(self, src: Iterable[dict]) -> Iterator[dict]:
         rng = _rng(self.seed, self.place(), "window")
-        failures = 0  # in a row; resampling over nothing but unusable samples would never end
+        # The unusable samples since the last usable one, as (shard, key, problem): resampling over
+        # nothing but unusable samples would never end, so enough of them in a row stop the run, naming them.
+        failed: list[tuple[str, str, str]] = []
+        yielded = 0
         for sample in src:
             try:
                 out = self.window(sample, rng)
+                problem = f"shorter than frames={self.frames}" if out is None else ""
             except Exception as exc:  # noqa: BLE001 - any unreadable sample is skipped, never fatal
                 self.stats.corrupt_samples += 1
+                problem = f"{type(exc).__name__}: {exc}"
                 self.stats.note(f"skipping corrupt sample {sample.get('__key__')!r} from "
-                                f"{sample.get('__url__')}: {type(exc).__name__}: {exc}")
+                                f"{sample.get('__url__')}: {problem}")
                 out = None
             if out is None:
-                failures += 1
-                if failures >= self.give_up_after:
-                    raise ValueError(
-                        f"no usable sample among the last {failures}: {self.stats.short_videos} shorter than "
-                        f"frames={self.frames}, {self.stats.corrupt_samples} corrupt; lower `frames` or "
-                        "rebuild the shards with `ffbench prepare`")
+                failed.append((str(sample.get("__url__")), str(sample.get("__key__")), problem))
+                if len(failed) >= self.give_up_after:
+                    raise self.no_usable_sample(failed)
                 continue
-            failures = 0
+            failed = []
+            yielded += 1
             self.stats.samples += 1
             yield out
+        place = self.place()
+        if failed and not yielded and place.workers == place.world == 1:
+            # A whole pass over the split gave nothing (with workers the main process checks the sum).
+            raise self.no_usable_sample(failed)
+
+    def no_usable_sample(self, failed: list[tuple[str, str, str]]) -> ShardError:
+        short = sum(problem.startswith("shorter than") for _, _, problem in failed)
+        shards = sorted({Path(url).name for url, _, _ in failed})
+        keys = list(dict.fromkeys(key for _, key, _ in failed))
+        folder = Path(failed[0][0]).parent
+        url, key, problem = next((f for f in failed if not f[2].startswith("shorter than")), failed[0])
+        return ShardError(
+            f"no usable sample among the last {len(failed)} read from {folder}: {short} shorter than "
+            f"frames={self.frames}, {len(failed) - short} corrupt; shards {_names(shards, 3)}; samples "
+            f"{_names(keys)} ({len(keys)} distinct); e.g. {Path(url).name} sample {key!r}: {problem}. "
+            "Rebuild the shards with `ffbench prepare`" + (", or lower `frames`" if short else ""))
 
     def window(self, sample: dict, rng: random.Random) -> dict | None:
-        wanted = ("json",) + (REQUIRED_KEYS[1:] if self.latents else ()) + (("mp4",) if self.pixels else ())
+        wanted = wanted_keys(self.latents, self.pixels)
         missing = [k for k in wanted if k not in sample]
         if missing:
             raise ValueError(f"sample lacks {missing}")
@@ -290,8 +340,8 @@ class FastForward(_Stage):
 
 
 STATS_ONLY = "__stats_only__"  # marks the counts-only item a worker sends when its stream ends
-COUNTERS = ("samples", "corrupt_samples", "truncated_shards", "tar_errors", "short_videos",
-            "clip_from_frame0")
+COUNTERS = ("samples", "corrupt_samples", "short_videos", "clip_from_frame0")
+ERROR = "__error__"  # the expected failure (a UserError) a worker hands to the main process
 
 
 class ReportStats:
@@ -313,9 +363,15 @@ class ReportStats:
             last, seen_messages = now, len(self.stats.messages)
             return out
 
-        for batch in src:
-            batch["loader_stats"] = report()
-            yield batch
+        try:
+            for batch in src:
+                batch["loader_stats"] = report()
+                yield batch
+        except UserError as err:
+            # Raised here, torch would re-raise it in the main process with the worker's traceback pasted
+            # into the message; sent as data, the main process raises it as it is (`MergedStatsLoader`).
+            yield {"loader_stats": report(), STATS_ONLY: True, ERROR: err}
+            return
         # What was skipped after the last batch (or in a worker that made none) still has to arrive.
         yield {"loader_stats": report(), STATS_ONLY: True}
 
@@ -327,13 +383,23 @@ class MergedStatsLoader:
         self.loader, self.stats, self.manifest = loader, stats, manifest
 
     def __iter__(self) -> Iterator[dict]:
+        before = (self.stats.samples, self.stats.short_videos, self.stats.corrupt_samples)
         for batch in self.loader:
             counts, messages = batch.pop("loader_stats")
             for key, delta in counts.items():
                 setattr(self.stats, key, getattr(self.stats, key) + delta)
             self.stats.messages.extend(messages[: max(0, 20 - len(self.stats.messages))])
+            if ERROR in batch:
+                raise batch[ERROR]
             if not batch.pop(STATS_ONLY, False):
                 yield batch
+        samples, short, corrupt = (now - then for now, then in zip(
+            (self.stats.samples, self.stats.short_videos, self.stats.corrupt_samples), before, strict=True))
+        if not samples and short + corrupt:  # a whole pass over the split gave nothing
+            raise ShardError(
+                f"no usable sample in a whole pass over the shards: {short} shorter than the window, "
+                f"{corrupt} corrupt ({_names(self.stats.messages, 3) or 'none logged'}); rebuild the shards "
+                "with `ffbench prepare`" + (", or lower `frames`" if short else ""))
 
 
 def _dist_info(rank: int | None, world_size: int | None) -> tuple[int, int]:
@@ -419,6 +485,9 @@ def latent_clip_loader(
         _check_encoders(manifest, expect_encoders, split_dir)
     if not manifest["shards"]:
         raise ManifestError(f"{split_dir}: the manifest lists no shards (no usable {split} videos)")
+    # Read every shard's headers now, in this process: a broken split is refused before any batch (and
+    # before a training run writes anything), naming the shard, not in a worker.
+    check_split(split_dir, manifest, wanted_keys(latents, pixels))
     sizes = {str(split_dir / s["name"]): s["bytes"] for s in manifest["shards"]}
     total = sum(s["samples"] for s in manifest["shards"])
     rank, world = _dist_info(rank, world_size)
@@ -427,10 +496,10 @@ def latent_clip_loader(
     pipeline = wds.DataPipeline(
         # 1. shard urls: resampled per (rank, worker) RNG, or shuffled per epoch and split by node/worker
         ShardSource(sorted(sizes), resampled, **place),
-        # 2. skip shards whose size disagrees with the manifest (truncated), counting them
-        partial(drop_truncated_shards, sizes=sizes, stats=stats),
-        # 3. tar -> samples; member names checked; read errors counted, rest of the shard skipped
-        wds.tarfile_to_samples(handler=_TarHandler(stats), rename_files=_checked_name),
+        # 2. refuse a shard whose size is no longer the manifest's (changed since check_split)
+        partial(check_shard_sizes, sizes=sizes),
+        # 3. tar -> samples by the one shard-reading rule: an unreadable shard is an error naming it
+        expand_shards,
         # 4. sample shuffle buffer
         SampleShuffle(shuffle_buffer, **place),
         # 5. a fresh random window per sample; corrupt and short samples skipped and counted

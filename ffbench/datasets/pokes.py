@@ -172,7 +172,14 @@ def build_flow_cache(data_dir: str | Path, split: str, settings: FlowSettings,
         if len(flows):
             max_norm = max(max_norm, float(np.sqrt((flows.astype(np.float32) ** 2).sum(axis=1)).max()))
     if not videos:
-        raise ManifestError(f"{split_dir}: no readable videos to compute flow from; run `ffbench prepare`")
+        shards = sorted(path.name for path in split_dir.glob("*.tar"))
+        named = ", ".join(list(skipped)[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+        example = next(iter(skipped.items()), None)
+        raise ManifestError(
+            f"{split_dir}: no readable videos to compute flow from: {len(skipped)} mp4s that do not decode "
+            f"({named}) in shards {', '.join(shards[:3])}{' ...' if len(shards) > 3 else ''}"
+            + (f"; e.g. {example[0]}: {example[1]}" if example else "")
+            + "; rebuild the shards with `ffbench prepare`")
     if max_norm <= 0:
         raise FlowCacheError(f"every clip of {split_dir} is static (zero flow between the first and the last "
                              f"of {settings.span + 1} frames): there is no motion to sample pokes from")

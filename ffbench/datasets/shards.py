@@ -168,25 +168,75 @@ def sample_bytes(arrays: dict[str, object]) -> dict[str, bytes]:
     return out
 
 
+def _refuse(shard: Path, reason: str) -> ShardError:
+    return ShardError(
+        f"{shard}: {reason}; it is damaged or not written by `ffbench prepare`: move it out of "
+        f"{shard.parent}, or check the split with `ffbench prepare --verify --out DATA`")
+
+
+def iter_shard(shard: str | Path, *, payloads: bool = True) -> Iterator[dict]:
+    """Yield the samples of one shard in member order, each `{"__key__", "__url__", "<ext>": bytes}`
+    (with `payloads=False` each `<ext>` holds the member's size instead: only the headers are read).
+
+    The one rule every shard reader follows (the training loaders, eval's real set, generate's test
+    split, the flow cache): members must have plain relative names and be regular files (`check_member`,
+    UnsafeTarError), and a shard that is not a readable tar, ends before its end-of-archive marker
+    (truncated) or holds no sample is refused at once as a ShardError naming it and the reason. Nothing
+    is skipped and retried: a reader that skipped a broken shard and drew again would loop forever on a
+    split of broken shards. Members are grouped into samples by WebDataset's rule: consecutive members
+    with the same name up to the first dot of their base name; members without an extension are ignored.
+    """
+    shard = Path(shard)
+    samples = 0
+    current: dict | None = None
+    try:
+        size = shard.stat().st_size
+        with tarfile.open(shard, mode="r:") as tar:  # shards are plain tars
+            for info in tar:
+                check_member(info, shard)
+                if not info.isreg():
+                    continue
+                folder, _, base = info.name.rpartition("/")
+                stem, dot, ext = base.partition(".")
+                if not dot or not stem or not ext:
+                    continue
+                key = f"{folder}/{stem}" if folder else stem
+                if current is not None and current["__key__"] != key:
+                    samples += 1
+                    yield current
+                    current = None
+                if current is None:
+                    current = {"__key__": key, "__url__": str(shard)}
+                ext = ext.lower()
+                if ext in current:
+                    raise _refuse(shard, f"sample {key!r} holds two {ext!r} members (member {info.name!r})")
+                current[ext] = tar.extractfile(info).read() if payloads else info.size
+            # A tar ends with zero blocks; a file that ends at (or inside) a header lost its tail.
+            if tar.offset + tarfile.BLOCKSIZE > size:
+                raise _refuse(shard, "the tar ends before its end-of-archive marker (the file is truncated)")
+    except (tarfile.TarError, EOFError) as exc:
+        raise _refuse(shard, f"not a readable tar shard ({type(exc).__name__}: {exc})") from None
+    except FileNotFoundError:
+        raise ShardError(f"{shard}: no such shard; it was moved or deleted: run `ffbench prepare` (it "
+                         "resumes) to rebuild the split") from None
+    if current is not None:
+        samples += 1
+        yield current
+    if samples == 0:
+        raise _refuse(shard, "the tar holds no sample (no member named <key>.<ext>)")
+
+
 def iter_split_entries(split_dir: str | Path, extension: str) -> Iterator[tuple[str, bytes]]:
     """Yield (sample key, bytes) of every `<key>.<extension>` member of a split's shards, in shard order.
 
-    Member names are checked (no absolute paths, `..` or links) before anything is read.
+    Every shard is read by `iter_shard`'s rule: member names are checked (no absolute paths, `..` or
+    links) before anything is read, and an unreadable, truncated or empty shard is refused.
     """
     shards = sorted(Path(split_dir).glob("*.tar"))
     if not shards:
         raise ShardError(f"{split_dir}: no .tar shards here; pass a split folder written by "
                          "`ffbench prepare`")
-    suffix = "." + extension
     for shard in shards:
-        try:
-            with tarfile.open(shard, mode="r:") as tar:  # shards are plain tars
-                for info in tar:
-                    check_member(info, shard)
-                    if info.isreg() and info.name.endswith(suffix):
-                        yield info.name[: -len(suffix)], tar.extractfile(info).read()
-        except (tarfile.TarError, EOFError) as exc:
-            raise ShardError(
-                f"{shard}: not a readable tar shard ({type(exc).__name__}: {exc}); it is damaged or not "
-                f"written by `ffbench prepare`: move it out of {Path(split_dir)}, or check the split with "
-                "`ffbench prepare --verify --out DATA`") from None
+        for sample in iter_shard(shard):
+            if extension in sample:
+                yield sample["__key__"], sample[extension]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,8 @@ from ffbench.errors import UserError
 from ffbench.fileio import write_json_atomic
 from ffbench.presets import Preset, get_preset
 from ffbench.training.checkpoint import latest_checkpoint
-from ffbench.training.config import TrainConfig, config_differences
-from ffbench.training.distributed import DistInfo, barrier, cleanup_distributed, init_distributed
+from ffbench.training.config import TrainConfig, TrainOptionError, config_differences
+from ffbench.training.distributed import DistInfo, cleanup_distributed, init_distributed
 from ffbench.training.fashionflow import ShardMismatchError, find_data_dir
 from ffbench.training.loop import (
     Phase,
@@ -93,13 +94,14 @@ class CINNOptions:
     def __post_init__(self) -> None:
         get_preset(self.preset)
         if self.stage not in STAGE_CHOICES:
-            raise ValueError(f"--stage {self.stage!r}: choose one of {', '.join(STAGE_CHOICES)}")
+            raise TrainOptionError(f"--stage {self.stage!r}: choose one of {', '.join(STAGE_CHOICES)}")
         if not 0.0 <= self.gan_start <= 1.0:
-            raise ValueError(f"gan_start={self.gan_start}: a fraction of the autoencoder steps in [0, 1]")
+            raise TrainOptionError(f"gan_start={self.gan_start}: a fraction of the autoencoder steps in "
+                                   "[0, 1]")
         if self.flow_lr is not None and not self.flow_lr > 0:
-            raise ValueError(f"flow_lr={self.flow_lr} must be positive")
+            raise TrainOptionError(f"flow_lr={self.flow_lr} must be positive")
         if self.num_workers < 0:
-            raise ValueError(f"num_workers={self.num_workers} must be >= 0")
+            raise TrainOptionError(f"num_workers={self.num_workers} must be >= 0")
 
     @property
     def model_preset(self) -> str:
@@ -114,7 +116,7 @@ def part_configs(options: CINNOptions, preset: Preset) -> dict[str, dict[str, An
     configs["autoencoder"]["fps"] = preset.fps
     for part, values in options.sizes.items():
         if part not in configs:
-            raise ValueError(f"sizes: unknown part {part!r}; parts: {', '.join(configs)}")
+            raise TrainOptionError(f"sizes: unknown part {part!r}; parts: {', '.join(configs)}")
         configs[part].update(values)
     return configs
 
@@ -232,22 +234,28 @@ def flow_setup(configs: dict, config: TrainConfig, lr: float, export: Path, devi
 REQUIRES = {"autoencoder": (), "condition": ("autoencoder",), "flow": ("autoencoder", "condition")}
 
 
-def _write_top_config(out: Path, top: dict[str, Any], info: DistInfo) -> None:
-    """`<out>/config.json`: the model and part configs shared by the stages; a stage run on an `out` made
-    with other settings is refused, naming the difference."""
+def _check_top_config(out: Path, top: dict[str, Any]) -> Callable[[], None]:
+    """Check `<out>/config.json` (the model and part configs shared by the stages; a stage run on an `out`
+    made with other settings is refused, naming the difference) and return the writer of a new one, which
+    the first stage calls once its first step can run (nothing is written before the inputs are checked)."""
     path = out / "config.json"
-    if info.is_main:
-        top = json.loads(json.dumps(top))
-        if path.is_file():
+    top = json.loads(json.dumps(top))
+    if path.is_file():
+        try:
             saved = json.loads(path.read_text(encoding="utf-8"))
-            diffs = config_differences(saved, top)
-            if diffs:
-                raise UserError(f"--out {out} holds a cINN run with other settings: {'; '.join(diffs)}. Use "
-                                "the same settings, or another --out directory.")
-        else:
-            out.mkdir(parents=True, exist_ok=True)
+        except ValueError as err:
+            raise UserError(f"{path} is unreadable ({err}); it was damaged: restore it, or use another --out "
+                            "directory") from None
+        diffs = config_differences(saved, top)
+        if diffs:
+            raise UserError(f"--out {out} holds a cINN run with other settings: {'; '.join(diffs)}. Use "
+                            "the same settings, or another --out directory.")
+
+    def write() -> None:
+        if not path.is_file():
             write_json_atomic(path, top)
-    barrier(info)
+
+    return write
 
 
 def stage_done(out: Path, stage: str, steps: int) -> bool:
@@ -274,7 +282,8 @@ def _require(out: Path, stage: str) -> dict[str, str]:
 
 
 def train_stage(stage: str, data_dir: Path, out: Path, config: TrainConfig, options: CINNOptions,
-                configs: dict, *, resume: bool, progress: bool, info: DistInfo) -> TrainResult:
+                configs: dict, *, resume: bool, progress: bool, info: DistInfo,
+                on_start: Callable[[], None] | None = None) -> TrainResult:
     """Train one stage in `<out>/<stage>` and export its part to `<out>/model/<stage>` when it finishes."""
     from ffbench.datasets.loader import pixel_clip_loader
     from ffbench.models.cinn.perceptual import load_perceptual
@@ -324,7 +333,7 @@ def train_stage(stage: str, data_dir: Path, out: Path, config: TrainConfig, opti
 
     log.info("cinn: stage %s in %s (%d steps, batch %d)", stage, out / stage, config.steps, config.batch_size)
     result = train_phases(setup, batches, config, out / stage, resume=resume, run_config=run_config,
-                          info=info, on_finish=on_finish, progress=progress)
+                          info=info, on_finish=on_finish, progress=progress, on_start=on_start)
     if result.step >= config.steps and not result.interrupted:
         result.exported = export / stage
     return result
@@ -356,8 +365,8 @@ def train_cinn(
         check_pixel_shards(read_manifest(train_split), preset, train_split)
         out = Path(out)
         configs = part_configs(options, preset)
-        _write_top_config(out, {"model": "cinn", "preset": preset.name, "model_preset": options.model_preset,
-                                "parts": configs}, info)
+        write_top = _check_top_config(out, {"model": "cinn", "preset": preset.name,
+                                            "model_preset": options.model_preset, "parts": configs})
         stages = STAGES if options.stage == "all" else (options.stage,)
         result, step_seconds = None, []
         for stage in stages:
@@ -365,7 +374,7 @@ def train_cinn(
                 log.info("cinn: stage %s already trained to step %d; skipping", stage, config.steps)
                 continue
             result = train_stage(stage, data_dir, out, config, options, configs, resume=resume,
-                                 progress=progress, info=info)
+                                 progress=progress, info=info, on_start=write_top)
             log.info("cinn: stage %s %.3f s/step", stage, result.seconds_per_step)
             step_seconds.append(result.seconds_per_step)
             if result.interrupted:

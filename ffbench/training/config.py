@@ -72,6 +72,10 @@ class TrainConfig:
         return cls(**data)
 
 
+class TrainOptionError(UserError, ValueError):
+    """A model's training option is out of range (the message names it and the allowed values)."""
+
+
 class ConfigMismatchError(UserError, ValueError):
     """A resume was asked with settings that differ from the run directory's `config.json` (or that file is
     damaged), or a fresh run was asked in a directory that already holds one."""
@@ -91,12 +95,11 @@ def config_differences(saved: dict[str, Any], requested: dict[str, Any], prefix:
     return diffs
 
 
-def prepare_run_config(run_dir: str | Path, run_config: dict[str, Any], resume: bool) -> None:
-    """Create or check `<run_dir>/config.json`.
+def check_run_config(run_dir: str | Path, run_config: dict[str, Any], resume: bool) -> dict[str, Any]:
+    """Check `<run_dir>/config.json` against a request without writing anything; return the config to write.
 
     A fresh run refuses a directory that already holds a run (so nothing is overwritten by accident);
-    a resume refuses a request whose settings differ from the saved ones, except `RESUMABLE_CHANGES`,
-    and then records the new values of those.
+    a resume refuses a request whose settings differ from the saved ones, except `RESUMABLE_CHANGES`.
     """
     run_dir = Path(run_dir)
     path = run_dir / "config.json"
@@ -119,5 +122,16 @@ def prepare_run_config(run_dir: str | Path, run_config: dict[str, Any], resume: 
             f"--out {run_dir} already holds a run (config.json exists); pass --resume to continue it or "
             "choose another --out directory"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, run_config)
+    return run_config
+
+
+def write_run_config(run_dir: str | Path, run_config: dict[str, Any]) -> None:
+    """Write `<run_dir>/config.json` atomically (creating `run_dir`); call once the first step can run,
+    so a run that fails on its inputs leaves the folder as it found it (issue 25)."""
+    write_json_atomic(Path(run_dir) / "config.json", run_config)
+
+
+def prepare_run_config(run_dir: str | Path, run_config: dict[str, Any], resume: bool) -> None:
+    """`check_run_config`, then `write_run_config` (for callers with nothing to check in between); a
+    resume records the new values of `RESUMABLE_CHANGES`."""
+    write_run_config(run_dir, check_run_config(run_dir, run_config, resume))

@@ -23,7 +23,7 @@ from torch import nn
 from ffbench.errors import UserError
 from ffbench.fileio import apply_umask
 from ffbench.presets import Preset, get_preset
-from ffbench.training.config import TrainConfig
+from ffbench.training.config import TrainConfig, TrainOptionError
 from ffbench.training.distributed import DistInfo, cleanup_distributed, init_distributed, loss_view
 from ffbench.training.loop import TrainResult, seed_everything, train
 
@@ -52,9 +52,10 @@ class FashionFlowOptions:
     def __post_init__(self) -> None:
         for name, allowed in (("schedule", SCHEDULES), ("conditioning", CONDITIONINGS), ("stage", STAGES)):
             if getattr(self, name) not in allowed:
-                raise ValueError(f"{name}={getattr(self, name)!r}; choose one of {', '.join(allowed)}")
+                raise TrainOptionError(f"--{name} {getattr(self, name)!r}: choose one of "
+                                       f"{', '.join(allowed)}")
         if self.num_workers < 0:
-            raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
+            raise TrainOptionError(f"num_workers must be >= 0, got {self.num_workers}")
 
 
 def find_data_dir(shards: str | Path) -> Path:

@@ -19,7 +19,7 @@ from torch import nn
 from ffbench.errors import UserError
 from ffbench.presets import Preset, get_preset
 from ffbench.training.checkpoint import export_pretrained
-from ffbench.training.config import TrainConfig
+from ffbench.training.config import TrainConfig, TrainOptionError
 from ffbench.training.distributed import DistInfo, cleanup_distributed, init_distributed
 from ffbench.training.fashionflow import ShardMismatchError, find_data_dir
 from ffbench.training.loop import Phase, TrainingSetup, TrainResult, adamw, seed_everything, train_phases
@@ -41,7 +41,8 @@ class ImaginatorOptions:
     def __post_init__(self) -> None:
         get_preset(self.preset)
         if self.l1_weight < 0 or self.num_workers < 0:
-            raise ValueError(f"l1_weight={self.l1_weight} and num_workers={self.num_workers} must be >= 0")
+            raise TrainOptionError(f"l1_weight={self.l1_weight} and num_workers={self.num_workers} must be "
+                                   ">= 0")
 
 
 def check_pixel_manifest(manifest: dict[str, Any], preset: Preset, where: Path) -> None:

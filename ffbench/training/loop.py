@@ -67,6 +67,7 @@ to start where the interrupted run stopped, so N steps + resume N steps equals 2
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -86,7 +87,7 @@ from tqdm.auto import tqdm
 
 from ffbench.errors import UserError
 from ffbench.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from ffbench.training.config import TrainConfig, prepare_run_config
+from ffbench.training.config import TrainConfig, check_run_config, write_run_config
 from ffbench.training.distributed import DistInfo, any_rank, barrier, init_distributed
 from ffbench.training.ema import ModelEMA
 
@@ -365,6 +366,7 @@ def train_phases(
     info: DistInfo | None = None,
     on_finish: Callable[[dict[str, nn.Module]], None] | None = None,
     progress: bool = True,
+    on_start: Callable[[], None] | None = None,
 ) -> TrainResult:
     """Train `setup` for `config.steps` steps, checkpointing into `run_dir` (see the module docstring).
 
@@ -383,13 +385,18 @@ def train_phases(
         info: process-group info; default `init_distributed()` (torchrun aware).
         on_finish: called on the main process with the modules, EMA modules holding their EMA weights,
             after the last step (e.g. to export the generator); the trained weights are put back after.
+        on_start: called on the main process once the checkpoint is loaded and the first batch read,
+            before anything is written into `run_dir` (e.g. a parent folder's own config file).
+
+    Nothing is written before the settings, the checkpoint to resume from and the first batch are
+    checked: a run that fails on its inputs leaves `run_dir` as it found it.
     """
     setup.check()
     info = info or init_distributed()
     run_dir = Path(run_dir)
-    if info.is_main:
-        prepare_run_config(run_dir, {"train": config.to_dict(), **(run_config or {})}, resume)
-    barrier(info)
+    # Nothing is written into run_dir until the inputs are checked: the settings here, the checkpoint and
+    # the data below (a resume that fails leaves the run byte-identical, a new run leaves no folder).
+    full_config = check_run_config(run_dir, {"train": config.to_dict(), **(run_config or {})}, resume)
 
     modules, optimizers, phases = setup.modules, setup.optimizers, setup.phases
     for module in modules.values():
@@ -417,10 +424,24 @@ def train_phases(
                         "run is valid but not bit-identical to an uninterrupted one", info.rank, found)
         if info.is_main:
             log.info("resumed from %s (step %d, batch %d)", found, step, data_position)
-            _truncate_log(run_dir / "log.jsonl", step)
     elif resume and info.is_main:
         log.info("no checkpoint in %s: starting from step 0", run_dir)
-        _truncate_log(run_dir / "log.jsonl", 0)
+
+    # The first batch proves the data can be read (the loader checks every shard when it is built);
+    # only then does the run directory get its config and the log its truncation.
+    stream: Iterator[dict[str, Any]] = iter(batches(data_position))
+    if step < config.steps:
+        try:
+            stream = itertools.chain([next(stream)], stream)
+        except StopIteration:
+            raise UserError(f"the batch source gave no batch at batch {data_position}; check the shards "
+                            "(`ffbench prepare --verify --out DATA`)") from None
+    if info.is_main:
+        if on_start is not None:
+            on_start()
+        write_run_config(run_dir, full_config)
+        if resume:
+            _truncate_log(run_dir / "log.jsonl", step)
     barrier(info)
 
     def save(at_step: int) -> Path:
@@ -436,7 +457,6 @@ def train_phases(
     all_trainable = [p for params in trainable.values() for p in params]
 
     result = TrainResult(step=step, last_checkpoint=last_ckpt)
-    stream: Iterator[dict[str, Any]] = iter(batches(data_position))
     bar = tqdm(total=config.steps, initial=step, disable=not (progress and info.is_main), unit="step",
                dynamic_ncols=True)
     log_file = run_dir / "log.jsonl"

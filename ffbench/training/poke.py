@@ -43,6 +43,7 @@ from ffbench.models.poke.losses import (
     video_perceptual,
 )
 from ffbench.training.checkpoint import export_pretrained
+from ffbench.training.config import TrainOptionError
 from ffbench.training.loop import Phase, StepContext, TrainingSetup
 
 log = logging.getLogger("ffbench.training")
@@ -208,7 +209,7 @@ class PokeOptions:
 
     def __post_init__(self) -> None:
         if not 0 <= self.zero_poke_rate < 1 or self.num_workers < 0 or (self.gan_start or 0) < 0:
-            raise ValueError(f"zero_poke_rate={self.zero_poke_rate} must be in [0, 1), num_workers and "
+            raise TrainOptionError(f"zero_poke_rate={self.zero_poke_rate} must be in [0, 1), num_workers and "
                              f"gan_start >= 0 (got {self.num_workers}, {self.gan_start})")
 
 
