@@ -346,7 +346,9 @@ def test_a_downloaded_list_may_only_hold_http_urls(server, monkeypatch, tmp_path
                         {s: f"{server.url}/lists/fashion_{s}.txt" for s in ("train", "test")})
     with pytest.raises(UnsupportedSourceError, match="only hold http") as err:
         fetch_dataset(tmp_path, progress=False, timeout=TIMEOUT)
-    assert "/etc/passwd" in str(err.value) and "(and 1 more)" in str(err.value)
+    # both bad lines, each with its list and line number, in one error
+    assert "/etc/passwd" in str(err.value) and "videos/x.mp4" in str(err.value)
+    assert "fashion_train.txt line 1:" in str(err.value) and "fashion_test.txt line 1:" in str(err.value)
     assert not (tmp_path / "videos").exists() and not (tmp_path / "quarantine").exists()
 
 
