@@ -465,15 +465,15 @@ def _prepare(data_dir: Path, call: dict, state: _Progress, start: float) -> Prep
     from ffbench.encoders import load_clip
 
     _check_record(data_dir, threads, call, write=False)
-    # the lists, whole (every bad line named at once); the official ones are fetched into memory
-    sources = None if synthetic else collect_sources(data_dir / "source", urls_file=urls, source_dir=source)
     check_writable_dir(data_dir, "--out")  # a read-only or full disk fails now, creating nothing
     # weights that cannot be trained here must exist before anything slow starts (a hub id that is not
-    # cached offline fails here, in seconds, naming its flag)
+    # cached offline fails here, in seconds, naming its flag, before the lists are fetched)
     vae_model = None
     if vae_spec != "tiny":
         vae_model, _ = stage_vae(data_dir, vae_spec, [], p, resize, vae_steps, seed)
     clip_model = None if clip_spec == "tiny" else load_clip(clip_spec, seed=seed)
+    # the lists, whole (every bad line named at once); the official ones are fetched into memory
+    sources = None if synthetic else collect_sources(data_dir / "source", urls_file=urls, source_dir=source)
 
     # Work starts: create --out and take the lock. A failure from here keeps what was finished (a rerun
     # resumes), but a lock file or a folder that holds nothing else is removed again.
