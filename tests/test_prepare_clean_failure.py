@@ -124,6 +124,21 @@ def test_a_refused_connection_names_the_url_the_reason_and_the_reports(tmp_path)
     assert not (data / "encoders" / "vae").exists()  # refused before training a VAE on nothing
 
 
+def test_a_failure_before_any_work_removes_the_new_out_and_its_new_parents(tmp_path, monkeypatch):
+    """A failure once --out exists but before anything is made in it (here: the tiny CLIP cannot be
+    built) leaves no folder, lock file or prepare.json behind."""
+    import ffbench.encoders
+    from ffbench.errors import UserError
+
+    def no_clip(*args, **kwargs):
+        raise UserError("--clip tiny: cannot be built here (a test)")
+
+    monkeypatch.setattr(ffbench.encoders, "load_clip", no_clip)
+    result = timed_cli("prepare", "--synthetic", "--out", tmp_path / "a" / "b" / "data", *SMALL, *SYNTH)
+    assert_clean_failure(result, "cannot be built here")
+    assert list(tmp_path.iterdir()) == []
+
+
 # -- point 5: --strict leaves nothing a later command accepts ---------------------------------------
 @pytest.fixture(scope="module")
 def own_videos(tmp_path_factory) -> Path:

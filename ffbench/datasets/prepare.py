@@ -18,6 +18,17 @@ Every stage is resumable and skips work already done and checked, so a prepare k
    manifest is written last, atomically, with `skipped.csv` (every video left out, and why) beside it.
    An existing manifest with the same content and shards that verify is left alone.
 
+Failing clean. Everything a run reads is checked before anything is written: the options, the thread
+count recorded in `DATA/prepare.json`, hub or local weights, every line of the URL lists (one error names
+each bad line) and whether --out can be written; a run refused there leaves --out as it found it, and a
+new --out is not created. Then work starts: --out is created and `DATA/.prepare.lock` taken. A failure
+from there keeps what was finished (a rerun resumes) but removes the lock file if this run made it, and
+a new --out that holds nothing else. The verdict on the dataset (`--strict` and any skipped video, or a
+split with no usable video) comes after the download and again after the samples, before any shard or
+manifest: it names the skipped videos and their reasons and leaves in each split a failure marker that
+every reader refuses (`manifest.mark_failed`). SIGINT and SIGTERM stop the run with exit 130 / 143 and
+one line saying what was finished and the command that resumes it.
+
 Same settings, same bytes: the videos, shards and manifests of a run are a function of its settings
 (`bench/determinism.py` checks five runs, two of them killed). One setting changes bytes without
 changing what is computed: the number of torch threads, which reorders float sums in the tiny VAE's
@@ -159,9 +170,8 @@ class _Progress:
             return f"{signame} while checking the inputs: prepare stopped before writing anything. Run " \
                    f"the same command again to start it:\n  {command}"
         done = ", ".join(self.finished()) or "nothing yet"
-        return (f"{signame} while {self.stage}: prepare stopped, and {self.data_dir} has no new manifest. "
-                f"Finished and kept: {done}. Run the same command again to resume (finished work is not "
-                f"redone):\n  {command}")
+        return (f"{signame} while {self.stage}: prepare of {self.data_dir} stopped. Finished and kept: "
+                f"{done}. Run the same command again to resume (finished work is not redone):\n  {command}")
 
 
 @dataclass
@@ -477,11 +487,12 @@ def _prepare(data_dir: Path, call: dict, state: _Progress, start: float) -> Prep
 
     # Work starts: create --out and take the lock. A failure from here keeps what was finished (a rerun
     # resumes), but a lock file or a folder that holds nothing else is removed again.
-    created = not data_dir.exists()
-    ensure_writable_dir(data_dir, "--out")
+    state.stage = "starting"
+    created = _first_missing(data_dir)  # the top folder this run creates, if any
     lock = data_dir / LOCK_NAME
     new_lock = not lock.exists()
     try:
+        ensure_writable_dir(data_dir, "--out")
         # One prepare per directory at a time; the OS drops the lock if the holder is killed.
         with FileLock(str(lock)), threads_limited(threads), _library_bars(progress):
             _check_record(data_dir, threads, call)
@@ -565,13 +576,27 @@ def _prepare(data_dir: Path, call: dict, state: _Progress, start: float) -> Prep
     return result
 
 
-def _tidy_after_failure(data_dir: Path, created: bool, new_lock: bool) -> None:
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of `path` that does not exist yet (`path` itself or a parent), or None."""
+    path, top = path.absolute(), None
+    while not path.exists() and path != path.parent:
+        path, top = path.parent, path
+    return top
+
+
+def _tidy_after_failure(data_dir: Path, created: Path | None, new_lock: bool) -> None:
     """After a failed run: remove the lock file if this run made it, and a new --out that holds nothing
-    but the settings record (so a run that failed before any work leaves no folder behind)."""
+    but the settings record, with the parents this run created (a run that failed before any work leaves
+    no folder behind)."""
     if new_lock:
         (data_dir / LOCK_NAME).unlink(missing_ok=True)
-    if created and data_dir.is_dir() and {p.name for p in data_dir.iterdir()} <= {RECORD_NAME}:
-        shutil.rmtree(data_dir, ignore_errors=True)
+    if created is None or not data_dir.is_dir() or {p.name for p in data_dir.iterdir()} - {RECORD_NAME}:
+        return
+    shutil.rmtree(data_dir, ignore_errors=True)
+    folder = data_dir.absolute().parent
+    while created in (folder, *folder.parents) and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
 
 
 def _local_spec(spec: str | None) -> str | None:
