@@ -53,6 +53,7 @@ def read_manifest(split_dir: str | Path) -> dict:
     if failed is not None:
         reason = failed.get("reason", "?") if isinstance(failed, dict) else failed
         fix = failed.get("fix", "") if isinstance(failed, dict) else ""
+        fix = fix if not fix or fix.endswith(".") else fix + "."
         raise ManifestError(f"{path}: the last `ffbench prepare` of this dataset failed, so its shards "
                             f"are not usable: {reason}. {fix}".rstrip())
     return data
