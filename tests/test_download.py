@@ -6,6 +6,7 @@ import hashlib
 import http.server
 import json
 import os
+import signal
 import threading
 import time
 from collections import Counter
@@ -27,6 +28,7 @@ from ffbench.video import write_video
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 TIMEOUT = 0.5  # client timeout; the slow route sleeps longer than this
+DRIBBLE_CHUNK, DRIBBLE_CHUNKS = 16 * 1024, 128
 HTML = b"<!DOCTYPE html><html><head><title>404</title></head><body>Not found</body></html>\n"
 
 
@@ -106,6 +108,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_response(302)
             self.send_header("Location", "ftp://127.0.0.1/x.mp4")
             self.end_headers()
+        elif route == "dribble":  # 2 MB at about 320 kB/s: a download still running when we interrupt
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp4")
+            self.send_header("Content-Length", str(DRIBBLE_CHUNK * DRIBBLE_CHUNKS))
+            self.end_headers()
+            try:
+                for _ in range(DRIBBLE_CHUNKS):
+                    self.wfile.write(bytes(DRIBBLE_CHUNK))
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client stopped, as the interrupt test wants
         elif route == "lists":
             name = self.path.split("/")[2]
             self._send(200, srv.lists[name].encode(), "text/plain")
@@ -346,8 +360,30 @@ def test_a_downloaded_list_may_only_hold_http_urls(server, monkeypatch, tmp_path
                         {s: f"{server.url}/lists/fashion_{s}.txt" for s in ("train", "test")})
     with pytest.raises(UnsupportedSourceError, match="only hold http") as err:
         fetch_dataset(tmp_path, progress=False, timeout=TIMEOUT)
-    assert "/etc/passwd" in str(err.value) and "(and 1 more)" in str(err.value)
+    # both bad lines, each with its list and line number, in one error
+    assert "/etc/passwd" in str(err.value) and "videos/x.mp4" in str(err.value)
+    assert "fashion_train.txt line 1:" in str(err.value) and "fashion_test.txt line 1:" in str(err.value)
     assert not (tmp_path / "videos").exists() and not (tmp_path / "quarantine").exists()
+
+
+def test_an_interrupt_stops_running_and_queued_downloads_and_keeps_their_partial_files(server, tmp_path):
+    """Ctrl-C while downloading: the running downloads stop at their next chunk, the queued ones never
+    start (a `with ThreadPoolExecutor` would first run every queued one), and what was received stays in
+    partial/ for the next run to continue with Range."""
+    urls = {"train": [f"{server.url}/dribble/d{i}.mp4" for i in range(6)]}
+    timer = threading.Timer(0.6, os.kill, (os.getpid(), signal.SIGINT))
+    start = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _fetch(tmp_path, urls, workers=2, retries=0, timeout=5)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - start < 2.5  # one download alone takes about 6.5 s
+    parts = sorted((tmp_path / "partial").glob("*.part"))
+    assert len(parts) == 2 and all(0 < p.stat().st_size < DRIBBLE_CHUNK * DRIBBLE_CHUNKS for p in parts)
+    assert not list((tmp_path / "quarantine").iterdir()) and not list((tmp_path / "videos").iterdir())
+    assert sum(n for path, n in server.hits.items() if path.startswith("/dribble/")) == 2
 
 
 def test_ids_round_trip_with_plus():

@@ -11,7 +11,8 @@ import click
 @click.option("--source", "source", type=click.Path(exists=True, file_okay=False),
               help="A local folder laid out like a download (fashion_train.txt / fashion_test.txt + videos).")
 @click.option("--urls", "urls", type=click.Path(exists=True, dir_okay=False),
-              help="A URL list: lines 'URL' (train) or 'SPLIT URL'. Default: the official UBC Fashion lists.")
+              help="A URL list: lines 'URL' (train) or 'SPLIT URL'; blank lines and lines starting with # "
+                   "are ignored. Default: the official UBC Fashion lists.")
 @click.option("--out", "out_dir", default=None,
               help="Dataset directory. [default: data/synthetic with --synthetic, else data/fashion]")
 @click.option("--preset", type=click.Choice(["cpu", "paper"]), default="cpu", show_default=True,
@@ -45,8 +46,9 @@ import click
               help="torch threads; recorded, and a rerun of the same --out must use the same number. "
                    "[default: 1 with the tiny encoders, else torch's]")
 @click.option("--strict", is_flag=True,
-              help="Fail (exit 1) if any video is skipped; by default skipped videos are named in the "
-                   "summary and in shards/<split>/skipped.csv and the rest is used.")
+              help="Fail (exit 1) if any video is skipped, writing no manifest that a later command would "
+                   "accept; by default skipped videos are named in the summary and in "
+                   "shards/<split>/skipped.csv and the rest is used.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def prepare(synthetic: bool, source: str | None, urls: str | None, out_dir: str | None, preset: str,
             vae: str | None, clip: str | None, resize: str, shard_size_mb: float | None, workers: int,
@@ -56,7 +58,9 @@ def prepare(synthetic: bool, source: str | None, urls: str | None, out_dir: str 
     """Download, verify and shard the Fashion dataset with cached VAE latents and CLIP tokens.
 
     Resumable: run it again after an interruption and it finishes the same shards, byte for byte.
+    Ctrl-C or SIGTERM stops it with exit 130 / 143 and a line saying what was finished.
     Videos that cannot be used are skipped, named in the summary and in shards/<split>/skipped.csv.
+    Options and URL lists are checked before anything is written: a refused run leaves --out as it was.
 
     \b
     Examples:
@@ -66,14 +70,20 @@ def prepare(synthetic: bool, source: str | None, urls: str | None, out_dir: str 
       ffbench prepare --source ~/videos/mine --vae data/synthetic/encoders/vae --out data/mine
       ffbench prepare --verify --out data/synthetic
     """
+    from ffbench.datasets.prepare import PrepareInterrupted
     from ffbench.datasets.prepare import prepare as run_prepare
 
     out = out_dir or ("data/synthetic" if synthetic else "data/fashion")
-    result = run_prepare(out, preset=preset, synthetic=synthetic, source=source, urls=urls, vae=vae,
-                         clip=clip, resize=resize, shard_size_mb=shard_size_mb, workers=workers,
-                         verify_only=verify_only, seed=seed, n_train=n_train, n_test=n_test, frames=frames,
-                         vae_steps=vae_steps, height=height, width=width, threads=threads, strict=strict,
-                         progress=not quiet)
+    try:
+        result = run_prepare(out, preset=preset, synthetic=synthetic, source=source, urls=urls, vae=vae,
+                             clip=clip, resize=resize, shard_size_mb=shard_size_mb, workers=workers,
+                             verify_only=verify_only, seed=seed, n_train=n_train, n_test=n_test,
+                             frames=frames, vae_steps=vae_steps, height=height, width=width, threads=threads,
+                             strict=strict, progress=not quiet)
+    except PrepareInterrupted as err:  # the shell's exit code for the signal, not 1
+        failure = click.ClickException(str(err))
+        failure.exit_code = err.exit_code
+        raise failure from None
     if verify_only:
         bad = {split: problems for split, problems in result.problems.items() if problems}
         for split, problems in result.problems.items():

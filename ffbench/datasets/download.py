@@ -132,8 +132,14 @@ class _Attempt(Exception):
         self.content_type, self.body = content_type, body
 
 
+class _Stopped(Exception):
+    """The run is being interrupted: leave this video (its partial file stays for the next run)."""
+
+
 class _Fetcher:
-    """Fetches and verifies sources into one dataset folder; safe to call from several threads."""
+    """Fetches and verifies sources into one dataset folder; safe to call from several threads.
+
+    `stop` (set when the run is interrupted) ends every download at its next chunk."""
 
     def __init__(self, dest: Path, retries: int, timeout: float, backoff: float, bytes_bar: tqdm):
         self.dest, self.retries, self.timeout, self.backoff = dest, retries, timeout, backoff
@@ -143,6 +149,7 @@ class _Fetcher:
         self.index_path = dest / "verified.json"
         self.index: dict[str, dict] = read_index(self.index_path)
         self.lock = threading.Lock()
+        self.stop = threading.Event()
         self.opener = http_opener()
         self.bytes_bar = bytes_bar
 
@@ -179,12 +186,16 @@ class _Fetcher:
         """Fetch, verify and keep one video; never raises for a bad file (the record says why)."""
         rec = DownloadRecord(id=src.id, url=src.url, split=src.split, status="error")
         try:
+            if self.stop.is_set():
+                raise _Stopped
             if self._already_verified(src, rec):
                 return rec
             if src.kind == "local":
                 self._fetch_local(src, rec)
             else:
                 self._fetch_http(src, rec)
+        except _Stopped:
+            rec.status, rec.error = "interrupted", "the run was interrupted before this video was done"
         except OSError as exc:
             if exc.errno in _STOP_ERRNOS:  # our own writes fail (full or read-only disk): stop, say where
                 raise
@@ -327,6 +338,8 @@ class _Fetcher:
             try:
                 with open(part, mode) as f:
                     while chunk := resp.read(_CHUNK):
+                        if self.stop.is_set():
+                            raise _Stopped
                         f.write(chunk)
                         self.bytes_bar.update(len(chunk))
             except http.client.IncompleteRead as exc:
@@ -394,7 +407,8 @@ def read_report(dest: str | Path) -> list[dict[str, str]]:
 def fetch_dataset(dest: str | Path, urls: dict[str, list[str]] | None = None,
                   urls_file: str | Path | None = None, source_dir: str | Path | None = None,
                   workers: int = 4, retries: int = 3,
-                  timeout: float = 30.0, backoff: float = 0.5, progress: bool = True) -> DownloadSummary:
+                  timeout: float = 30.0, backoff: float = 0.5, progress: bool = True,
+                  sources: list[Source] | None = None) -> DownloadSummary:
     """Fetch, verify and probe every listed video into `dest` (see the module docstring for the layout).
 
     Args:
@@ -408,10 +422,13 @@ def fetch_dataset(dest: str | Path, urls: dict[str, list[str]] | None = None,
             (never after another 4xx); the wait before attempt k+1 is backoff * 2**k seconds.
         timeout: seconds without progress before a connection or read gives up.
         progress: show tqdm bars over files and bytes.
+        sources: the lists already checked by `sources.collect_sources` (then urls, urls_file and
+            source_dir are not read again).
 
     Returns a DownloadSummary; failed files are in the report and quarantine, never in `dest/videos`.
-    Raises UnsupportedSourceError for a URL that is not http(s)/file/path or yields an unsafe id, and
-    DownloadError when the official lists cannot be fetched.
+    Raises BadListError naming every URL that is not http(s)/file/path or yields an unsafe id, and
+    DownloadError when the official lists cannot be fetched, before `dest` is created. An interrupt
+    (KeyboardInterrupt) stops the downloads at their next chunk, keeping partial files for the next run.
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1; got {workers}")
@@ -420,8 +437,9 @@ def fetch_dataset(dest: str | Path, urls: dict[str, list[str]] | None = None,
     if not timeout > 0:
         raise ValueError(f"timeout must be positive seconds; got {timeout}")
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    srcs = collect_sources(dest, urls, urls_file, source_dir, timeout, retries, backoff)
+    srcs = sources if sources is not None else collect_sources(dest, urls, urls_file, source_dir, timeout,
+                                                               retries, backoff)
+    dest.mkdir(parents=True, exist_ok=True)  # only once the lists are known to be good
 
     unique: dict[str, Source] = {}
     records: list[DownloadRecord | None] = []
@@ -444,8 +462,14 @@ def fetch_dataset(dest: str | Path, urls: dict[str, list[str]] | None = None,
             files_bar.update(1)
             return rec
 
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        pool = ThreadPoolExecutor(max_workers=workers)
+        try:
             done = dict(zip(unique, pool.map(run, unique.values()), strict=True))
+        except BaseException:  # an interrupt: stop the running downloads, start no queued one
+            fetcher.stop.set()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     it = iter(unique)
     records = [r if r is not None else done[next(it)] for r in records]
     write_csv(dest / "download_report.csv", records, DownloadRecord)

@@ -3,6 +3,12 @@
 `DATA/shards/<split>/manifest.json` holds only facts that depend on the inputs and settings (no
 timestamps, no absolute paths), so an interrupted-and-resumed prepare writes the same bytes as an
 uninterrupted one. Readers check it and refuse shards it does not vouch for.
+
+A prepare that ends with a verdict against the dataset (`--strict` with a skipped video, or a split
+with no usable video) writes, in place of each split's manifest, a marker that says why and what to do
+(`{"version": 1, "split": ..., "failed": {"reason": ..., "fix": ...}}`), and removes the split's
+shards: `read_manifest`, which every reader goes through, refuses it with that reason, so no later
+command uses a dataset its prepare rejected. The next successful prepare replaces it.
 """
 
 from __future__ import annotations
@@ -14,10 +20,11 @@ from pathlib import Path
 
 from ffbench.datasets.safety import UnsafeTarError, check_member
 from ffbench.errors import UserError
-from ffbench.fileio import sha256_file
+from ffbench.fileio import sha256_file, write_json_atomic
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
+FAILED_KEY = "failed"  # a marker in place of a manifest: the last prepare rejected this dataset
 
 
 class ManifestError(UserError, ValueError):
@@ -42,7 +49,26 @@ def read_manifest(split_dir: str | Path) -> dict:
     if data.get("version") != MANIFEST_VERSION:
         raise ManifestError(f"manifest {path} has version {data.get('version')!r}, this ffbench reads "
                             f"{MANIFEST_VERSION}; rerun `ffbench prepare`")
+    failed = data.get(FAILED_KEY)
+    if failed is not None:
+        reason = failed.get("reason", "?") if isinstance(failed, dict) else failed
+        fix = failed.get("fix", "") if isinstance(failed, dict) else ""
+        fix = fix if not fix or fix.endswith(".") else fix + "."
+        raise ManifestError(f"{path}: the last `ffbench prepare` of this dataset failed, so its shards "
+                            f"are not usable: {reason}. {fix}".rstrip())
     return data
+
+
+def mark_failed(split_dir: str | Path, split: str, reason: str, fix: str) -> None:
+    """Put a failure marker in place of `split_dir`'s manifest and remove the split's shards (see the
+    module docstring): every reader then refuses the split, saying `reason` and `fix`."""
+    split_dir = Path(split_dir)
+    split_dir.mkdir(parents=True, exist_ok=True)
+    (split_dir / MANIFEST_NAME).unlink(missing_ok=True)  # the marker replaces it; never a stale manifest
+    for shard in split_dir.glob("shard-*.tar"):
+        shard.unlink()
+    write_json_atomic(split_dir / MANIFEST_NAME, {"version": MANIFEST_VERSION, "split": split,
+                                                  FAILED_KEY: {"reason": reason, "fix": fix}})
 
 
 def count_tar_samples(path: str | Path) -> int:

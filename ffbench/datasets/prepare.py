@@ -18,6 +18,17 @@ Every stage is resumable and skips work already done and checked, so a prepare k
    manifest is written last, atomically, with `skipped.csv` (every video left out, and why) beside it.
    An existing manifest with the same content and shards that verify is left alone.
 
+Failing clean. Everything a run reads is checked before anything is written: the options, the thread
+count recorded in `DATA/prepare.json`, hub or local weights, every line of the URL lists (one error names
+each bad line) and whether --out can be written; a run refused there leaves --out as it found it, and a
+new --out is not created. Then work starts: --out is created and `DATA/.prepare.lock` taken. A failure
+from there keeps what was finished (a rerun resumes) but removes the lock file if this run made it, and
+a new --out that holds nothing else. The verdict on the dataset (`--strict` and any skipped video, or a
+split with no usable video) comes after the download and again after the samples, before any shard or
+manifest: it names the skipped videos and their reasons and leaves in each split a failure marker that
+every reader refuses (`manifest.mark_failed`). SIGINT and SIGTERM stop the run with exit 130 / 143 and
+one line saying what was finished and the command that resumes it.
+
 Same settings, same bytes: the videos, shards and manifests of a run are a function of its settings
 (`bench/determinism.py` checks five runs, two of them killed). One setting changes bytes without
 changing what is computed: the number of torch threads, which reorders float sums in the tiny VAE's
@@ -34,6 +45,8 @@ import io
 import json
 import shlex
 import shutil
+import signal
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -49,13 +62,16 @@ from ffbench.datasets.features import FeatureEncoders, build_sample
 from ffbench.datasets.manifest import (
     MANIFEST_NAME,
     MANIFEST_VERSION,
+    ManifestError,
     fingerprint,
+    mark_failed,
     read_manifest,
     verify_split,
 )
 from ffbench.datasets.shards import pack_shards, sample_key
+from ffbench.datasets.sources import MAX_NAMED
 from ffbench.datasets.tiny_vae import SYNTHETIC_LOOKS as VAE_SYNTHETIC_LOOKS
-from ffbench.errors import UserError, ensure_writable_dir
+from ffbench.errors import UserError, check_writable_dir, ensure_writable_dir
 from ffbench.fileio import sha256_file, write_json_atomic, write_text_atomic
 from ffbench.presets import Preset, get_preset
 from ffbench.threads import threads_limited
@@ -68,11 +84,94 @@ SAMPLE_FORMAT = 1  # bump when the bytes of a sample change for the same inputs
 SHARD_MB_LARGE, SHARD_MB_SMALL = 256.0, 8.0
 RECORD_NAME = "prepare.json"  # DATA/prepare.json: settings a resume must keep (torch threads)
 SKIPPED_NAME = "skipped.csv"  # DATA/shards/<split>/skipped.csv: id, listed source, reason
+LOCK_NAME = ".prepare.lock"  # DATA/.prepare.lock: one prepare per DATA at a time
 
 
 class PrepareError(UserError, ValueError):
     """A prepare that cannot start or must not count as done (bad options, another thread count,
     no usable video, a skip under --strict)."""
+
+
+class PrepareInterrupted(PrepareError):
+    """SIGINT or SIGTERM stopped a prepare; the message says what was finished and how to resume.
+    `exit_code` is the shell's code for the signal (130 for SIGINT, 143 for SIGTERM)."""
+
+    def __init__(self, signame: str, message: str):
+        super().__init__(message)
+        self.signame = signame
+        self.exit_code = 128 + int(getattr(signal, signame, signal.SIGINT))
+
+
+class _Interrupt(KeyboardInterrupt):
+    """Raised in the main thread by SIGINT/SIGTERM during a prepare (a KeyboardInterrupt, so no
+    `except Exception` on the way swallows it)."""
+
+    def __init__(self, signame: str):
+        super().__init__(signame)
+        self.signame = signame
+
+
+@contextmanager
+def _signals_interrupt():
+    """SIGINT and SIGTERM raise _Interrupt while the block runs (main thread only; the handlers in place
+    before are restored). SIGTERM would otherwise end the process at once, with no word of what was done.
+    Every stage writes atomically, so stopping anywhere keeps what was finished."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, frame: object) -> None:
+        raise _Interrupt(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    except KeyboardInterrupt as exc:  # a plain one (e.g. raised by a library's own handler) counts too
+        if isinstance(exc, _Interrupt):
+            raise
+        raise _Interrupt("SIGINT") from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class _Progress:
+    """The running stage of a prepare and, read from disk when it is interrupted, what was finished."""
+
+    def __init__(self, data_dir: Path, call: dict):
+        self.data_dir, self.call, self.stage = data_dir, call, "checking the inputs"
+
+    def finished(self) -> list[str]:
+        d = self.data_dir
+        done = []
+        rendered = len(list((d / "generated" / "videos").glob("*.mp4")))
+        if rendered:
+            done.append(f"{rendered} synthetic videos rendered")
+        verified = len(list((d / "source" / "videos").glob("*.mp4")))
+        if verified:
+            done.append(f"{verified} source videos verified")
+        if (d / "encoders" / "vae.prepare.json").is_file():
+            done.append("the tiny VAE trained")
+        for split in SPLITS:
+            built = len(list((d / "shards" / ".work").glob(f"*/{split}/*--*.tar")))
+            if built:
+                done.append(f"{built} {split} samples built")
+        for split in SPLITS:
+            try:
+                read_manifest(d / "shards" / split)
+                done.append(f"the {split} shards and manifest")
+            except ManifestError:
+                pass
+        return done
+
+    def report(self, signame: str) -> str:
+        command = _command_line(self.call)
+        if self.stage == "checking the inputs":
+            return f"{signame} while checking the inputs: prepare stopped before writing anything. Run " \
+                   f"the same command again to start it:\n  {command}"
+        done = ", ".join(self.finished()) or "nothing yet"
+        return (f"{signame} while {self.stage}: prepare of {self.data_dir} stopped. Finished and kept: "
+                f"{done}. Run the same command again to resume (finished work is not redone):\n  {command}")
 
 
 @dataclass
@@ -143,17 +242,16 @@ def resolve_preset(preset: str | Preset, height: int | None = None, width: int |
 # -- stage 1 and 2: source videos ------------------------------------------------------------------
 
 
-def _stage_source(data_dir: Path, synthetic: bool, source: str | Path | None, urls: str | Path | None,
+def _stage_source(data_dir: Path, synthetic: bool, source: str | Path | None, sources: list | None,
                   workers: int, synth: dict, progress: bool):
+    """Fetch the videos of `sources` (the lists, checked before any write), or of the synthetic set,
+    rendered first."""
     from ffbench.datasets.download import fetch_dataset
 
-    given = [n for n, v in (("synthetic", synthetic), ("source", source), ("urls", urls)) if v]
-    if len(given) > 1:
-        raise PrepareError(f"pass at most one of --synthetic, --source, --urls; got {', '.join(given)}")
     if synthetic:
         source = _generate(data_dir / "generated", synth, progress)
-    return fetch_dataset(data_dir / "source", urls_file=urls, source_dir=source, workers=workers,
-                         progress=progress)
+        return fetch_dataset(data_dir / "source", source_dir=source, workers=workers, progress=progress)
+    return fetch_dataset(data_dir / "source", sources=sources, workers=workers, progress=progress)
 
 
 def _generate(out: Path, synth: dict, progress: bool) -> Path:
@@ -318,104 +416,187 @@ def prepare(
             (their ops are too small to gain from threads, and on a busy 2-core machine two threads
             measured 4x slower than one), else torch's default. Recorded; a rerun or resume of DATA
             with another value is refused (PrepareError) rather than mixing float results.
-        strict: any skipped video is an error (PrepareError after everything else is written).
+        strict: any skipped video is an error: PrepareError once the samples are built (or after the
+            download, if a video failed there), and failure markers in place of the manifests.
         progress: progress bars (False silences every bar, the Hugging Face libraries' included).
 
     Returns:
         a PrepareResult (print `.summary()`); with verify_only, only `.problems` is filled.
         Videos that cannot be used are skipped, named in the summary and in each split's
-        skipped.csv; PrepareError when no listed video of a split could be used.
+        skipped.csv; PrepareError when no listed video of a split could be used (both refusals name the
+        skipped videos and leave markers that every reader refuses: manifest.mark_failed).
+        Bad options, lists, weights or an unwritable --out are refused before anything is written.
+        SIGINT/SIGTERM raise PrepareInterrupted, saying what was finished and the command that resumes.
     """
     start = time.monotonic()
     data_dir = Path(data_dir)
-    result = PrepareResult(data_dir=data_dir)
     if verify_only:
+        result = PrepareResult(data_dir=data_dir)
         result.problems = verify(data_dir)
         result.seconds = time.monotonic() - start
         return result
     call = {k: v for k, v in locals().items() if k in inspect.signature(prepare).parameters}
+    progress_state = _Progress(data_dir, call)
+    with _signals_interrupt():
+        try:
+            return _prepare(data_dir, call, progress_state, start)
+        except _Interrupt as exc:
+            raise PrepareInterrupted(exc.signame, progress_state.report(exc.signame)) from None
+
+
+def _prepare(data_dir: Path, call: dict, state: _Progress, start: float) -> PrepareResult:
+    """`prepare` itself (its arguments in `call`), under the interrupt handler."""
+    synthetic, source, urls, progress = call["synthetic"], call["source"], call["urls"], call["progress"]
+    threads, resize, seed, strict = call["threads"], call["resize"], call["seed"], call["strict"]
+    vae_steps, clip_all_frames = call["vae_steps"], call["clip_all_frames"]
+    shard_size_mb = call["shard_size_mb"]
+    result = PrepareResult(data_dir=data_dir)
+
+    # Checks that write nothing: a run refused here leaves --out as it found it (a new one is not created).
     if threads is not None and threads < 1:
         raise PrepareError(f"--threads must be >= 1, got {threads}")
     if resize not in RESIZE_POLICIES:
         raise PrepareError(f"--resize {resize!r} is not a policy; choose one of {', '.join(RESIZE_POLICIES)}")
-    p = resolve_preset(preset, height, width)
+    p = resolve_preset(call["preset"], call["height"], call["width"])
     if shard_size_mb is None:
         shard_size_mb = SHARD_MB_SMALL if p.height * p.width <= 256 * 256 else SHARD_MB_LARGE
     if not shard_size_mb > 0:
         raise PrepareError(f"--shard-size-mb must be positive, got {shard_size_mb}")
-    vae_spec, clip_spec = _local_spec(vae) or p.vae, _local_spec(clip) or p.clip
+    given = [n for n, v in (("synthetic", synthetic), ("source", source), ("urls", urls)) if v]
+    if len(given) > 1:
+        raise PrepareError(f"pass at most one of --synthetic, --source, --urls; got {', '.join(given)}")
+    vae_spec, clip_spec = _local_spec(call["vae"]) or p.vae, _local_spec(call["clip"]) or p.clip
     if clip_all_frames is None:
         clip_all_frames = clip_spec == "tiny"
     if threads is None:
         threads = 1 if vae_spec == clip_spec == "tiny" else torch.get_num_threads()
     from ffbench.datasets.download import read_probe
+    from ffbench.datasets.sources import collect_sources
     from ffbench.encoders import load_clip
 
-    ensure_writable_dir(data_dir, "--out")  # before anything slow: a read-only or full disk fails now
-    # One prepare per directory at a time; the OS drops the lock if the holder is killed.
-    with FileLock(str(data_dir / ".prepare.lock")), threads_limited(threads), _library_bars(progress):
-        _check_record(data_dir, threads, call)
+    _check_record(data_dir, threads, call, write=False)
+    check_writable_dir(data_dir, "--out")  # a read-only or full disk fails now, creating nothing
+    # weights that cannot be trained here must exist before anything slow starts (a hub id that is not
+    # cached offline fails here, in seconds, naming its flag, before the lists are fetched)
+    vae_model = None
+    if vae_spec != "tiny":
+        vae_model, _ = stage_vae(data_dir, vae_spec, [], p, resize, vae_steps, seed)
+    clip_model = None if clip_spec == "tiny" else load_clip(clip_spec, seed=seed)
+    # the lists, whole (every bad line named at once); the official ones are fetched into memory
+    sources = None if synthetic else collect_sources(data_dir / "source", urls_file=urls, source_dir=source)
 
-        # 0. weights that cannot be trained here must exist before anything slow starts (a hub id
-        # that is not cached offline fails here, in seconds, naming its flag)
-        vae_model = None
-        if vae_spec != "tiny":
-            vae_model, _ = stage_vae(data_dir, vae_spec, [], p, resize, vae_steps, seed)
-        clip_model = load_clip(clip_spec, data_dir=data_dir, seed=seed)
+    # Work starts: create --out and take the lock. A failure from here keeps what was finished (a rerun
+    # resumes), but a lock file or a folder that holds nothing else is removed again.
+    state.stage = "starting"
+    created = _first_missing(data_dir)  # the top folder this run creates, if any
+    lock = data_dir / LOCK_NAME
+    new_lock = not lock.exists()
+    try:
+        ensure_writable_dir(data_dir, "--out")
+        # One prepare per directory at a time; the OS drops the lock if the holder is killed.
+        with FileLock(str(lock)), threads_limited(threads), _library_bars(progress):
+            _check_record(data_dir, threads, call)
+            if clip_model is None:
+                clip_model = load_clip(clip_spec, data_dir=data_dir, seed=seed)
 
-        # 1-2. source videos, verified and probed
-        synth = {"n_train": n_train, "n_test": n_test, "frames": frames, "height": p.height, "width": p.width,
-                 "seed": seed}
-        summary = _stage_source(data_dir, synthetic, source, urls, workers, synth, progress)
-        result.download = str(summary)
-        probes = read_probe(data_dir / "source")
+            # 1-2. source videos, verified and probed
+            synth = {"n_train": call["n_train"], "n_test": call["n_test"], "frames": call["frames"],
+                     "height": p.height, "width": p.width, "seed": seed}
+            state.stage = "rendering the synthetic videos" if synthetic else "fetching the source videos"
+            summary = _stage_source(data_dir, synthetic, source, sources, call["workers"], synth, progress)
+            result.download = str(summary)
+            probes = read_probe(data_dir / "source")
+            listed_urls = {r.id: r.url for r in summary.records}
+            for split in SPLITS:  # what the download alone already says about each split
+                failed = {r.id: f"download: {r.status}: {r.error}" for r in summary.failed
+                          if r.split == split}
+                listed = sum(1 for r in summary.records if r.split == split and r.status != "duplicate")
+                result.splits[split] = SplitResult(videos=listed - len(failed), skipped=failed,
+                                                   listed=listed)
+            _check_usable(result, strict, listed_urls, summary.dest / "download_report.csv")
 
-        # 3. encoders
-        if vae_model is None:
-            looks = VAE_SYNTHETIC_LOOKS if synthetic else 0
-            vae_model, figures = stage_vae(data_dir, vae_spec, probes, p, resize, vae_steps, seed, progress,
-                                           looks)
-            if figures is not None:
-                result.vae_psnr, result.vae_test = figures["heldout_psnr"], figures["test"]
-        encoders = make_encoders(vae_model, clip_model, data_dir)
+            # 3. encoders
+            if vae_model is None:
+                state.stage = "training the tiny VAE"
+                looks = VAE_SYNTHETIC_LOOKS if synthetic else 0
+                vae_model, figures = stage_vae(data_dir, vae_spec, probes, p, resize, vae_steps, seed,
+                                               progress, looks)
+                if figures is not None:
+                    result.vae_psnr, result.vae_test = figures["heldout_psnr"], figures["test"]
+            encoders = make_encoders(vae_model, clip_model, data_dir)
 
-        # 4-5. per split: samples, shards, manifest
-        settings = {"shard_size_bytes": int(shard_size_mb * 1e6), "clip_all_frames": clip_all_frames,
-                    "sample_format": SAMPLE_FORMAT, "seed": seed, "vae_steps": vae_steps,
-                    "torch_threads": threads,
-                    "source": "synthetic" if synthetic else "source_dir" if source else "urls_file" if urls
-                    else "official",
-                    "synthetic": synth if synthetic else None}
-        fp = fingerprint({"vae": encoders.identities["vae"]["fingerprint"],
-                           "clip": encoders.identities["clip"]["fingerprint"],
-                           "height": p.height, "width": p.width,
-                           "downsample": p.vae_downsample, "resize": resize,
-                           "clip_all_frames": clip_all_frames, "format": SAMPLE_FORMAT})
-        work_root = data_dir / "shards" / ".work"
-        if work_root.is_dir():  # caches of other encoders/settings can never be used again
-            for old in work_root.iterdir():
-                if old.name != fp:
-                    shutil.rmtree(old, ignore_errors=True)
-        listed_urls = {r.id: r.url for r in summary.records}
-        for split in SPLITS:
-            work = work_root / fp / split
-            work.mkdir(parents=True, exist_ok=True)
-            files, skipped = _stage_samples(data_dir, split, probes, work, encoders, p, resize,
-                                            clip_all_frames, progress)
-            skipped |= {r.id: f"download: {r.status}: {r.error}" for r in summary.failed if r.split == split}
-            short = sum(1 for r in probes if r.split == split and r.id not in skipped and r.frames < p.frames)
-            body = _manifest_body(split, p, resize, settings, encoders, result.vae_psnr, fp, skipped, short,
-                                  result.vae_test)
-            split_dir = data_dir / "shards" / split
-            manifest = _stage_shards(split_dir, files, body, settings["shard_size_bytes"])
-            result.splits[split] = SplitResult(
-                videos=manifest["samples"], skipped=dict(sorted(skipped.items())), short=short,
-                shards=len(manifest["shards"]), bytes=sum(s["bytes"] for s in manifest["shards"]),
-                listed=sum(1 for r in summary.records if r.split == split and r.status != "duplicate"),
-                skipped_csv=_write_skipped(split_dir, skipped, listed_urls))
+            # 4. per split: one cached sample per video
+            settings = {"shard_size_bytes": int(shard_size_mb * 1e6), "clip_all_frames": clip_all_frames,
+                        "sample_format": SAMPLE_FORMAT, "seed": seed, "vae_steps": vae_steps,
+                        "torch_threads": threads,
+                        "source": "synthetic" if synthetic else "source_dir" if source else "urls_file"
+                        if urls else "official",
+                        "synthetic": synth if synthetic else None}
+            fp = fingerprint({"vae": encoders.identities["vae"]["fingerprint"],
+                              "clip": encoders.identities["clip"]["fingerprint"],
+                              "height": p.height, "width": p.width,
+                              "downsample": p.vae_downsample, "resize": resize,
+                              "clip_all_frames": clip_all_frames, "format": SAMPLE_FORMAT})
+            work_root = data_dir / "shards" / ".work"
+            if work_root.is_dir():  # caches of other encoders/settings can never be used again
+                for old in work_root.iterdir():
+                    if old.name != fp:
+                        shutil.rmtree(old, ignore_errors=True)
+            samples = {}
+            for split in SPLITS:
+                state.stage = f"building the {split} samples"
+                work = work_root / fp / split
+                work.mkdir(parents=True, exist_ok=True)
+                files, skipped = _stage_samples(data_dir, split, probes, work, encoders, p, resize,
+                                                clip_all_frames, progress)
+                split_result = result.splits[split]
+                split_result.skipped = dict(sorted((split_result.skipped | skipped).items()))
+                split_result.videos = len(files)
+                samples[split] = files
+            # the verdict comes before any shard or manifest: a rejected dataset never gets one
+            _check_usable(result, strict, listed_urls, summary.dest / "download_report.csv")
+
+            # 5. per split: shards, manifest
+            for split in SPLITS:
+                state.stage = f"packing the {split} shards"
+                s = result.splits[split]
+                s.short = sum(1 for r in probes if r.split == split and r.id not in s.skipped
+                              and r.frames < p.frames)
+                body = _manifest_body(split, p, resize, settings, encoders, result.vae_psnr, fp, s.skipped,
+                                      s.short, result.vae_test)
+                split_dir = data_dir / "shards" / split
+                manifest = _stage_shards(split_dir, samples[split], body, settings["shard_size_bytes"])
+                s.videos, s.shards = manifest["samples"], len(manifest["shards"])
+                s.bytes = sum(sh["bytes"] for sh in manifest["shards"])
+                s.skipped_csv = _write_skipped(split_dir, s.skipped, listed_urls)
+    except BaseException:
+        _tidy_after_failure(data_dir, created, new_lock)
+        raise
     result.seconds = time.monotonic() - start
-    _check_usable(result, strict)
     return result
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of `path` that does not exist yet (`path` itself or a parent), or None."""
+    path, top = path.absolute(), None
+    while not path.exists() and path != path.parent:
+        path, top = path.parent, path
+    return top
+
+
+def _tidy_after_failure(data_dir: Path, created: Path | None, new_lock: bool) -> None:
+    """After a failed run: remove the lock file if this run made it, and a new --out that holds nothing
+    but the settings record, with the parents this run created (a run that failed before any work leaves
+    no folder behind)."""
+    if new_lock:
+        (data_dir / LOCK_NAME).unlink(missing_ok=True)
+    if created is None or not data_dir.is_dir() or {p.name for p in data_dir.iterdir()} - {RECORD_NAME}:
+        return
+    shutil.rmtree(data_dir, ignore_errors=True)
+    folder = data_dir.absolute().parent
+    while created in (folder, *folder.parents) and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
 
 
 def _local_spec(spec: str | None) -> str | None:
@@ -426,24 +607,55 @@ def _local_spec(spec: str | None) -> str | None:
     return spec
 
 
-def _check_usable(result: PrepareResult, strict: bool) -> None:
-    """Refuse a result with a split whose every listed video was skipped, and any skip under --strict."""
+def _named(rows: list[str]) -> str:
+    """Rows as indented lines, the first MAX_NAMED of them and then how many more."""
+    lines = [f"  {row}" for row in rows[:MAX_NAMED]]
+    if len(rows) > MAX_NAMED:
+        lines.append(f"  ... and {len(rows) - MAX_NAMED} more")
+    return "\n".join(lines)
+
+
+def _check_usable(result: PrepareResult, strict: bool, urls: dict[str, str], report: Path) -> None:
+    """Refuse a result with a split whose every listed video was skipped, and any skip under --strict.
+
+    A refusal names the skipped videos (the first ten) with their reasons and listed sources, writes each
+    split's skipped.csv, and puts a failure marker in place of every split's manifest (removing its
+    shards), so that no later command accepts the dataset (manifest.mark_failed)."""
     empty = [n for n, s in result.splits.items() if s.listed and not s.videos]
+    if not empty and not (strict and result.skipped):
+        return
+    data = result.data_dir
+    csvs = {n: _write_skipped(data / "shards" / n, s.skipped, urls) for n, s in result.splits.items()}
+    for name, s in result.splits.items():
+        s.skipped_csv = csvs[name]
+    where = ", ".join(str(csvs[n]) for n, s in result.splits.items() if s.skipped)
+    files = f"every skipped video and why: {where}; every download: {report}"
+    named = [n for n, s in result.splits.items() if s.skipped and (n in empty or not empty)]
+    # one row per skipped video; the split is said only when the rows come from more than one
+    rows = [f"{n + '/' if len(named) > 1 else ''}{vid}: {why}; listed as {urls.get(vid, '?')}"
+            for n in named for vid, why in result.splits[n].skipped.items()]
     if empty:
-        where = ", ".join(str(result.splits[n].skipped_csv) for n in empty)
-        raise PrepareError(
-            f"no usable video in the {' and '.join(empty)} split(s) of {result.data_dir}: all "
-            f"{sum(result.splits[n].listed for n in empty)} listed were skipped (reasons in {where}); fix "
-            "the videos or the list and run the same command again")
-    if strict and result.skipped:
-        named = "; ".join(f"{vid}: {why}" for s in result.splits.values() for vid, why in s.skipped.items())
-        where = ", ".join(str(s.skipped_csv) for s in result.splits.values() if s.skipped)
-        raise PrepareError(f"--strict: {result.skipped} video(s) skipped ({named}); also listed in {where}. "
-                           "Fix or remove them, or run without --strict to use the rest")
+        listed = sum(result.splits[n].listed for n in empty)
+        splits = f"the {' and '.join(empty)} split{'s' if len(empty) > 1 else ''}"
+        reason = f"no usable video in {splits}: all {listed} listed were skipped (reasons in {where})"
+        fix = "Fix the videos or the list and run the same `ffbench prepare` again"
+        message = (f"no usable video in {splits} of {data}: all {listed} listed were skipped:\n"
+                   f"{_named(rows)}\nIn full: {files}.\n{fix} (finished work is kept).")
+    else:
+        reason = (f"`ffbench prepare --strict` refused it: {result.skipped} video(s) skipped (listed in "
+                  f"{where})")
+        fix = ("Fix or remove those videos and run the same prepare again, or run prepare without --strict "
+               "to use the rest")
+        message = (f"--strict: {result.skipped} video(s) skipped, so {data} gets no manifest (no command "
+                   f"will use it):\n{_named(rows)}\nIn full: {files}.\n{fix}; finished work is kept.")
+    for name in result.splits:
+        mark_failed(data / "shards" / name, name, reason, fix)
+    raise PrepareError(message)
 
 
-def _check_record(data_dir: Path, threads: int, call: dict) -> None:
-    """Refuse a rerun of DATA under another torch thread count; record the count on the first run."""
+def _check_record(data_dir: Path, threads: int, call: dict, write: bool = True) -> None:
+    """Refuse a rerun of DATA under another torch thread count; record the count on the first run
+    (with write=False only the check, before anything is created)."""
     path = data_dir / RECORD_NAME
     record = {"torch_threads": threads}
     if path.is_file():
@@ -460,7 +672,8 @@ def _check_record(data_dir: Path, threads: int, call: dict) -> None:
                 f"the two runs' features would differ. Continue it with the same count:\n  {command}\nor "
                 "prepare into another --out.")
         return
-    write_json_atomic(path, record)
+    if write:
+        write_json_atomic(path, record)
 
 
 def _command_line(call: dict) -> str:

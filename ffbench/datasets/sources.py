@@ -19,8 +19,13 @@ URL list formats:
 
 - the official lists (and the synthetic generator's): `fashion_<split>.txt`, one URL or path a line;
 - `--urls FILE`: one entry a line, either `URL` (split `train`) or `SPLIT URL` (split and URL separated
-  by whitespace or a comma), so a single file can carry both splits. Blank lines and lines starting with
-  `#` are ignored. Relative paths are resolved against the list file's folder.
+  by whitespace or a comma), so a single file can carry both splits. Relative paths are resolved against
+  the list file's folder.
+
+In every list, blank lines and lines whose first non-blank character is `#` are ignored (so a list can
+be commented and spaced); every other line must be a usable entry. A list is checked whole before
+anything is fetched or written: one error names the list file and each bad line with its number and
+the reason (the first ten, and how many more), so one edit fixes them all.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ HTTP_SCHEMES = ("http", "https")
 # Letters, digits and a few punctuation marks seen in media ids; never a path separator, never a leading dot.
 _ID_RE = re.compile(r"^[A-Za-z0-9_+\-][A-Za-z0-9_+\-.=~@]{0,199}$")
 _SPLIT_RE = re.compile(r"^[A-Za-z0-9_\-]{1,32}$")
+MAX_NAMED = 10  # bad lines named one by one in an error; the rest are counted
 
 
 class SourceError(UserError, ValueError):
@@ -59,6 +65,35 @@ class SourceError(UserError, ValueError):
 class UnsupportedSourceError(SourceError):
     """A URL with a scheme other than http, https or file, a URL/path that yields no safe video id, or a
     local file a list may not name."""
+
+
+class BadListError(UnsupportedSourceError):
+    """A URL list with unusable lines; the message names the list and every bad line (the first ten)."""
+
+
+@dataclass(frozen=True)
+class ListLine:
+    """One entry of a URL list: the list it is in (as named to the user), its 1-based line number, text."""
+
+    file: str
+    number: int
+    text: str
+
+
+def bad_lines_error(problems: list[tuple[ListLine, str]]) -> BadListError:
+    """One error for every bad line of one or more lists: the lists, then `line N: reason` per line (the
+    first MAX_NAMED, then how many more), then the fix."""
+    files = list(dict.fromkeys(line.file for line, _ in problems))
+    one_file = len(files) == 1
+    head = (f"{files[0]}: {len(problems)} bad line(s)" if one_file
+            else f"{len(problems)} bad line(s) in {' and '.join(files)}")
+    rows = [f"  {'' if one_file else line.file + ' '}line {line.number}: {why}"
+            for line, why in problems[:MAX_NAMED]]
+    if len(problems) > MAX_NAMED:
+        rows.append(f"  ... and {len(problems) - MAX_NAMED} more")
+    return BadListError(f"{head}:\n" + "\n".join(rows) + "\nFix or remove these lines (blank lines and lines "
+                        "starting with # are ignored) and run the same command again; nothing was fetched "
+                        "or written.")
 
 
 @dataclass(frozen=True)
@@ -182,40 +217,66 @@ def make_source(url: str, split: str, base_dir: Path | None = None, *, local: st
     return Source(id=video_id_from_url(url), url=url.strip(), split=check_split(split), kind=kind, path=path)
 
 
-def read_url_list(path: str | Path) -> list[str]:
-    """The entries of a one-URL-a-line list file, skipping blank lines and `#` comments."""
+def read_list_lines(path: str | Path, name: str | None = None) -> list[ListLine]:
+    """The entries of a one-URL-a-line list file with their line numbers, skipping blank lines and `#`
+    comments. `name`: how to call the file in messages (default: the path)."""
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SourceError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start}); a URL list "
                           "holds one URL or path a line") from None
-    return parse_url_lines(text, str(path))
+    return list_lines(text, name or str(path))
+
+
+def read_url_list(path: str | Path) -> list[str]:
+    """The entries of a one-URL-a-line list file, skipping blank lines and `#` comments."""
+    return [line.text for line in read_list_lines(path)]
+
+
+def list_lines(text: str, name: str = "<list>") -> list[ListLine]:
+    """The entries of the text of a URL list, numbered by line; refuses an HTML page saved in its place."""
+    if text.lstrip()[:15].lower().startswith(("<!doctype", "<html", "<?xml")):
+        raise SourceError(f"{name} is an HTML/XML page, not a list of URLs; fetch the list again")
+    return [ListLine(name, number, line.strip()) for number, line in enumerate(text.splitlines(), start=1)
+            if line.strip() and not line.lstrip().startswith("#")]
 
 
 def parse_url_lines(text: str, name: str = "<list>") -> list[str]:
     """Split the text of a URL list into entries; refuses an HTML page saved in place of the list."""
-    if text.lstrip()[:15].lower().startswith(("<!doctype", "<html", "<?xml")):
-        raise SourceError(f"{name} is an HTML/XML page, not a list of URLs; fetch the list again")
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [line.text for line in list_lines(text, name)]
 
 
-def parse_urls_file(path: str | Path, default_split: str = "train") -> dict[str, list[str]]:
-    """Read a `--urls FILE`: lines `URL` (split `default_split`) or `SPLIT URL` / `SPLIT,URL`.
-
-    Returns {split: [url, ...]} in file order. Raises SourceError naming the line for a malformed one.
-    """
-    out: dict[str, list[str]] = {}
-    for lineno, line in enumerate(read_url_list(path), start=1):
-        fields = [f for f in re.split(r"[\s,]+", line) if f]
+def split_urls_lines(path: str | Path, default_split: str = "train"
+                     ) -> tuple[list[tuple[ListLine, str, str]], list[tuple[ListLine, str]]]:
+    """The lines of a `--urls FILE` as (line, split, url), and the malformed ones as (line, reason)."""
+    entries, problems = [], []
+    for line in read_list_lines(path):
+        fields = [f for f in re.split(r"[\s,]+", line.text) if f]
         if len(fields) == 1:
             split, url = default_split, fields[0]
         elif len(fields) == 2:
             split, url = fields
         else:
-            raise SourceError(
-                f"{path}: entry {lineno} {line!r} has {len(fields)} fields; write 'URL' or 'SPLIT URL'"
-            )
-        out.setdefault(check_split(split), []).append(url)
+            problems.append((line, f"{line.text!r} has {len(fields)} fields; write 'URL' or 'SPLIT URL'"))
+            continue
+        try:
+            entries.append((line, check_split(split), url))
+        except SourceError as exc:
+            problems.append((line, str(exc)))
+    return entries, problems
+
+
+def parse_urls_file(path: str | Path, default_split: str = "train") -> dict[str, list[str]]:
+    """Read a `--urls FILE`: lines `URL` (split `default_split`) or `SPLIT URL` / `SPLIT,URL`.
+
+    Returns {split: [url, ...]} in file order. Raises BadListError naming every malformed line.
+    """
+    entries, problems = split_urls_lines(path, default_split)
+    if problems:
+        raise bad_lines_error(problems)
+    out: dict[str, list[str]] = {}
+    for _, split, url in entries:
+        out.setdefault(split, []).append(url)
     return out
 
 
@@ -247,20 +308,24 @@ def http_opener() -> OpenerDirector:
     return build_opener(HttpOnlyRedirects)
 
 
-def fetch_official_lists(dest: Path, timeout: float, retries: int, backoff: float) -> dict[str, list[str]]:
-    """Download fashion_train.txt / fashion_test.txt into `dest` (once) and return their entries.
+def fetch_official_lists(dest: Path, timeout: float, retries: int,
+                         backoff: float) -> dict[str, list[ListLine]]:
+    """The entries of fashion_train.txt / fashion_test.txt: read from `dest` when saved there before,
+    else downloaded (and saved only if `dest` exists: a check before any write creates nothing).
 
     Raises DownloadError, naming the alternatives, when a list cannot be fetched (e.g. offline).
     """
     opener = http_opener()
-    out: dict[str, list[str]] = {}
+    out: dict[str, list[ListLine]] = {}
     for split, url in OFFICIAL_URL_LISTS.items():
         path = dest / list_file_name(split)
-        if not path.exists():
-            text = _fetch_text(opener, url, timeout, retries, backoff)
-            parse_url_lines(text, url)  # refuse an HTML page before saving it
+        if path.exists():
+            out[split] = read_list_lines(path)
+            continue
+        text = _fetch_text(opener, url, timeout, retries, backoff)
+        out[split] = list_lines(text, url)  # refuses an HTML page before saving it
+        if dest.is_dir():
             write_text_atomic(path, text)
-        out[split] = read_url_list(path)
     return out
 
 
@@ -288,48 +353,54 @@ def _fetch_text(opener: OpenerDirector, url: str, timeout: float, retries: int, 
 def collect_sources(dest: Path, urls: dict[str, list[str]] | None = None, urls_file: str | Path | None = None,
                     source_dir: str | Path | None = None, timeout: float = 30.0, retries: int = 3,
                     backoff: float = 0.5) -> list[Source]:
-    """Turn the chosen source into checked `Source`s, in list order (train first).
+    """Turn the chosen source into checked `Source`s, in list order (train first). Reads the lists only:
+    nothing is written, except the official lists, saved into `dest` if that folder already exists.
 
-    At most one of `urls`, `urls_file`, `source_dir`; with none, the official lists are fetched into
-    `dest`. Raises UnsupportedSourceError naming the first bad URL (and how many more) before any fetch.
+    At most one of `urls`, `urls_file`, `source_dir`; with none, the official lists are fetched. Raises
+    BadListError naming the list and every bad line (the first ten), SourceError for a list without
+    entries, before any video is fetched.
     """
     chosen = [name for name, v in (("urls", urls), ("urls_file", urls_file), ("source_dir", source_dir))
               if v is not None]
     if len(chosen) > 1:
         raise ValueError(f"pass at most one of urls, urls_file, source_dir; got {', '.join(chosen)}")
     base: Path | None = None
+    entries: list[tuple[ListLine, str, str]] = []  # (line, split, url or path)
+    problems: list[tuple[ListLine, str]] = []
     if source_dir is not None:
         base = Path(source_dir)
         if not base.is_dir():
             raise SourceError(f"--source {base}: not a folder; pass the folder holding "
                               "fashion_train.txt / fashion_test.txt")
-        lists = {s: read_url_list(base / list_file_name(s)) for s in SPLITS
-                 if (base / list_file_name(s)).exists()}
-        if not lists:
+        files = {s: base / list_file_name(s) for s in SPLITS if (base / list_file_name(s)).exists()}
+        if not files:
             raise SourceError(f"--source {base}: holds neither fashion_train.txt nor fashion_test.txt; "
                               "write one relative video path a line in them")
-        local, where = "inside", f"{base}/fashion_<split>.txt"
+        entries = [(line, s, line.text) for s, f in files.items() for line in read_list_lines(f)]
+        local, where = "inside", " and ".join(str(f) for f in files.values())
     elif urls_file is not None:
-        lists = parse_urls_file(urls_file)
+        entries, problems = split_urls_lines(urls_file)
         base = Path(urls_file).parent
         local, where = "inside", f"--urls {urls_file}"
     elif urls is not None:
-        lists = {check_split(s): list(v) for s, v in urls.items()}
+        entries = [(ListLine(f"the given {check_split(s)} URLs", i, u), s, u)
+                   for s, v in urls.items() for i, u in enumerate(v, start=1)]
         local, where = "any", "the given URLs"
     else:
         lists = fetch_official_lists(dest, timeout, retries, backoff)
+        entries = [(line, s, line.text) for s, lines in lists.items() for line in lines]
         base = dest
-        local, where = "none", f"the official lists in {dest}"
-    out, bad = [], []
-    for split, entries in lists.items():
-        for url in entries:
-            try:
-                out.append(make_source(url, split, base, local=local, list_name=where))
-            except UnsupportedSourceError as exc:
-                bad.append(str(exc))
-    if bad:
-        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-        raise UnsupportedSourceError(f"{bad[0]}{more}")
+        local, where = "none", "the official lists " + " and ".join(OFFICIAL_URL_LISTS.values())
+    out = []
+    for line, split, url in entries:
+        try:
+            out.append(make_source(url, split, base, local=local))
+        except UnsupportedSourceError as exc:
+            problems.append((line, str(exc)))
+    if problems:
+        order = {f: i for i, f in enumerate(dict.fromkeys(line.file for line, _, _ in entries))}
+        problems.sort(key=lambda p: (order.get(p[0].file, -1), p[0].number))  # list order, then by line
+        raise bad_lines_error(problems)
     if not out:
         raise SourceError(f"{where} lists no videos (only blank or # lines); write one video URL or path a "
                           "line ('URL' or 'SPLIT URL')")

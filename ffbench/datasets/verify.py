@@ -151,8 +151,11 @@ def probe_all(dest: str | Path, workers: int = 4) -> list[ProbeRecord]:
         return ProbeRecord(vid, split, rel, info.width, info.height, round(info.fps, 6), info.num_frames, url)
 
     (dest / "quarantine").mkdir(exist_ok=True)
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    try:
         results = list(pool.map(probe, wanted))
+    finally:  # on an interrupt, start no queued probe (the `with` form would run them all first)
+        pool.shutdown(wait=True, cancel_futures=True)
     dropped = [w[0] for w, r in zip(wanted, results, strict=True) if r is None]
     if dropped:
         for vid in dropped:
