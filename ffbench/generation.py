@@ -270,6 +270,8 @@ def generate_set(
     try:
         if out_dir is not None:
             written += _start_folder(out_dir, resume_key, targets, gif)
+        else:  # one image to one file: its folder may be new
+            targets[0].parent.mkdir(parents=True, exist_ok=True)
         interrupts.pause_point("before-first-video")
         items = [item for item in zip(conditions.names, conditions.images, targets, strict=True)
                  if item[2] not in written]
@@ -328,6 +330,10 @@ def generate_set(
         raise GenerationInterrupted(interrupts.as_interrupted(err).signum, len(written), len(targets),
                                     out_dir if out_dir is not None else targets[0], removed,
                                     complete) from None
+    except Exception:  # a failed run leaves no folder of its own behind either
+        if not written:
+            _clean_up(out_dir, made)
+        raise
     return GenerationResult(videos=written, record=record)
 
 
