@@ -179,3 +179,13 @@ def test_no_file_and_unavailable_encoders_fail_before_anything_is_written(small,
                                        str(vae_dir), "--clip", "tiny", "--latent-size", "8x8"])
     assert_clean_failure(result, "latent size 8x8", "--latent-size", root=tmp_path)
     assert not out.exists()
+
+
+def test_the_latent_size_is_read_from_the_adapter_at_the_paper_aspect_or_square():
+    from ffbench.models.fashionflow.official_layout import latent_size_of
+
+    # (h/2) * (w/2) cells: the paper's 80 x 64 latent pools to 1280; a smaller 5:4 one or a square one
+    assert latent_size_of(1280) == (80, 64)
+    assert latent_size_of(20) == (10, 8) and latent_size_of(80) == (20, 16)
+    assert latent_size_of(64) == (16, 16)
+    assert latent_size_of(12) is None  # 8 x 6: give --latent-size

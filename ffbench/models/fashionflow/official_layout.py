@@ -171,6 +171,17 @@ def _shape(sd: Mapping[str, torch.Tensor], part: str, key: str, what: str) -> tu
     return tuple(sd[key].shape)
 
 
+def latent_size_of(pooled: int) -> tuple[int, int] | None:
+    """The latent (h, w) whose 2x2 max-pool has `pooled` cells, at the paper's 5:4 aspect (80 x 64 for
+    1280) or else square; None when neither fits. The network itself is fully convolutional: the size
+    only fixes the adapter's input and the pipeline's frame size."""
+    for ah, aw in ((OFFICIAL_LATENT_SIZE[0] // 16, OFFICIAL_LATENT_SIZE[1] // 16), (1, 1)):
+        scale = round((pooled / (ah * aw)) ** 0.5)
+        if scale > 0 and ah * aw * scale * scale == pooled:
+            return 2 * ah * scale, 2 * aw * scale
+    return None
+
+
 def infer_config(
     net: Mapping[str, torch.Tensor],
     adapter: Mapping[str, torch.Tensor],
@@ -182,8 +193,9 @@ def infer_config(
     """FashionFlowModel constructor kwargs that fit a public state dict, widths read from its shapes.
 
     Not in the shapes, so taken from the public code unless given: the GroupNorm groups (8), the
-    cross-attention heads per stage ((1, 1, 2, 4) for four stages), the latent size ((80, 64) when the
-    adapter's pooled latent has 40 x 32 = 1280 cells; otherwise give it). Raises LayoutError.
+    cross-attention heads per stage ((1, 1, 2, 4) for four stages), the latent size (from the adapter's
+    pooled cells, `latent_size_of`: (80, 64) for 1280; give it when the model was trained at another
+    aspect). Raises LayoutError.
     """
     stages = sorted({int(m.group(1)) for k in net if (m := re.match(r"downs\.(\d+)\.", k))})
     if not stages or stages != list(range(len(stages))):
@@ -206,13 +218,13 @@ def infer_config(
             f"tokens, but the net takes {latent_channels} latent channels"
         )
     if latent_size is None:
-        if pooled != (OFFICIAL_LATENT_SIZE[0] // 2) * (OFFICIAL_LATENT_SIZE[1] // 2):
+        latent_size = latent_size_of(pooled)
+        if latent_size is None:
             raise LayoutError(
-                f"the adapter pools the latent to {pooled} cells, not the paper's 40 x 32 = 1280: give the "
-                "latent size the model was trained at (--latent-size HxW, with (H/2) * (W/2) = "
-                f"{pooled})"
+                f"the adapter pools the latent to {pooled} cells, which fits neither the paper's 5:4 frame "
+                "nor a square one: give the latent size the model was trained at (--latent-size HxW, with "
+                f"(H/2) * (W/2) = {pooled})"
             )
-        latent_size = OFFICIAL_LATENT_SIZE
     h, w = (int(v) for v in latent_size)
     if (h // 2) * (w // 2) != pooled:
         raise LayoutError(
