@@ -125,7 +125,7 @@ def candidate_videos(pipe, sample: dict, frames: int, steps: int, seed: int,
     """The real video (F, H, W, 3) uint8 and the model's and references' videos of the same shape."""
     from PIL import Image
 
-    from ffbench.generation import noise_seed
+    from ffbench.seeding import noise_seed
     from ffbench.video import read_video
 
     real = read_video(sample["mp4"], indices=range(frames))  # (F, H, W, 3) uint8

@@ -46,7 +46,7 @@ from diffusers.utils import BaseOutput
 from diffusers.video_processor import VideoProcessor
 from transformers import CLIPImageProcessor, CLIPVisionModel
 
-from ffbench.models.fashionflow.images import ImageInput, fit_image, load_image, stretch_image, to_unit_float
+from ffbench.images import ImageInput, fit_image, load_image, stretch_image, to_unit_float
 from ffbench.models.fashionflow.model import FashionFlowConfigError, FashionFlowModel
 from ffbench.models.fashionflow.sampling import (
     check_official_model,
