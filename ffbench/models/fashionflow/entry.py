@@ -90,7 +90,7 @@ def load(checkpoint: Path, device: str | torch.device = "cpu", *, steps: int | N
 
 def train(shards: str | Path, out: str | Path, config: Any, *, preset: str, resume: bool, progress: bool,
           num_workers: int, **options: Any):
-    from ffbench.training.fashionflow import FashionFlowOptions, train_fashionflow
+    from ffbench.models.fashionflow.training import FashionFlowOptions, train_fashionflow
 
     reject_unused("fashionflow", options, used=TRAIN_OPTIONS)
     fashionflow = FashionFlowOptions(preset=preset, num_workers=num_workers, **options)
