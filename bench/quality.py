@@ -125,6 +125,7 @@ def candidate_videos(pipe, sample: dict, frames: int, steps: int, seed: int,
     """The real video (F, H, W, 3) uint8 and the model's and references' videos of the same shape."""
     from PIL import Image
 
+    from ffbench.encoders import tensor_to_frames
     from ffbench.seeding import noise_seed
     from ffbench.video import read_video
 
@@ -136,7 +137,7 @@ def candidate_videos(pipe, sample: dict, frames: int, steps: int, seed: int,
     fake = (np.clip(fake, 0.0, 1.0) * 255).round().astype(np.uint8)
     latents = torch.from_numpy(np.load(io.BytesIO(sample["latents.npy"]))[:frames].astype(np.float32))
     recon = pipe.decode(latents.permute(1, 0, 2, 3)[None], chunk_size=8)[0]  # (3, F, H, W) in [-1, 1]
-    recon = ((recon.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()
+    recon = tensor_to_frames(recon)
     rng = np.random.default_rng(seed)
     videos = {
         "model": fake,

@@ -137,13 +137,16 @@ def _even(n: int) -> int:
 
 def _to_tensor(image: np.ndarray) -> torch.Tensor:
     """uint8 (H, W, 3) -> float (1, 3, H, W) in [-1, 1]."""
-    return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+    from ffbench.encoders import pixels_to_signed
+
+    return pixels_to_signed(np.array(image, dtype=np.uint8)).permute(2, 0, 1)[None]
 
 
 def _to_frames(video: torch.Tensor) -> np.ndarray:
     """(3, F, H, W) in [-1, 1] -> uint8 (F, H, W, 3)."""
-    pixels = ((video.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return pixels.permute(1, 2, 3, 0).cpu().numpy()
+    from ffbench.encoders import tensor_to_frames
+
+    return tensor_to_frames(video)
 
 
 def _real_clips(split: Path, names: list[str], frames: int, size: tuple[int, int]) -> dict[str, torch.Tensor]:

@@ -48,7 +48,9 @@ class FashionFlowSampler:
     def __call__(self, cond: torch.Tensor, num_frames: int, generator: torch.Generator,
                  real: torch.Tensor | None = None) -> torch.Tensor:
         # cond came from uint8 frames, so this round trip is exact.
-        pixels = ((cond.float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        from ffbench.encoders import signed_to_pixels
+
+        pixels = signed_to_pixels(cond)
         keyframes = num_frames // 2 + 1 if self.interpolate else num_frames
         frames = self.pipe(list(pixels.permute(0, 2, 3, 1).numpy()), num_frames=keyframes,
                            num_inference_steps=self.steps, guidance_scale=self.guidance_scale,
