@@ -52,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ffbench.metrics.diagnostics import PER_VIDEO, fvmd_result  # noqa: E402
 from ffbench.metrics.fvmd import SEGMENT as FVMD_SEGMENT  # noqa: E402
+from ffbench.metrics.paired import l1_frames, psnr_frames  # noqa: E402
 from ffbench.metrics.video_analysis import analyse_video  # noqa: E402
 from ffbench.models.fashionflow.schedule import SAMPLERS  # noqa: E402
 
@@ -64,14 +65,15 @@ FVMD_RESAMPLES = 200  # ffbench eval's default --bootstrap
 
 
 def psnr(fake: np.ndarray, real: np.ndarray) -> float:
-    """PSNR in dB of uint8 images (..., H, W, 3), peak 255."""
-    mse = np.mean((fake.astype(np.float64) - real.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0**2 / max(mse, 1e-10)))
+    """PSNR in dB of uint8 images (H, W, 3), peak 255: the library's paired PSNR (`ffbench eval --metric
+    psnr`'s, capped at 100 dB for identical frames)."""
+    return float(psnr_frames(fake[None], real[None], "correct")[0])
 
 
 def l1(fake: np.ndarray, real: np.ndarray) -> float:
-    """Mean absolute difference of uint8 images in units of the full range ([0, 1])."""
-    return float(np.mean(np.abs(fake.astype(np.float64) - real.astype(np.float64))) / 255.0)
+    """Mean absolute difference of uint8 images (H, W, 3) in units of the full range ([0, 1]): the library's
+    paired L1."""
+    return float(l1_frames(fake[None], real[None], "correct")[0])
 
 
 def load_split(split_dir: Path, limit: int) -> list[dict]:
