@@ -432,12 +432,3 @@ def _stretch(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     from ffbench.images import stretch_image
 
     return stretch_image(Image.fromarray(image), size[0], size[1])
-
-
-def read_generation(folder: str | Path) -> dict[str, Any] | None:
-    """The generation.json of a folder of generated videos, or None when it has none."""
-    path = Path(folder) / GENERATION_JSON
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf-8"))
-

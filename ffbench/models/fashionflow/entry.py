@@ -116,5 +116,6 @@ register(ModelEntry(
     train=train,
     class_names=("FashionFlowPipeline",),
     export="pipeline",
+    config_options=("cond_dropout",),  # its diffusion and interpolation losses drop the condition
     networks=networks,
 ))
