@@ -52,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ffbench.metrics.diagnostics import PER_VIDEO, fvmd_result  # noqa: E402
 from ffbench.metrics.fvmd import SEGMENT as FVMD_SEGMENT  # noqa: E402
+from ffbench.metrics.paired import l1_frames, psnr_frames  # noqa: E402
 from ffbench.metrics.video_analysis import analyse_video  # noqa: E402
 from ffbench.models.fashionflow.schedule import SAMPLERS  # noqa: E402
 
@@ -64,14 +65,15 @@ FVMD_RESAMPLES = 200  # ffbench eval's default --bootstrap
 
 
 def psnr(fake: np.ndarray, real: np.ndarray) -> float:
-    """PSNR in dB of uint8 images (..., H, W, 3), peak 255."""
-    mse = np.mean((fake.astype(np.float64) - real.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0**2 / max(mse, 1e-10)))
+    """PSNR in dB of uint8 images (H, W, 3), peak 255: the library's paired PSNR (`ffbench eval --metric
+    psnr`'s, capped at 100 dB for identical frames)."""
+    return float(psnr_frames(fake[None], real[None], "correct")[0])
 
 
 def l1(fake: np.ndarray, real: np.ndarray) -> float:
-    """Mean absolute difference of uint8 images in units of the full range ([0, 1])."""
-    return float(np.mean(np.abs(fake.astype(np.float64) - real.astype(np.float64))) / 255.0)
+    """Mean absolute difference of uint8 images (H, W, 3) in units of the full range ([0, 1]): the library's
+    paired L1."""
+    return float(l1_frames(fake[None], real[None], "correct")[0])
 
 
 def load_split(split_dir: Path, limit: int) -> list[dict]:
@@ -125,7 +127,8 @@ def candidate_videos(pipe, sample: dict, frames: int, steps: int, seed: int,
     """The real video (F, H, W, 3) uint8 and the model's and references' videos of the same shape."""
     from PIL import Image
 
-    from ffbench.generation import noise_seed
+    from ffbench.encoders import tensor_to_frames
+    from ffbench.seeding import noise_seed
     from ffbench.video import read_video
 
     real = read_video(sample["mp4"], indices=range(frames))  # (F, H, W, 3) uint8
@@ -136,7 +139,7 @@ def candidate_videos(pipe, sample: dict, frames: int, steps: int, seed: int,
     fake = (np.clip(fake, 0.0, 1.0) * 255).round().astype(np.uint8)
     latents = torch.from_numpy(np.load(io.BytesIO(sample["latents.npy"]))[:frames].astype(np.float32))
     recon = pipe.decode(latents.permute(1, 0, 2, 3)[None], chunk_size=8)[0]  # (3, F, H, W) in [-1, 1]
-    recon = ((recon.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()
+    recon = tensor_to_frames(recon)
     rng = np.random.default_rng(seed)
     videos = {
         "model": fake,

@@ -2,6 +2,8 @@
 
 One source of truth for how pixels reach them:
 
+- pixels: `pixels_to_signed` / `signed_to_pixels` are ffbench's one [0, 255] <-> [-1, 1] map (any layout;
+  `frames_to_tensor` / `tensor_to_frames` add the channel move); generation, the samplers and bench use them.
 - VAE: uint8 frames -> float in [-1, 1] (`frames_to_tensor`), per-frame posterior *mean* times the
   VAE's scaling factor (`vae_encode`); `vae_decode` inverts it. The public FashionFlow code feeds
   [0, 1] here; the VAE was trained on [-1, 1].
@@ -65,6 +67,18 @@ class EncoderUnavailable(UserError, ValueError):
 # pixels
 
 
+def pixels_to_signed(pixels: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Pixel values in [0, 255] (uint8, or floats such as area-resized frames), any layout -> float32 in
+    [-1, 1]: value / 127.5 - 1. The one [0, 255] -> [-1, 1] map of ffbench."""
+    return torch.as_tensor(pixels).float().div(127.5).sub(1.0)
+
+
+def signed_to_pixels(video: torch.Tensor) -> torch.Tensor:
+    """float in [-1, 1], any layout -> uint8 on the CPU: (value + 1) * 127.5, rounded, clamped to [0, 255].
+    The one [-1, 1] -> uint8 map of ffbench (exact on values that came from uint8)."""
+    return video.detach().float().cpu().add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+
+
 def frames_to_tensor(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 frames (F, H, W, 3) or (B, F, H, W, 3) -> float32 (3, F, H, W) or (B, 3, F, H, W) in [-1, 1]."""
     x = torch.as_tensor(frames)
@@ -72,16 +86,14 @@ def frames_to_tensor(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
         raise ValueError(f"frames must be uint8 in [0, 255], got dtype {x.dtype}; convert before calling")
     if x.ndim not in (4, 5) or x.shape[-1] != 3:
         raise ValueError(f"frames must be (F, H, W, 3) or (B, F, H, W, 3), got shape {tuple(x.shape)}")
-    x = x.float().div(127.5).sub(1.0)
-    return x.movedim(-1, -4).contiguous()
+    return pixels_to_signed(x).movedim(-1, -4).contiguous()
 
 
 def tensor_to_frames(video: torch.Tensor) -> np.ndarray:
     """float (3, F, H, W) or (B, 3, F, H, W) in [-1, 1] -> uint8 (F, H, W, 3) or (B, F, H, W, 3)."""
     if video.ndim not in (4, 5) or video.shape[-4] != 3:
         raise ValueError(f"video must be (3, F, H, W) or (B, 3, F, H, W), got shape {tuple(video.shape)}")
-    x = video.detach().float().cpu().add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
-    return x.movedim(-4, -1).contiguous().numpy()
+    return signed_to_pixels(video).movedim(-4, -1).contiguous().numpy()
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ import torch
 
 from ffbench import interrupts
 from ffbench.errors import UserError
+from ffbench.seeding import noise_seed
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 GENERATION_JSON = "generation.json"
@@ -104,7 +105,7 @@ def read_conditions(source: str | Path) -> Conditions:
     from PIL import Image
 
     from ffbench.datasets.shards import iter_split_entries
-    from ffbench.models.fashionflow.images import load_image
+    from ffbench.images import load_image
 
     source = Path(source)
     if source.is_dir() and any(source.glob("*.tar")):
@@ -130,31 +131,22 @@ def read_conditions(source: str | Path) -> Conditions:
     return Conditions([source.stem], [np.asarray(load_image(source))])
 
 
-def noise_seed(seed: int, name: str) -> int:
-    """The noise seed of the video called `name` in a set sampled with `seed`.
-
-    Every video gets its own noise: a set sampled from one noise is not a set of independent draws (the
-    demo's FashionFlow, sampled so, put its noise-driven colour shifts at the same frames of every video),
-    and the metrics' bootstrap intervals assume independent videos. The name, not the position, picks it,
-    so a video does not depend on which others were generated with it or in what order.
-    """
-    digest = hashlib.sha256(f"{seed}/{name}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1  # torch seeds are < 2**64; keep it signed-safe
-
-
 def _even(n: int) -> int:
     return max(2, n - n % 2)
 
 
 def _to_tensor(image: np.ndarray) -> torch.Tensor:
     """uint8 (H, W, 3) -> float (1, 3, H, W) in [-1, 1]."""
-    return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+    from ffbench.encoders import pixels_to_signed
+
+    return pixels_to_signed(np.array(image, dtype=np.uint8)).permute(2, 0, 1)[None]
 
 
 def _to_frames(video: torch.Tensor) -> np.ndarray:
     """(3, F, H, W) in [-1, 1] -> uint8 (F, H, W, 3)."""
-    pixels = ((video.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return pixels.permute(1, 2, 3, 0).cpu().numpy()
+    from ffbench.encoders import tensor_to_frames
+
+    return tensor_to_frames(video)
 
 
 def _real_clips(split: Path, names: list[str], frames: int, size: tuple[int, int]) -> dict[str, torch.Tensor]:
@@ -429,12 +421,12 @@ def _clean_up(out_dir: Path | None, made: list[Path]) -> bool:
 
 def _fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """uint8 (H, W, 3) -> uint8 `size`: unchanged when it already has that size, else resized to cover and
-    centre-cropped (`ffbench.models.fashionflow.images.fit_image`, as FashionFlow's pipeline does)."""
+    centre-cropped (`ffbench.images.fit_image`, as FashionFlow's pipeline does)."""
     if image.shape[:2] == tuple(size):
         return image
     from PIL import Image
 
-    from ffbench.models.fashionflow.images import fit_image
+    from ffbench.images import fit_image
 
     return fit_image(Image.fromarray(image), size[0], size[1])
 
@@ -443,15 +435,6 @@ def _stretch(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """uint8 (H, W, 3) -> uint8 `size`, each axis resized on its own with PIL bilinear (nothing cropped)."""
     from PIL import Image
 
-    from ffbench.models.fashionflow.images import stretch_image
+    from ffbench.images import stretch_image
 
     return stretch_image(Image.fromarray(image), size[0], size[1])
-
-
-def read_generation(folder: str | Path) -> dict[str, Any] | None:
-    """The generation.json of a folder of generated videos, or None when it has none."""
-    path = Path(folder) / GENERATION_JSON
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf-8"))
-

@@ -131,7 +131,7 @@ def test_a_bad_option_leaves_no_folder_and_a_bug_keeps_its_traceback(good, tmp_p
     assert not out.exists()
 
     # An unexpected error is a bug: it is not dressed up as a one-line message.
-    import ffbench.training.imaginator as imaginator
+    import ffbench.models.imaginator.training as imaginator
 
     def broken(*args, **kwargs):
         raise ValueError("a bug in the wiring")

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from test_cinn_helpers import tiny_configs
 
 from ffbench.models.cinn.saved import CINNSampler, part_digest
-from ffbench.training.cinn import CINNOptions, StageOrderError, train_cinn
+from ffbench.models.cinn.training import CINNOptions, StageOrderError, train_cinn
 from ffbench.training.config import TrainConfig
 from ffbench.training.distributed import DistInfo
 

@@ -13,8 +13,8 @@ from PIL import Image
 from test_fashionflow_helpers import tiny_model, tiny_pipeline  # noqa: F401
 
 from ffbench.encoders import frames_to_tensor, vae_encode
+from ffbench.images import fit_image, load_image
 from ffbench.models.fashionflow import FashionFlowConfigError, FashionFlowPipeline
-from ffbench.models.fashionflow.images import fit_image, load_image
 
 
 @pytest.fixture(scope="module")

@@ -189,7 +189,7 @@ def noise_model():
 
 
 def test_each_video_draws_its_own_noise_whatever_else_is_generated(tmp_path, noise_model):
-    from ffbench.generation import noise_seed
+    from ffbench.seeding import noise_seed
 
     images = tmp_path / "images"
     images.mkdir()

@@ -21,9 +21,9 @@ from ffbench.models.imaginator import (
     discriminator_configs,
     imaginator_config,
 )
+from ffbench.models.imaginator.training import build_setup
 from ffbench.training import TrainConfig, seed_everything, train_phases
 from ffbench.training.distributed import DistInfo
-from ffbench.training.imaginator import build_setup
 
 SINGLE = DistInfo(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
 TINY = dict(sample_size=(32, 16), num_frames=16, noise_dim=8, appearance_dim=8, channels=4,

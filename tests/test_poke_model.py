@@ -17,7 +17,7 @@ from ffbench.models.poke import (
     poke_config,
 )
 from ffbench.models.poke.losses import PerceptualWeightsError, feature_matching, latent_dynamics, r1_penalty
-from ffbench.training.poke import parameters_of
+from ffbench.models.poke.training import parameters_of
 
 TINY = dict(sample_size=(16, 12), num_frames=3, encoder_channels=(4, 8), bottleneck_channels=16,
             poke_channels=(4, 8), poke_res_blocks=1)

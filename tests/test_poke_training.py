@@ -10,11 +10,11 @@ from safetensors.torch import load_file
 from test_poke_data import translating_square, write_split
 
 from ffbench.models.poke import PatchDiscriminator, PokeModel, PyramidL1, TemporalDiscriminator
+from ffbench.models.poke.training import EXPORT, PokeLossWeights, PokeOptions, build_setup, train_poke
 from ffbench.presets import get_preset
 from ffbench.training import TrainConfig, seed_everything, train_phases
+from ffbench.training.data import ShardMismatchError
 from ffbench.training.distributed import DistInfo
-from ffbench.training.fashionflow import ShardMismatchError
-from ffbench.training.poke import EXPORT, PokeLossWeights, PokeOptions, build_setup, train_poke
 
 SINGLE = DistInfo(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
 SMALL = dict(sample_size=(32, 24), num_frames=3, encoder_channels=(4, 8), bottleneck_channels=16,

@@ -22,11 +22,11 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ffbench.cli import main
 from ffbench.commands.train import DEFAULTS
+from ffbench.models.fashionflow.training import FashionFlowOptions, make_loss
 from ffbench.presets import get_preset
 from ffbench.training import TrainConfig, seed_everything
 from ffbench.training import train as train_loop
 from ffbench.training.distributed import DistInfo
-from ffbench.training.fashionflow import FashionFlowOptions, make_loss
 from ffbench.training.toy import toy_batch
 
 PRESET = get_preset("cpu")

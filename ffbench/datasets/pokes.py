@@ -37,7 +37,7 @@ from ffbench.datasets.manifest import ManifestError, read_manifest
 from ffbench.datasets.shards import sample_key
 from ffbench.errors import UserError
 from ffbench.fileio import write_json_atomic
-from ffbench.metrics.cache import cache_key
+from ffbench.hashing import cache_key
 
 log = logging.getLogger(__name__)
 META_NAME = "meta.json"

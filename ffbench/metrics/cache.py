@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
 from ffbench import fileio
-
-
-def cache_key(**parts: object) -> str:
-    """A sha256 hex digest of the JSON form of `parts` (sorted keys), e.g. extractor sha256,
-    protocol, file list and seed."""
-    blob = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()
+from ffbench.hashing import cache_key  # noqa: F401  (re-exported for the metrics)
 
 
 def save_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:

@@ -14,6 +14,8 @@ edit here. An entry says:
   CLI options the user set (`stage`, `schedule`, `conditioning`), refused with `reject_unused` when the
   model has no use for them; the result's `exported` names the folder it wrote. `train_defaults` are
   TrainConfig values that replace the generic defaults for this model (e.g. no weight decay for GANs).
+  `config_options`: the TrainConfig settings of `MODEL_CONFIG_OPTIONS` (read by some models only, such as
+  `cond_dropout`) that this model reads; `ffbench train` refuses the others when given.
 - `networks(size) -> {name: module}`: the model's networks at `size` "official" (the paper's code) or
   "cpu" (the cpu preset), for `bench/baselines.py` to count parameters (built on the meta device).
 - `class_names`: the `_class_name` of the `config.json` / `model_index.json` of its saved folders, so
@@ -41,6 +43,9 @@ from typing import Any, Protocol
 from ffbench.errors import UserError
 
 ENTRY_MODULE = "entry"
+# TrainConfig settings that only some models read: a model lists those it uses in `config_options`, and
+# `ffbench train` refuses the rest (a condition dropout a GAN never applies must not pass for a setting).
+MODEL_CONFIG_OPTIONS = ("cond_dropout",)
 
 
 class ModelTypeError(UserError, ValueError):
@@ -77,6 +82,7 @@ class ModelEntry:
     needs_checkpoint: bool = True
     privileged_input: str | None = None
     train_defaults: dict[str, Any] = field(default_factory=dict)
+    config_options: tuple[str, ...] = ()
     networks: Callable[[str], dict[str, Any]] | None = None
 
     @property

@@ -20,7 +20,7 @@ from torch import nn
 
 from ffbench.models.cinn.decoder import VideoDecoder
 from ffbench.models.cinn.layers import ResNet3d
-from ffbench.models.cinn.loading import LoadAlignedMixin
+from ffbench.models.loading import LoadAlignedMixin
 
 
 def _downsampled(n: int, strides: Sequence[int]) -> int:

@@ -20,7 +20,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from ffbench.models.cinn.layers import group_norm
-from ffbench.models.cinn.loading import LoadAlignedMixin
+from ffbench.models.loading import LoadAlignedMixin
 
 
 def instance_norm(channels: int) -> nn.InstanceNorm2d:

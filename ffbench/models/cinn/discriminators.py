@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from ffbench.models.cinn.layers import ActNorm2d, ResNet3d
-from ffbench.models.cinn.loading import LoadAlignedMixin
+from ffbench.models.loading import LoadAlignedMixin
 
 
 class ClipDiscriminator(nn.Module):

@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
+from ffbench.models.cinn.training import EXPORT, TRAIN_DEFAULTS
 from ffbench.models.registry import ModelEntry, register, reject_unused
-from ffbench.training.cinn import EXPORT, TRAIN_DEFAULTS
 
 
 def load(checkpoint: Path, device: str | torch.device = "cpu", **options: Any):
@@ -25,7 +25,7 @@ def train(shards: str | Path, out: str | Path, config: Any, *, preset: str, resu
           num_workers: int, stage: str | None = None, **options: Any):
     """`ffbench train cinn`: `stage` autoencoder, condition, flow, or all (the default: the stages in order,
     skipping those already trained and resuming the one that stopped, with --resume)."""
-    from ffbench.training.cinn import CINNOptions, train_cinn
+    from ffbench.models.cinn.training import CINNOptions, train_cinn
 
     reject_unused("cinn", options)
     cinn = CINNOptions(preset=preset, stage="all" if stage is None else stage, num_workers=num_workers)

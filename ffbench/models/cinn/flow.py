@@ -22,7 +22,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from ffbench.models.cinn.layers import channel_moments
-from ffbench.models.cinn.loading import LoadAlignedMixin
+from ffbench.models.loading import LoadAlignedMixin
 
 
 class ActNorm(nn.Module):

@@ -48,7 +48,9 @@ class FashionFlowSampler:
     def __call__(self, cond: torch.Tensor, num_frames: int, generator: torch.Generator,
                  real: torch.Tensor | None = None) -> torch.Tensor:
         # cond came from uint8 frames, so this round trip is exact.
-        pixels = ((cond.float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        from ffbench.encoders import signed_to_pixels
+
+        pixels = signed_to_pixels(cond)
         keyframes = num_frames // 2 + 1 if self.interpolate else num_frames
         frames = self.pipe(list(pixels.permute(0, 2, 3, 1).numpy()), num_frames=keyframes,
                            num_inference_steps=self.steps, guidance_scale=self.guidance_scale,
@@ -90,7 +92,7 @@ def load(checkpoint: Path, device: str | torch.device = "cpu", *, steps: int | N
 
 def train(shards: str | Path, out: str | Path, config: Any, *, preset: str, resume: bool, progress: bool,
           num_workers: int, **options: Any):
-    from ffbench.training.fashionflow import FashionFlowOptions, train_fashionflow
+    from ffbench.models.fashionflow.training import FashionFlowOptions, train_fashionflow
 
     reject_unused("fashionflow", options, used=TRAIN_OPTIONS)
     fashionflow = FashionFlowOptions(preset=preset, num_workers=num_workers, **options)
@@ -114,5 +116,6 @@ register(ModelEntry(
     train=train,
     class_names=("FashionFlowPipeline",),
     export="pipeline",
+    config_options=("cond_dropout",),  # its diffusion and interpolation losses drop the condition
     networks=networks,
 ))

@@ -11,11 +11,11 @@ import numpy as np
 import torch
 
 from ffbench.config_files import check_config, check_pipeline_dir
-from ffbench.generation import noise_seed
-from ffbench.models.fashionflow.images import load_image
+from ffbench.images import load_image
 from ffbench.models.fashionflow.model import FashionFlowConfigError, FashionFlowModel
 from ffbench.models.fashionflow.pipeline import OFFICIAL_FPS, FashionFlowPipeline, check_inference
 from ffbench.models.fashionflow.schedule import DEFAULT_SAMPLER, SAMPLERS, default_steps, switch_sampler
+from ffbench.seeding import noise_seed
 
 _HOW = (
     "give a directory written by FashionFlowPipeline.save_pretrained (ffbench train exports <run>/pipeline)"
@@ -131,7 +131,7 @@ def generate_videos(
 ) -> list[Path]:
     """Generate one video per image with a saved pipeline (loaded once), each written as an H.264 mp4.
 
-    Each image draws its own noise from `seed` and its file name (`ffbench.generation.noise_seed`), so
+    Each image draws its own noise from `seed` and its file name (`ffbench.seeding.noise_seed`), so
     a video does not depend on which other images were in the batch, and two images share no noise.
 
     Args:

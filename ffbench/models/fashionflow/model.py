@@ -8,7 +8,6 @@ of section 3.3, which takes 4 extra input channels per frame (masked RGB + mask)
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 
 import torch
@@ -19,6 +18,7 @@ from ffbench.errors import UserError
 from ffbench.models.fashionflow.adapter import ImageAdapter
 from ffbench.models.fashionflow.schedule import check_prediction_type
 from ffbench.models.fashionflow.unet import PseudoUNet3D
+from ffbench.models.loading import LoadAlignedMixin
 
 CONDITIONING_MODES = ("both", "global", "local")
 STAGES = ("keyframes", "interpolation")
@@ -29,7 +29,7 @@ class FashionFlowConfigError(UserError, ValueError):
     """A model, checkpoint or pipeline component does not fit the configuration it is used with."""
 
 
-class FashionFlowModel(ModelMixin, ConfigMixin):
+class FashionFlowModel(LoadAlignedMixin, ModelMixin, ConfigMixin):
     """Noise (or velocity) prediction for a latent clip, conditioned on one image.
 
     forward(sample (B, C, F, h, w), timestep (B,), cond_latent (B, 4, h, w), clip_tokens (B, T, D))
@@ -141,22 +141,6 @@ class FashionFlowModel(ModelMixin, ConfigMixin):
         self.adapter = None
         if conditioning != "local":
             self.adapter = ImageAdapter(latent_channels, tuple(sample_size), clip_tokens, clip_dim)
-
-    @classmethod
-    def from_pretrained(cls, *args, **kwargs):
-        """diffusers' `from_pretrained`, then own, 64-byte-aligned copies of the weights.
-
-        safetensors hands back views into one file buffer; CPU kernels pick other code paths for
-        unaligned data and the loaded model's outputs then differ from the saved one's in the last bits.
-        """
-        kwargs.setdefault("low_cpu_mem_usage", False)  # the default asks for accelerate and warns without it
-        loaded = super().from_pretrained(*args, **kwargs)
-        model = loaded[0] if isinstance(loaded, tuple) else loaded
-        with torch.no_grad():
-            for tensor in itertools.chain(model.parameters(), model.buffers()):
-                if tensor.device.type == "cpu" and tensor.data_ptr() % 64:
-                    tensor.data = tensor.data.clone()
-        return loaded
 
     @property
     def in_channels(self) -> int:

@@ -46,7 +46,7 @@ from diffusers.utils import BaseOutput
 from diffusers.video_processor import VideoProcessor
 from transformers import CLIPImageProcessor, CLIPVisionModel
 
-from ffbench.models.fashionflow.images import ImageInput, fit_image, load_image, stretch_image, to_unit_float
+from ffbench.images import ImageInput, fit_image, load_image, stretch_image, to_unit_float
 from ffbench.models.fashionflow.model import FashionFlowConfigError, FashionFlowModel
 from ffbench.models.fashionflow.sampling import (
     check_official_model,
@@ -203,7 +203,7 @@ class FashionFlowPipeline(DiffusionPipeline):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Fill the frames between keyframes: -> (latents (B, 4, 2K-1, h, w), pixels (B, 3, 2K-1, H, W))."""
         from ffbench.datasets.clips import area_downsample
-        from ffbench.encoders import tensor_to_frames
+        from ffbench.encoders import pixels_to_signed, tensor_to_frames
 
         if self.interpolator is None:
             raise ValueError(
@@ -214,7 +214,7 @@ class FashionFlowPipeline(DiffusionPipeline):
         frames = tensor_to_frames(keyframe_pixels)  # (B, K, H, W, 3)
         lowres = np.stack([area_downsample(clip_frames, self.vae_scale_factor) for clip_frames in frames])
         lowres = (
-            torch.from_numpy(lowres).float().div(127.5).sub(1.0).permute(0, 2, 1, 3, 4)
+            pixels_to_signed(lowres).permute(0, 2, 1, 3, 4)
         )  # (B, 3, K, h, w)
         k = keyframes.shape[2]
         windows = [

@@ -1,7 +1,7 @@
 """ImaGINator (Wang et al., WACV 2020), the image-to-video GAN baseline: generator, discriminators, presets.
 
 `ImaginatorGenerator(**imaginator_config("cpu"))`; the discriminators from `discriminator_configs`;
-training in `ffbench.training.imaginator`; `ffbench generate --checkpoint <run>/generator` samples it.
+training in `ffbench.models.imaginator.training`; `ffbench generate --checkpoint <run>/generator` samples it.
 """
 
 from ffbench.models.imaginator.config import discriminator_configs, imaginator_config, model_preset_name

@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 
+from ffbench.models.imaginator.training import EXPORT, TRAIN_DEFAULTS
 from ffbench.models.registry import ModelEntry, ModelTypeError, register, reject_unused
-from ffbench.training.imaginator import EXPORT, TRAIN_DEFAULTS
 
 
 class ImaginatorSampler:
@@ -44,7 +44,7 @@ def load(checkpoint: Path, device: str | torch.device = "cpu", **options: Any) -
 
 def train(shards: str | Path, out: str | Path, config: Any, *, preset: str, resume: bool, progress: bool,
           num_workers: int, **options: Any):
-    from ffbench.training.imaginator import ImaginatorOptions, train_imaginator
+    from ffbench.models.imaginator.training import ImaginatorOptions, train_imaginator
 
     reject_unused("imaginator", options)
     return train_imaginator(shards, out, config, ImaginatorOptions(preset=preset, num_workers=num_workers),

@@ -10,8 +10,8 @@ from typing import Any
 import torch
 
 from ffbench.models.poke.sampler import PRIVILEGED_INPUT, PokeSampler
+from ffbench.models.poke.training import EXPORT, TRAIN_DEFAULTS
 from ffbench.models.registry import ModelEntry, ModelTypeError, register, reject_unused
-from ffbench.training.poke import EXPORT, TRAIN_DEFAULTS
 
 
 def load(checkpoint: Path, device: str | torch.device = "cpu", **options: Any) -> PokeSampler:
@@ -27,7 +27,7 @@ def load(checkpoint: Path, device: str | torch.device = "cpu", **options: Any) -
 
 def train(shards: str | Path, out: str | Path, config: Any, *, preset: str, resume: bool, progress: bool,
           num_workers: int, **options: Any):
-    from ffbench.training.poke import PokeOptions, train_poke
+    from ffbench.models.poke.training import PokeOptions, train_poke
 
     reject_unused("poke", options)
     return train_poke(shards, out, config, PokeOptions(preset=preset, num_workers=num_workers), resume=resume,

@@ -17,7 +17,6 @@ Shapes at the official size (64x64, widths 128/256, bottleneck 512): image featu
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 
 import torch
@@ -26,6 +25,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from ffbench.errors import UserError
+from ffbench.models.loading import LoadAlignedMixin
 from ffbench.models.poke.blocks import NORMS, ConvNormAct, HierarchicalConvGRU, ResBlock
 
 PERCEPTUAL_LOSSES = ("vgg19", "pyramid-l1")
@@ -93,7 +93,7 @@ class SkipDecoder(nn.Module):
         return self.out(x)
 
 
-class PokeModel(ModelMixin, ConfigMixin):
+class PokeModel(LoadAlignedMixin, ModelMixin, ConfigMixin):
     """Roll a frame forward under a poke: forward(image (B, 3, H, W), poke (B, 2, H, W), num_frames)
     -> video (B, 3, num_frames, H, W) in [-1, 1], the frames after `image` (which is not repeated).
 
@@ -152,19 +152,6 @@ class PokeModel(ModelMixin, ConfigMixin):
         upsample = [False, False] + [True] * (stages - 1)
         self.gru = HierarchicalConvGRU(bottleneck_channels, hidden, upsample)
         self.decoder = SkipDecoder(encoder_channels, bottleneck_channels, norm)
-
-    @classmethod
-    def from_pretrained(cls, *args, **kwargs):
-        """diffusers' `from_pretrained`, then own, 64-byte-aligned copies of the weights (safetensors
-        hands back views into one buffer; unaligned CPU data takes other kernels and changes last bits)."""
-        kwargs.setdefault("low_cpu_mem_usage", False)
-        loaded = super().from_pretrained(*args, **kwargs)
-        model = loaded[0] if isinstance(loaded, tuple) else loaded
-        with torch.no_grad():
-            for tensor in itertools.chain(model.parameters(), model.buffers()):
-                if tensor.device.type == "cpu" and tensor.data_ptr() % 64:
-                    tensor.data = tensor.data.clone()
-        return loaded
 
     def encode(self, image: torch.Tensor) -> list[torch.Tensor]:
         """Image features fine to coarse (see ImageEncoder): the GRU's initial states and the targets of

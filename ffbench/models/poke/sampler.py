@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 
+from ffbench.encoders import tensor_to_frames
 from ffbench.errors import UserError
 
 PRIVILEGED_INPUT = "ground-truth flow"
@@ -23,12 +23,6 @@ PRIVILEGED_INPUT = "ground-truth flow"
 
 class PokeNeedsRealVideoError(UserError, ValueError):
     """Poke was asked to generate without the real clips its pokes come from."""
-
-
-def real_to_uint8(real: torch.Tensor) -> np.ndarray:
-    """(3, F, H, W) in [-1, 1] -> uint8 (F, H, W, 3)."""
-    pixels = ((real.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
-    return pixels.permute(1, 2, 3, 0).numpy()
 
 
 class PokeSampler:
@@ -63,7 +57,7 @@ class PokeSampler:
         cpu = generator
         if generator.device.type != "cpu":  # the poke sampler draws on the CPU
             cpu = torch.Generator().manual_seed(generator.initial_seed())
-        return torch.stack([poke_from_video(real_to_uint8(clip), self.size, int(config.num_frames),
+        return torch.stack([poke_from_video(tensor_to_frames(clip), self.size, int(config.num_frames),
                                             float(config.flow_norm), int(config.poke_size), cpu)[0]
                             for clip in real])
 

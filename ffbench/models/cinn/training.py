@@ -37,8 +37,8 @@ from ffbench.fileio import write_json_atomic
 from ffbench.presets import Preset, get_preset
 from ffbench.training.checkpoint import latest_checkpoint
 from ffbench.training.config import TrainConfig, TrainOptionError, config_differences
+from ffbench.training.data import ShardMismatchError, find_data_dir
 from ffbench.training.distributed import DistInfo, cleanup_distributed, init_distributed
-from ffbench.training.fashionflow import ShardMismatchError, find_data_dir
 from ffbench.training.loop import (
     Phase,
     StepContext,

@@ -1,8 +1,10 @@
-"""`from_pretrained` for the cINN models: diffusers' loader, then own, aligned copies of the weights.
+"""`from_pretrained` for every saved model of ffbench: diffusers' loader, then own, aligned copies of the
+weights.
 
 safetensors hands back views into one file buffer; CPU kernels pick other code paths for unaligned data,
-and a loaded model's outputs then differ from the saved one's in the last bits (the same fix as
-`FashionFlowModel.from_pretrained`).
+and a loaded model's outputs then differ from the saved one's in the last bits. A model class takes the
+fix by listing `LoadAlignedMixin` before diffusers' `ModelMixin` (FashionFlowModel, PokeModel, the cINN
+networks).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch
 class LoadAlignedMixin:
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
+        """diffusers' `from_pretrained`, then own, 64-byte-aligned copies of the weights."""
         kwargs.setdefault("low_cpu_mem_usage", False)  # the default asks for accelerate and warns without it
         loaded = super().from_pretrained(*args, **kwargs)
         model = loaded[0] if isinstance(loaded, tuple) else loaded

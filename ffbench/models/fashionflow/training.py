@@ -20,10 +20,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ffbench.errors import UserError
 from ffbench.fileio import apply_umask
 from ffbench.presets import Preset, get_preset
 from ffbench.training.config import TrainConfig, TrainOptionError
+from ffbench.training.data import ShardMismatchError, find_data_dir
 from ffbench.training.distributed import DistInfo, cleanup_distributed, init_distributed, loss_view
 from ffbench.training.loop import TrainResult, seed_everything, train
 
@@ -33,10 +33,6 @@ log = logging.getLogger("ffbench.training")
 STAGES = {"base": "keyframes", "interpolate": "interpolation"}
 SCHEDULES = ("cosine", "legacy")
 CONDITIONINGS = ("both", "global", "local")
-
-
-class ShardMismatchError(UserError, ValueError):
-    """The shards were prepared for another preset or with other encoders than the run asks for."""
 
 
 @dataclass(frozen=True)
@@ -56,24 +52,6 @@ class FashionFlowOptions:
                                        f"{', '.join(allowed)}")
         if self.num_workers < 0:
             raise TrainOptionError(f"num_workers must be >= 0, got {self.num_workers}")
-
-
-def find_data_dir(shards: str | Path) -> Path:
-    """The prepared DATA directory (holding `shards/train/manifest.json` and `encoders/`) for `--shards`,
-    which may name DATA, DATA/shards or DATA/shards/train."""
-    given = Path(shards)
-    for candidate in (given, given.parent, given.parent.parent):
-        if (candidate / "shards" / "train" / "manifest.json").is_file():
-            return candidate
-    if not given.exists():
-        raise ShardMismatchError(f"--shards {shards}: no such folder; pass the folder written by `ffbench "
-                                 "prepare --out`, e.g. `ffbench prepare --synthetic --preset cpu --out "
-                                 f"{shards}`")
-    raise ShardMismatchError(
-        f"--shards {shards}: no shards/train/manifest.json there or above; prepare data first, e.g. "
-        f"`ffbench prepare --synthetic --preset cpu --out {shards}` (or finish an interrupted prepare by "
-        "running it again)"
-    )
 
 
 # What the model built for a preset needs from the data: the frame geometry and the feature shapes.

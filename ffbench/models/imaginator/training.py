@@ -20,8 +20,8 @@ from ffbench.errors import UserError
 from ffbench.presets import Preset, get_preset
 from ffbench.training.checkpoint import export_pretrained
 from ffbench.training.config import TrainConfig, TrainOptionError
+from ffbench.training.data import ShardMismatchError, find_data_dir
 from ffbench.training.distributed import DistInfo, cleanup_distributed, init_distributed
-from ffbench.training.fashionflow import ShardMismatchError, find_data_dir
 from ffbench.training.loop import Phase, TrainingSetup, TrainResult, adamw, seed_everything, train_phases
 
 EXPORT = "generator"

@@ -1,5 +1,6 @@
 """Conditioning images: read any still image, make it RGB, and fit it to the model's frame size (cover and
-centre-crop, ffbench's default; or stretch, as the public FashionFlow inference does)."""
+centre-crop, ffbench's default; or stretch, as the public FashionFlow inference does). A base module, so
+`ffbench.generation` and every model read and fit images the same way."""
 
 from __future__ import annotations
 

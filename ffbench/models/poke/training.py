@@ -241,8 +241,8 @@ def train_poke(shards: str | Path, out: str | Path, config: Any, options: PokeOp
     )
     from ffbench.models.poke.config import DATA_PRESET_TO_POKE, GAN_START
     from ffbench.presets import get_preset
+    from ffbench.training.data import find_data_dir
     from ffbench.training.distributed import barrier, cleanup_distributed, init_distributed
-    from ffbench.training.fashionflow import find_data_dir
     from ffbench.training.loop import seed_everything, train_phases
 
     own_group = info is None
@@ -312,7 +312,7 @@ def train_poke(shards: str | Path, out: str | Path, config: Any, options: PokeOp
 def check_frames(manifest: dict[str, Any], preset: Any, where: Path) -> None:
     """Refuse shards made for another frame size or frame rate than `preset` (a pixel-space model does not
     care about the cached latents)."""
-    from ffbench.training.fashionflow import ShardMismatchError
+    from ffbench.training.data import ShardMismatchError
 
     have = manifest.get("preset", {})
     problems = [f"preset.{k} is {have.get(k)!r}, --preset {preset.name} needs {getattr(preset, k)!r}"
