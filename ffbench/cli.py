@@ -44,6 +44,9 @@ def main() -> None:
       ffbench leaderboard
       ffbench report -o report
     """
+    from ffbench.progress import quiet_libraries_in_logs
+
+    quiet_libraries_in_logs()
 
 
 main.add_command(prepare)

@@ -201,10 +201,9 @@ def generate_set(
             interpolate, interpolator); a model that does not use one refuses it.
     Returns: the written videos and the generation.json record.
     """
-    from tqdm.auto import tqdm
-
     from ffbench.datasets.loader import area_resize
     from ffbench.models.registry import ModelTypeError, find_checkpoint, get_model
+    from ffbench.progress import progress_bar
 
     if frames is not None and frames < 1:
         raise UserError(f"--frames {frames}: give at least 1")
@@ -271,7 +270,8 @@ def generate_set(
         # stretched straight to its size with PIL bilinear, as the public code does; the others get it
         # covered, cropped and area-resized
         stretch = getattr(gen, "resize", "cover") == "stretch"
-        for name, image, target in tqdm(items, desc="videos", disable=not (progress and len(items) > 1)):
+        bar = progress_bar(items, desc="videos", unit="video", disable=not (progress and len(items) > 1))
+        for name, image, target in bar:
             if stretch:
                 cond = _to_tensor(_stretch(image, model_size)).to(device)
             else:

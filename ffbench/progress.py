@@ -119,22 +119,33 @@ def progress_bar(iterable: Iterable[Any] | None = None, *, file: IO[str] | None 
     return LogProgress(iterable, file=stream, **kwargs)
 
 
-@contextlib.contextmanager
-def quiet_libraries(enabled: bool = True) -> Iterator[None]:
-    """Silence the progress bars of transformers, diffusers and huggingface_hub ("Loading weights",
-    "Loading pipeline components") inside the block, restoring their state afterwards."""
-    if not enabled:
-        yield
-        return
+def _library_logging():
     import diffusers.utils.logging as diffusers_logging
     import huggingface_hub.utils as hub_utils
     import transformers.utils.logging as transformers_logging
 
-    before = (transformers_logging.is_progress_bar_enabled(), diffusers_logging.is_progress_bar_enabled(),
-              hub_utils.are_progress_bars_disabled())
+    return transformers_logging, diffusers_logging, hub_utils
+
+
+def silence_libraries() -> None:
+    """Turn off the progress bars of transformers, diffusers and huggingface_hub ("Loading weights",
+    "Loading pipeline components")."""
+    transformers_logging, diffusers_logging, hub_utils = _library_logging()
     transformers_logging.disable_progress_bar()
     diffusers_logging.disable_progress_bar()
     hub_utils.disable_progress_bars()
+
+
+@contextlib.contextmanager
+def quiet_libraries(enabled: bool = True) -> Iterator[None]:
+    """`silence_libraries` inside the block, their earlier state restored afterwards."""
+    if not enabled:
+        yield
+        return
+    transformers_logging, diffusers_logging, hub_utils = _library_logging()
+    before = (transformers_logging.is_progress_bar_enabled(), diffusers_logging.is_progress_bar_enabled(),
+              hub_utils.are_progress_bars_disabled())
+    silence_libraries()
     try:
         yield
     finally:
@@ -146,6 +157,8 @@ def quiet_libraries(enabled: bool = True) -> Iterator[None]:
             hub_utils.enable_progress_bars()
 
 
-def libraries_quiet_by_default() -> bool:
-    """Library bars only clutter a log: quiet them unless stderr is a terminal."""
-    return not _is_tty(sys.stderr)
+def quiet_libraries_in_logs() -> None:
+    """For a command-line process: when stderr is not a terminal (a log file, a pipe), the libraries'
+    bars stay silent for the whole process (it ends with the command)."""
+    if not _is_tty(sys.stderr):
+        silence_libraries()

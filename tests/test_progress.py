@@ -54,3 +54,40 @@ def test_a_terminal_gets_tqdm():
     bar = progress_bar(total=3, file=tty)
     assert isinstance(bar, tqdm)
     bar.close()
+
+
+def test_library_bars_are_silent_in_a_quiet_block_and_restored_after_it():
+    import diffusers.utils.logging as diffusers_logging
+    import transformers.utils.logging as transformers_logging
+
+    from ffbench.progress import quiet_libraries
+
+    transformers_logging.enable_progress_bar()
+    diffusers_logging.enable_progress_bar()
+    with quiet_libraries():
+        assert not transformers_logging.is_progress_bar_enabled()
+        assert not diffusers_logging.is_progress_bar_enabled()
+    assert transformers_logging.is_progress_bar_enabled() and diffusers_logging.is_progress_bar_enabled()
+
+
+def test_a_generate_log_holds_lines_not_redraws(tmp_path):
+    """`ffbench generate` over several images with stderr in a file: no carriage return, plain lines."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    from PIL import Image
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for k in range(3):
+        Image.fromarray(np.full((32, 24, 3), 40 * k, np.uint8)).save(images / f"p{k}.png")
+    log = tmp_path / "log.txt"
+    with log.open("w") as err:
+        done = subprocess.run([sys.executable, "-m", "ffbench.cli", "generate", str(images), "--model",
+                               "static", "-o", str(tmp_path / "out"), "--frames", "4", "--threads", "1"],
+                              stdout=subprocess.DEVNULL, stderr=err, timeout=120)
+    text = log.read_text()
+    assert done.returncode == 0, text
+    assert "\r" not in text
+    assert "videos: 100% (3/3 video" in text

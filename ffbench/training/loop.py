@@ -83,9 +83,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
-from tqdm.auto import tqdm
 
 from ffbench.errors import UserError
+from ffbench.progress import progress_bar
 from ffbench.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from ffbench.training.config import TrainConfig, check_run_config, write_run_config
 from ffbench.training.distributed import DistInfo, any_rank, barrier, init_distributed
@@ -457,7 +457,7 @@ def train_phases(
     all_trainable = [p for params in trainable.values() for p in params]
 
     result = TrainResult(step=step, last_checkpoint=last_ckpt)
-    bar = tqdm(total=config.steps, initial=step, disable=not (progress and info.is_main), unit="step",
+    bar = progress_bar(total=config.steps, initial=step, disable=not (progress and info.is_main), unit="step",
                dynamic_ncols=True)
     log_file = run_dir / "log.jsonl"
     window: dict[str, list[float]] = {}

@@ -151,8 +151,7 @@ def generate_videos(
         inference: "ffbench" or "official" (default: the pipeline's; see `resolve_inference`).
     Returns: the mp4 paths. Videos are written at the training data's frame rate (official: 25 fps).
     """
-    from tqdm.auto import tqdm
-
+    from ffbench.progress import progress_bar
     from ffbench.video import write_gif, write_video
 
     if len(image_paths) != len(out_paths):
@@ -178,7 +177,7 @@ def generate_videos(
     written = []
     many = progress and len(images) > 1
     items = list(zip(image_paths, images, out_paths, strict=True))
-    for image_path, image, out_path in tqdm(items, desc="videos", disable=not many):
+    for image_path, image, out_path in progress_bar(items, desc="videos", disable=not many):
         generator = torch.Generator("cpu").manual_seed(noise_seed(seed, Path(image_path).stem))
         video = pipe(
             image,

@@ -225,8 +225,6 @@ def train_poke(shards: str | Path, out: str | Path, config: Any, options: PokeOp
     and `disc_overrides` change the preset's PokeModel arguments and discriminator widths (tests,
     experiments); config.json keeps them with everything else.
     """
-    from tqdm.auto import tqdm
-
     from ffbench.datasets.loader import pixel_clip_loader
     from ffbench.datasets.manifest import read_manifest
     from ffbench.datasets.pokes import FlowCache, FlowSettings, build_flow_cache, flow_cache_dir
@@ -241,6 +239,7 @@ def train_poke(shards: str | Path, out: str | Path, config: Any, options: PokeOp
     )
     from ffbench.models.poke.config import DATA_PRESET_TO_POKE, GAN_START
     from ffbench.presets import get_preset
+    from ffbench.progress import progress_bar
     from ffbench.training.data import find_data_dir
     from ffbench.training.distributed import barrier, cleanup_distributed, init_distributed
     from ffbench.training.loop import seed_everything, train_phases
@@ -256,7 +255,7 @@ def train_poke(shards: str | Path, out: str | Path, config: Any, options: PokeOp
         (height, width), span = cfg["sample_size"], cfg["num_frames"]
         settings = FlowSettings(height=height, width=width, span=span)
         if info.is_main:
-            bar = (lambda it: tqdm(it, desc="flow cache", unit="video")) if progress else None
+            bar = (lambda it: progress_bar(it, desc="flow cache", unit="video")) if progress else None
             build_flow_cache(data_dir, "train", settings, progress=bar)
         barrier(info)
         flows = FlowCache(flow_cache_dir(data_dir, "train", settings))
