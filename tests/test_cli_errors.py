@@ -202,7 +202,7 @@ def test_prepare_with_no_source_and_no_network(tmp_path, monkeypatch):
     with socket.socket() as s:  # a loopback port nobody listens on
         s.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{s.getsockname()[1]}/fashion_train.txt"
-    monkeypatch.setattr(sources, "OFFICIAL_URL_LISTS", {"train": url})
+    official_lists(monkeypatch, {"train": url})
     monkeypatch.setattr(sources.time, "sleep", lambda seconds: None)  # no back-off waits in a test
     result = cli("prepare", "--out", tmp_path / "data", "--quiet")
     assert_clean_failure(result, url, "--urls", "--synthetic", root=tmp_path)
@@ -226,3 +226,12 @@ def test_an_unexpected_exception_keeps_its_traceback(tmp_path, monkeypatch):
     monkeypatch.setattr(ffbench.datasets.prepare, "verify", bug)
     result = cli("prepare", "--verify", "--out", tmp_path)
     assert result.exit_code == 1 and isinstance(result.exception, ZeroDivisionError)
+
+
+def official_lists(monkeypatch, lists: dict[str, str]) -> None:
+    """Point the default dataset's published lists at `lists` ({split: URL}) for one test."""
+    from ffbench.datasets import spec
+
+    splits = tuple(spec.SplitSpec(s, f"fashion_{s}.txt", url=u) for s, u in lists.items())
+    monkeypatch.setitem(spec.DATASETS, spec.DEFAULT_DATASET,
+                        spec.DatasetSpec(spec.DEFAULT_DATASET, splits, test_split=splits[-1].name))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ffbench.datasets import download, sources
+from ffbench.datasets import download
 from ffbench.datasets.download import DownloadError, fetch_dataset, probe_all, read_probe, read_report
 from ffbench.datasets.sources import (
     UnsupportedSourceError,
@@ -356,8 +356,7 @@ def test_a_users_list_may_name_local_files_only_inside_its_folder(videos, tmp_pa
 
 def test_a_downloaded_list_may_only_hold_http_urls(server, monkeypatch, tmp_path):
     server.lists = {"fashion_train.txt": "file:///etc/passwd\n", "fashion_test.txt": "videos/x.mp4\n"}
-    monkeypatch.setattr(sources, "OFFICIAL_URL_LISTS",
-                        {s: f"{server.url}/lists/fashion_{s}.txt" for s in ("train", "test")})
+    official_lists(monkeypatch, {s: f"{server.url}/lists/fashion_{s}.txt" for s in ("train", "test")})
     with pytest.raises(UnsupportedSourceError, match="only hold http") as err:
         fetch_dataset(tmp_path, progress=False, timeout=TIMEOUT)
     # both bad lines, each with its list and line number, in one error
@@ -511,8 +510,7 @@ def test_probe_all_drops_a_kept_file_that_no_longer_decodes(videos, tmp_path):
 def test_official_lists_are_fetched_and_stored(server, videos, monkeypatch, tmp_path):
     server.lists = {"fashion_train.txt": f"{server.url}/good/a_o1.mp4\n",
                     "fashion_test.txt": f"{server.url}/good/b_o2.mp4\n"}
-    monkeypatch.setattr(sources, "OFFICIAL_URL_LISTS",
-                        {s: f"{server.url}/lists/fashion_{s}.txt" for s in ("train", "test")})
+    official_lists(monkeypatch, {s: f"{server.url}/lists/fashion_{s}.txt" for s in ("train", "test")})
     summary = fetch_dataset(tmp_path, progress=False, timeout=TIMEOUT)
     assert (tmp_path / "fashion_train.txt").read_text() == server.lists["fashion_train.txt"]
     assert [(p.id, p.split) for p in summary.probes] == [("a_o1", "train"), ("b_o2", "test")]
@@ -524,9 +522,18 @@ def test_official_lists_offline_fail_fast(monkeypatch, tmp_path):
     with socket.socket() as s:  # a loopback port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setattr(sources, "OFFICIAL_URL_LISTS", {"train": f"http://127.0.0.1:{port}/fashion_train.txt"})
+    official_lists(monkeypatch, {"train": f"http://127.0.0.1:{port}/fashion_train.txt"})
     start = time.monotonic()
     with pytest.raises(DownloadError) as err:
         fetch_dataset(tmp_path, progress=False, retries=1, backoff=0.01, timeout=TIMEOUT)
     assert time.monotonic() - start < 5
     assert "--urls" in str(err.value) and "--source" in str(err.value)
+
+
+def official_lists(monkeypatch, lists: dict[str, str]) -> None:
+    """Point the default dataset's published lists at `lists` ({split: URL}) for one test."""
+    from ffbench.datasets import spec
+
+    splits = tuple(spec.SplitSpec(s, f"fashion_{s}.txt", url=u) for s, u in lists.items())
+    monkeypatch.setitem(spec.DATASETS, spec.DEFAULT_DATASET,
+                        spec.DatasetSpec(spec.DEFAULT_DATASET, splits, test_split=splits[-1].name))

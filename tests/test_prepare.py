@@ -16,12 +16,13 @@ from click.testing import CliRunner
 
 from ffbench.cli import main
 from ffbench.datasets.loader import latent_clip_loader
-from ffbench.datasets.prepare import prepare
+from ffbench.datasets.prepare import PrepareOptions, prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 # 8 training videos (one held out to measure the tiny VAE) + 2 test videos of 20 frames at 48x40.
 # One torch thread: fastest on the shared 2-core CI, and the killed and resumed runs must agree.
-SMALL = dict(n_train=8, n_test=2, frames=20, height=48, width=40, vae_steps=30, shard_size_mb=0.15, threads=1)
+SMALL = dict(synthetic=True, synthetic_train=8, synthetic_test=2, synthetic_frames=20, height=48, width=40,
+             vae_steps=30, shard_size_mb=0.15, threads=1, progress=False)
 CLI_SMALL = ["--n-train", "8", "--n-test", "2", "--frames", "20", "--height", "48", "--width", "40",
              "--vae-steps", "30", "--shard-size-mb", "0.15", "--threads", "1"]
 
@@ -34,7 +35,7 @@ def manifests(data: Path) -> dict[str, bytes]:
 def reference(tmp_path_factory) -> Path:
     """An uninterrupted prepare, shared by the tests that only read it."""
     data = tmp_path_factory.mktemp("reference")
-    result = prepare(data, synthetic=True, progress=False, **SMALL)
+    result = prepare(data, PrepareOptions(**SMALL))
     assert result.splits["train"].videos == 8 and result.splits["test"].videos == 2
     return data
 
@@ -74,7 +75,7 @@ def test_rerun_is_a_no_op(reference):
     before = manifests(reference)
     stamps = {p: p.stat().st_mtime_ns for p in (reference / "shards").glob("*/shard-*.tar")}
     start = time.monotonic()
-    prepare(reference, synthetic=True, progress=False, **SMALL)
+    prepare(reference, PrepareOptions(**SMALL))
     assert manifests(reference) == before
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # shards were not rewritten
     assert time.monotonic() - start < 60
@@ -97,7 +98,7 @@ def test_sigkill_then_rerun_gives_the_same_manifest(reference, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (data / "shards" / "train" / "manifest.json").exists()
-    prepare(data, synthetic=True, progress=False, **SMALL)
+    prepare(data, PrepareOptions(**SMALL))
     assert manifests(data) == manifests(reference)
     assert not [p.name for p in (data / "shards").rglob("*") if ".tmp-" in p.name]
 
@@ -106,7 +107,7 @@ def test_encoder_change_rebuilds_features(reference, tmp_path):
     data = tmp_path / "copy"
     shutil.copytree(reference, data)
     old = json.loads(manifests(data)["train"])
-    prepare(data, synthetic=True, progress=False, **(SMALL | {"vae_steps": 31}))
+    prepare(data, PrepareOptions(**(SMALL | {"vae_steps": 31})))
     new = json.loads(manifests(data)["train"])
     assert new["encoders"]["vae"]["fingerprint"] != old["encoders"]["vae"]["fingerprint"]
     assert new["encoders"]["clip"] == old["encoders"]["clip"]
@@ -156,8 +157,9 @@ def test_source_dir_with_a_bad_file_skips_it_and_says_why(reference, tmp_path):
     (src / "fashion_train.txt").write_text("videos/synth_train_0000.mp4\nvideos/error_page.mp4\n")
     (src / "fashion_test.txt").write_text("videos/synth_train_0001.mp4\n")
     # A local VAE directory (the reference's tiny VAE) instead of training one.
-    result = prepare(tmp_path / "data", source=src, vae=str(reference / "encoders" / "vae"), resize="crop",
-                     progress=False, **{k: SMALL[k] for k in ("height", "width", "threads")})
+    options = PrepareOptions(source_dir=src, vae=str(reference / "encoders" / "vae"), resize="crop",
+                             progress=False, **{k: SMALL[k] for k in ("height", "width", "threads")})
+    result = prepare(tmp_path / "data", options)
     assert (result.splits["train"].videos, result.splits["test"].videos) == (1, 1)
     train = json.loads(manifests(tmp_path / "data")["train"])
     assert list(train["skipped"]) == ["error_page"] and "download" in train["skipped"]["error_page"]
@@ -171,7 +173,7 @@ def test_rerun_repairs_a_damaged_shard(reference, tmp_path):
     shutil.copytree(reference, data)
     shard = data / "shards" / "train" / "shard-000000.tar"
     shard.write_bytes(shard.read_bytes()[:4096])
-    prepare(data, synthetic=True, progress=False, **SMALL)  # samples are cached: only repacking
+    prepare(data, PrepareOptions(**SMALL))  # samples are cached: only repacking
     assert manifests(data) == manifests(reference)
     assert shard.read_bytes() == (reference / "shards" / "train" / "shard-000000.tar").read_bytes()
 
@@ -179,16 +181,23 @@ def test_rerun_repairs_a_damaged_shard(reference, tmp_path):
 def test_a_rerun_under_another_thread_count_is_refused_with_the_command_to_use(reference, tmp_path):
     import shlex
 
-    from ffbench.datasets.prepare import PrepareError
+    from ffbench.datasets.prepare import ThreadCountMismatch
 
     data = tmp_path / "copy"
     shutil.copytree(reference, data)
     before = {p: p.stat().st_mtime_ns for p in data.rglob("*")}
     assert json.loads(manifests(data)["train"])["settings"]["torch_threads"] == 1
-    with pytest.raises(PrepareError, match="prepared with 1 torch thread") as err:
-        prepare(data, synthetic=True, progress=False, **(SMALL | {"threads": 2}))
+    # the library names the count to use and leaves the command line to its caller
+    with pytest.raises(ThreadCountMismatch, match="prepared with 1 torch thread") as err:
+        prepare(data, PrepareOptions(**(SMALL | {"threads": 2})))
+    assert (err.value.recorded, err.value.requested) == (1, 2) and "ffbench" not in str(err.value)
+    # the CLI, which knows its flags, prints the command that continues with the recorded count
+    args = ["prepare", "--synthetic", "--out", str(data), *CLI_SMALL[:-1], "2", "--quiet"]
+    assert CLI_SMALL[-2] == "--threads"
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 1 and "prepared with 1 torch thread" in refused.output, refused.output
     assert {p: p.stat().st_mtime_ns for p in data.rglob("*")} == before  # refused before any write
-    command = next(line.strip() for line in str(err.value).splitlines() if line.strip().startswith("ffbench"))
+    command = next(line.strip() for line in refused.output.splitlines() if line.strip().startswith("ffbench"))
     args = shlex.split(command)[2:]
     ctx = main.commands["prepare"].make_context("prepare", args)  # a valid command, the original settings
     assert ctx.params["threads"] == 1 and ctx.params["out_dir"] == str(data) and ctx.params["synthetic"]

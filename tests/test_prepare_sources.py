@@ -173,7 +173,6 @@ class _ListHandler(http.server.BaseHTTPRequestHandler):
 
 
 def test_a_downloaded_list_may_only_name_http_urls(tmp_path, monkeypatch):
-    from ffbench.datasets import sources
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ListHandler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -181,7 +180,7 @@ def test_a_downloaded_list_may_only_name_http_urls(tmp_path, monkeypatch):
     try:
         base = f"http://127.0.0.1:{server.server_address[1]}"
         lists = {split: f"{base}/fashion_{split}.txt" for split in ("train", "test")}
-        monkeypatch.setattr(sources, "OFFICIAL_URL_LISTS", lists)
+        official_lists(monkeypatch, lists)
         out = tmp_path / "data"
         result = cli("prepare", "--out", out, "--quiet")
     finally:
@@ -192,3 +191,12 @@ def test_a_downloaded_list_may_only_name_http_urls(tmp_path, monkeypatch):
                          "line 1:", root=tmp_path)
     assert "root:" not in result.output  # nothing of the file was read
     assert not out.exists()  # refused before anything was created
+
+
+def official_lists(monkeypatch, lists: dict[str, str]) -> None:
+    """Point the default dataset's published lists at `lists` ({split: URL}) for one test."""
+    from ffbench.datasets import spec
+
+    splits = tuple(spec.SplitSpec(s, f"fashion_{s}.txt", url=u) for s, u in lists.items())
+    monkeypatch.setitem(spec.DATASETS, spec.DEFAULT_DATASET,
+                        spec.DatasetSpec(spec.DEFAULT_DATASET, splits, test_split=splits[-1].name))

@@ -1,18 +1,33 @@
-"""`ffbench prepare`: download, verify and shard the Fashion dataset with cached features."""
+"""`ffbench prepare`: download, verify and shard the Fashion dataset with cached features.
+
+The command turns its flags into one `PrepareOptions` and calls `datasets.prepare.prepare`; the
+library says what was done, and this layer, which knows the flags, says how to rerun it (the command
+line an interrupted or refused run prints is built here from click's parsed parameters).
+"""
 
 from __future__ import annotations
 
+import shlex
+
 import click
+from click.core import ParameterSource
+
+from ffbench.datasets.spec import DEFAULT_DATASET
 
 
 @click.command("prepare")
 @click.option("--synthetic", is_flag=True,
               help="Render the embedded synthetic fashion videos instead of downloading.")
 @click.option("--source", "source", type=click.Path(exists=True, file_okay=False),
-              help="A local folder laid out like a download (fashion_train.txt / fashion_test.txt + videos).")
+              help="A local folder laid out like a download: the videos and a list per split (the "
+                   "dataset's list files, fashion_train.txt / fashion_test.txt for UBC Fashion, or "
+                   "<split>.txt).")
 @click.option("--urls", "urls", type=click.Path(exists=True, dir_okay=False),
               help="A URL list: lines 'URL' (train) or 'SPLIT URL'; blank lines and lines starting with # "
                    "are ignored. Default: the official UBC Fashion lists.")
+@click.option("--dataset", "dataset", default=DEFAULT_DATASET, show_default=True,
+              help="The dataset's splits and list file names: a registered name or a JSON spec file "
+                   "(docs/extending.md, 'Add a dataset').")
 @click.option("--out", "out_dir", default=None,
               help="Dataset directory. [default: data/synthetic with --synthetic, else data/fashion]")
 @click.option("--preset", type=click.Choice(["cpu", "paper"]), default="cpu", show_default=True,
@@ -50,7 +65,9 @@ import click
                    "accept; by default skipped videos are named in the summary and in "
                    "shards/<split>/skipped.csv and the rest is used.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def prepare(synthetic: bool, source: str | None, urls: str | None, out_dir: str | None, preset: str,
+@click.pass_context
+def prepare(ctx: click.Context, synthetic: bool, source: str | None, urls: str | None, dataset: str,
+            out_dir: str | None, preset: str,
             vae: str | None, clip: str | None, resize: str, shard_size_mb: float | None, workers: int,
             verify_only: bool,
             vae_steps: int | None, n_train: int, n_test: int, frames: int, height: int | None,
@@ -70,27 +87,45 @@ def prepare(synthetic: bool, source: str | None, urls: str | None, out_dir: str 
       ffbench prepare --source ~/videos/mine --vae data/synthetic/encoders/vae --out data/mine
       ffbench prepare --verify --out data/synthetic
     """
-    from ffbench.datasets.prepare import PrepareInterrupted
-    from ffbench.datasets.prepare import prepare as run_prepare
+    from ffbench.datasets import prepare as library
+    from ffbench.datasets.spec import get_dataset
 
     out = out_dir or ("data/synthetic" if synthetic else "data/fashion")
-    try:
-        result = run_prepare(out, preset=preset, synthetic=synthetic, source=source, urls=urls, vae=vae,
-                             clip=clip, resize=resize, shard_size_mb=shard_size_mb, workers=workers,
-                             verify_only=verify_only, seed=seed, n_train=n_train, n_test=n_test,
-                             frames=frames, vae_steps=vae_steps, height=height, width=width, threads=threads,
-                             strict=strict, progress=not quiet)
-    except PrepareInterrupted as err:  # the shell's exit code for the signal, not 1
-        failure = click.ClickException(str(err))
-        failure.exit_code = err.exit_code
-        raise failure from None
     if verify_only:
-        bad = {split: problems for split, problems in result.problems.items() if problems}
-        for split, problems in result.problems.items():
-            click.echo(f"{split}: {'OK' if not problems else f'{len(problems)} problem(s)'}")
-            for problem in problems:
+        problems = library.verify(out)
+        for split, found in problems.items():
+            click.echo(f"{split}: {'OK' if not found else f'{len(found)} problem(s)'}")
+            for problem in found:
                 click.echo(f"  {problem}")
-        if bad:
+        if any(problems.values()):
             raise SystemExit(1)
         return
+    options = library.PrepareOptions(
+        preset=preset, dataset=get_dataset(dataset), synthetic=synthetic, source_dir=source, urls_file=urls,
+        vae=vae, clip=clip, resize=resize, shard_size_mb=shard_size_mb, download_workers=workers, seed=seed,
+        synthetic_train=n_train, synthetic_test=n_test, synthetic_frames=frames, vae_steps=vae_steps,
+        height=height, width=width, threads=threads, strict=strict, progress=not quiet)
+    try:
+        result = library.prepare(out, options)
+    except library.PrepareInterrupted as err:  # the shell's exit code for the signal, not 1
+        failure = click.ClickException(err.describe(rerun_command(ctx, out)))
+        failure.exit_code = err.exit_code
+        raise failure from None
+    except library.ThreadCountMismatch as err:
+        raise click.ClickException(err.describe(rerun_command(ctx, out, threads=err.recorded))) from None
     click.echo(result.summary())
+
+
+def rerun_command(ctx: click.Context, out: str, **changes: object) -> str:
+    """The `ffbench prepare` command that reruns this one: every flag the user gave (defaults left out),
+    --out always, and `changes` ({parameter name: value}) in place of what was given."""
+    words = ["ffbench", ctx.info_name or "prepare"]
+    for param in ctx.command.params:
+        name = param.name
+        value = out if name == "out_dir" else changes.get(name, ctx.params.get(name))
+        given = ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+        if value is None or value is False or not (given or name in changes or name == "out_dir"):
+            continue
+        flag = max(param.opts, key=len)
+        words += [flag] if isinstance(param, click.Option) and param.is_flag else [flag, str(value)]
+    return shlex.join(words)

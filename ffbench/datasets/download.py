@@ -11,8 +11,8 @@ output), and leaves in `dest`:
   bytes, sha256, error), rewritten atomically every run;
 - `verified.json`: size and sha256 of each kept video, so a rerun skips them without a request;
 - `partial/<id>.mp4.part`: bodies of a run that was killed, continued with HTTP Range next time;
-- `fashion_<split>.txt`: the lists, local entries rewritten as `videos/<id>.mp4`, so `dest` is itself a
-  valid `--source DIR`;
+- each split's list file (the dataset spec's names, UBC Fashion's `fashion_<split>.txt`): the lists,
+  local entries rewritten as `videos/<id>.mp4`, so `dest` is itself a valid `--source DIR`;
 - `probe.csv`: the real width, height, fps and frame count of every kept video (`probe_all`).
 
 Statuses in the report: ok, cached (verified by an earlier run, not fetched again), http_error, timeout,
@@ -51,6 +51,7 @@ from ffbench.datasets.sources import (
     http_opener,
     write_lists,
 )
+from ffbench.datasets.spec import DatasetSpec
 from ffbench.datasets.verify import (
     ProbeRecord,
     VerifyError,
@@ -408,15 +409,16 @@ def fetch_dataset(dest: str | Path, urls: dict[str, list[str]] | None = None,
                   urls_file: str | Path | None = None, source_dir: str | Path | None = None,
                   workers: int = 4, retries: int = 3,
                   timeout: float = 30.0, backoff: float = 0.5, progress: bool = True,
-                  sources: list[Source] | None = None) -> DownloadSummary:
+                  sources: list[Source] | None = None, dataset: DatasetSpec | None = None) -> DownloadSummary:
     """Fetch, verify and probe every listed video into `dest` (see the module docstring for the layout).
 
     Args:
         dest: the dataset's source folder (`DATA/source`); created if missing.
         urls: {split: [url or path, ...]} given directly.
-        urls_file: a `--urls FILE`: lines `URL` (split train) or `SPLIT URL`.
-        source_dir: a local folder with fashion_<split>.txt listing relative paths or URLs, plus the files.
-            With none of the three, the official UBC Fashion lists are fetched (DESIGN.md section 2).
+        urls_file: a `--urls FILE`: lines `URL` (the train split) or `SPLIT URL`.
+        source_dir: a local folder with the splits' list files (the spec's names or `<split>.txt`)
+            listing relative paths or URLs, plus the files. With none of the three, the dataset's
+            published lists are fetched (UBC Fashion's: DESIGN.md section 2).
         workers: parallel downloads.
         retries: extra attempts after a connection error, timeout, truncated body, 5xx, 408 or 429
             (never after another 4xx); the wait before attempt k+1 is backoff * 2**k seconds.
@@ -424,6 +426,7 @@ def fetch_dataset(dest: str | Path, urls: dict[str, list[str]] | None = None,
         progress: show tqdm bars over files and bytes.
         sources: the lists already checked by `sources.collect_sources` (then urls, urls_file and
             source_dir are not read again).
+        dataset: the split names and list file names (None: the default dataset, UBC Fashion).
 
     Returns a DownloadSummary; failed files are in the report and quarantine, never in `dest/videos`.
     Raises BadListError naming every URL that is not http(s)/file/path or yields an unsafe id, and
@@ -438,7 +441,7 @@ def fetch_dataset(dest: str | Path, urls: dict[str, list[str]] | None = None,
         raise ValueError(f"timeout must be positive seconds; got {timeout}")
     dest = Path(dest)
     srcs = sources if sources is not None else collect_sources(dest, urls, urls_file, source_dir, timeout,
-                                                               retries, backoff)
+                                                               retries, backoff, dataset)
     dest.mkdir(parents=True, exist_ok=True)  # only once the lists are known to be good
 
     unique: dict[str, Source] = {}
@@ -451,7 +454,7 @@ def fetch_dataset(dest: str | Path, urls: dict[str, list[str]] | None = None,
         else:
             unique[s.id] = s
             records.append(None)
-    write_lists(dest, list(unique.values()))
+    write_lists(dest, list(unique.values()), dataset)
 
     with tqdm(total=len(unique), desc="videos", unit="file", disable=not progress) as files_bar, \
             tqdm(desc="download", unit="B", unit_scale=True, disable=not progress, position=1) as bytes_bar:
@@ -473,5 +476,6 @@ def fetch_dataset(dest: str | Path, urls: dict[str, list[str]] | None = None,
     it = iter(unique)
     records = [r if r is not None else done[next(it)] for r in records]
     write_csv(dest / "download_report.csv", records, DownloadRecord)
-    summary = DownloadSummary(dest=dest, records=records, probes=probe_all(dest, workers=workers))
+    probes = probe_all(dest, workers=workers, dataset=dataset)
+    summary = DownloadSummary(dest=dest, records=records, probes=probes)
     return summary

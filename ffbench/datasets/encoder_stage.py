@@ -18,6 +18,7 @@ import numpy as np
 from ffbench.datasets.clips import resize_frames
 from ffbench.datasets.features import FeatureEncoders
 from ffbench.datasets.manifest import fingerprint
+from ffbench.datasets.spec import DatasetSpec, get_dataset
 from ffbench.errors import UserError
 from ffbench.fileio import sha256_file, write_json_atomic
 from ffbench.presets import Preset
@@ -42,13 +43,13 @@ def _read_frames(data_dir: Path, probe, count: int, preset: Preset, resize: str)
     return resize_frames(frames, preset.height, preset.width, resize)
 
 
-def _train_frames(data_dir: Path, probes: list, preset: Preset,
-                  resize: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _train_frames(data_dir: Path, probes: list, preset: Preset, resize: str,
+                  dataset: DatasetSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Resized frames for the tiny VAE, uint8 (N, H, W, 3): (train, held-out, test). Held-out frames come
     from training videos kept out of its training; test frames from the test split (None if it has none),
     which the VAE never sees either."""
     train, held, test = [], [], []
-    rows = sorted((p for p in probes if p.split == "train"), key=lambda p: p.id)
+    rows = sorted((p for p in probes if p.split == dataset.train_split), key=lambda p: p.id)
     for i, p in enumerate(rows):
         frames = _read_frames(data_dir, p, VAE_FRAMES_PER_VIDEO, preset, resize)
         if frames is not None:
@@ -60,7 +61,7 @@ def _train_frames(data_dir: Path, probes: list, preset: Preset,
             f"{len(train) + len(held)}. For a smaller set, borrow the tiny VAE of another prepared dataset: "
             "--vae OTHER/encoders/vae (e.g. one made by `ffbench prepare --synthetic --out OTHER` with the "
             "same --height/--width)")
-    for p in sorted((p for p in probes if p.split == "test"), key=lambda p: p.id):
+    for p in sorted((p for p in probes if p.split == dataset.test_split), key=lambda p: p.id):
         frames = _read_frames(data_dir, p, VAE_TEST_FRAMES_PER_VIDEO, preset, resize)
         if frames is not None:
             test.append(frames)
@@ -68,12 +69,14 @@ def _train_frames(data_dir: Path, probes: list, preset: Preset,
 
 
 def stage_vae(data_dir: Path, spec: str, probes: list, preset: Preset, resize: str, steps: int | None,
-              seed: int, progress: bool = False, synthetic_looks: int = 0) -> tuple[object, dict | None]:
+              seed: int, progress: bool = False, synthetic_looks: int = 0,
+              dataset: DatasetSpec | None = None) -> tuple[object, dict | None]:
     """The VAE for `spec` and, for a tiny VAE (trained here unless already done), its figures:
     {"heldout_psnr": dB, "test": `tiny_vae.reconstruction_scores` on test-split frames or None}.
 
     `synthetic_looks`: a synthetic dataset's tiny VAE also trains on frames of that many extra looks of
-    the generator (`synthetic.dataset.vae_frames`, seeded from `seed`), in neither split."""
+    the generator (`synthetic.dataset.vae_frames`, seeded from `seed`), in neither split. `dataset` says
+    which split the VAE trains on and which one scores it (None: the default dataset's)."""
     from ffbench.datasets.tiny_vae import recipe
     from ffbench.encoders import load_vae
 
@@ -81,12 +84,13 @@ def stage_vae(data_dir: Path, spec: str, probes: list, preset: Preset, resize: s
         return load_vae(spec, data_dir=data_dir), None
     out = data_dir / "encoders" / "vae"
     marker = data_dir / "encoders" / "vae.prepare.json"
-    ids = sorted(p.id for p in probes if p.split == "train")
+    dataset = get_dataset(dataset)
+    ids = sorted(p.id for p in probes if p.split == dataset.train_split)
     settings = {"height": preset.height, "width": preset.width, "resize": resize, "steps": steps,
                 "seed": seed,
                 "train_ids": fingerprint(ids), "frames_per_video": VAE_FRAMES_PER_VIDEO,
                 "heldout_every": VAE_HELDOUT_EVERY, "test_frames_per_video": VAE_TEST_FRAMES_PER_VIDEO,
-                "test_ids": fingerprint(sorted(p.id for p in probes if p.split == "test")),
+                "test_ids": fingerprint(sorted(p.id for p in probes if p.split == dataset.test_split)),
                 "downsample": preset.vae_downsample,
                 "latent_channels": preset.latent_channels,
                 "synthetic_looks": synthetic_looks,
@@ -99,7 +103,7 @@ def stage_vae(data_dir: Path, spec: str, probes: list, preset: Preset, resize: s
 
         marker.unlink(missing_ok=True)
         shutil.rmtree(out, ignore_errors=True)  # never train over a half-written or stale VAE
-        frames, held, test = _train_frames(data_dir, probes, preset, resize)
+        frames, held, test = _train_frames(data_dir, probes, preset, resize, dataset)
         if synthetic_looks:
             from ffbench.synthetic.dataset import vae_frames
 

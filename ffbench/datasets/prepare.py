@@ -3,6 +3,9 @@
 Every stage is resumable and skips work already done and checked, so a prepare killed at any moment
 (even SIGKILL) and run again ends with the same manifests, byte for byte, as an uninterrupted run:
 
+Everything a run does is said by one `PrepareOptions` (the CLI builds it from its flags) and the
+dataset's `DatasetSpec` (its splits and list file names; UBC Fashion by default, `datasets/spec.py`).
+
 1. source: `--synthetic` renders videos into `DATA/generated/`; that folder, `--source DIR`, `--urls
    FILE` or the official lists then go through `fetch_dataset` into `DATA/source/` (verified copies,
    download_report.csv, quarantine/), which skips files it verified before;
@@ -26,30 +29,30 @@ from there keeps what was finished (a rerun resumes) but removes the lock file i
 a new --out that holds nothing else. The verdict on the dataset (`--strict` and any skipped video, or a
 split with no usable video) comes after the download and again after the samples, before any shard or
 manifest: it names the skipped videos and their reasons and leaves in each split a failure marker that
-every reader refuses (`manifest.mark_failed`). SIGINT and SIGTERM stop the run with exit 130 / 143 and
-one line saying what was finished and the command that resumes it.
+every reader refuses (`manifest.mark_failed`). SIGINT and SIGTERM stop the run with PrepareInterrupted
+(exit 130 / 143 from the CLI), saying what was finished; the caller adds how to rerun it (the CLI, which
+knows its flags, prints the command).
 
 Same settings, same bytes: the videos, shards and manifests of a run are a function of its settings
 (`bench/determinism.py` checks five runs, two of them killed). One setting changes bytes without
 changing what is computed: the number of torch threads, which reorders float sums in the tiny VAE's
 training and in the encoders. It is recorded in `DATA/prepare.json` before any work and in the
-manifests, and a rerun or resume with another value is refused (with the command to use), so one
-dataset never mixes features of two thread counts.
+manifests, and a rerun or resume with another value is refused (ThreadCountMismatch, naming the count to
+use), so one dataset never mixes features of two thread counts. A dataset other than the default is
+recorded in `DATA/dataset.json` the same way, and a rerun with another spec is refused.
 """
 
 from __future__ import annotations
 
 import csv
-import inspect
 import io
 import json
-import shlex
 import shutil
 import signal
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -70,13 +73,13 @@ from ffbench.datasets.manifest import (
 )
 from ffbench.datasets.shards import pack_shards, sample_key
 from ffbench.datasets.sources import MAX_NAMED
+from ffbench.datasets.spec import DATASET_NAME, DatasetSpec, get_dataset, is_default, write_dataset
 from ffbench.datasets.tiny_vae import SYNTHETIC_LOOKS as VAE_SYNTHETIC_LOOKS
 from ffbench.errors import UserError, check_writable_dir, ensure_writable_dir
 from ffbench.fileio import sha256_file, write_json_atomic, write_text_atomic
 from ffbench.presets import Preset, get_preset
 from ffbench.threads import threads_limited
 
-SPLITS = ("train", "test")
 SAMPLE_FORMAT = 1  # bump when the bytes of a sample change for the same inputs
 # Payload per shard: large shards for full-size data (fewer files, sequential reads); small ones
 # at small frame sizes so that even the cpu preset's ~35 MB split has shards to shuffle and to
@@ -93,13 +96,140 @@ class PrepareError(UserError, ValueError):
 
 
 class PrepareInterrupted(PrepareError):
-    """SIGINT or SIGTERM stopped a prepare; the message says what was finished and how to resume.
-    `exit_code` is the shell's code for the signal (130 for SIGINT, 143 for SIGTERM)."""
+    """SIGINT or SIGTERM stopped a prepare: the signal, the stage it stopped, what was finished and kept
+    (`finished`; empty when it stopped before writing anything, `started` False). `describe(rerun)` is the
+    message with the caller's way to rerun it; `exit_code` is the shell's code for the signal (130 for
+    SIGINT, 143 for SIGTERM)."""
 
-    def __init__(self, signame: str, message: str):
-        super().__init__(message)
-        self.signame = signame
+    def __init__(self, signame: str, data_dir: Path, stage: str, started: bool, finished: list[str]):
+        self.signame, self.data_dir, self.stage = signame, data_dir, stage
+        self.started, self.finished = started, finished
         self.exit_code = 128 + int(getattr(signal, signame, signal.SIGINT))
+        super().__init__(self.describe())
+
+    def describe(self, rerun: str | None = None) -> str:
+        """The message; `rerun`: the command that reruns this prepare, shown after it."""
+        how = f" again to {'resume' if self.started else 'start it'}"
+        how = f"Run the same command{how}" if rerun else f"Run the same prepare{how}"
+        tail = f":\n  {rerun}" if rerun else "."
+        if not self.started:
+            return f"{self.signame} while {self.stage}: prepare stopped before writing anything. {how}{tail}"
+        done = ", ".join(self.finished) or "nothing yet"
+        return (f"{self.signame} while {self.stage}: prepare of {self.data_dir} stopped. Finished and kept: "
+                f"{done}. {how} (finished work is not redone){tail}")
+
+
+class ThreadCountMismatch(PrepareError):
+    """DATA was prepared with `recorded` torch threads and this run would use `requested`.
+    `describe(rerun)` is the message with the caller's command that continues with `recorded`."""
+
+    def __init__(self, data_dir: Path, recorded: object, requested: int):
+        self.data_dir, self.recorded, self.requested = data_dir, recorded, requested
+        super().__init__(self.describe())
+
+    def describe(self, rerun: str | None = None) -> str:
+        """The message; `rerun`: the command that continues DATA with the recorded count."""
+        how = f":\n  {rerun}\nor" if rerun else f" (threads={self.recorded}), or"
+        return (f"{self.data_dir} was prepared with {self.recorded} torch thread(s), and this run would use "
+                f"{self.requested}: thread counts change float sums in the tiny VAE and the encoders, so the "
+                f"two runs' features would differ. Continue it with the same count{how} prepare into another "
+                "--out.")
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """Everything a `prepare` run does (the CLI's flags; the defaults are the CLI's). Checked on creation,
+    with messages naming the flag: ValueError (a PrepareError) before anything is read or written.
+
+    preset: "cpu", "paper" or a Preset; `height`/`width` override its frame size.
+    dataset: the splits and list file names (default: the registered default, UBC Fashion).
+    synthetic / source_dir / urls_file: where videos come from (at most one; none = the dataset's
+        published lists).
+    vae, clip: hub id, local directory or "tiny"; default: the preset's. A local directory may be the
+        `encoders/vae` folder of another prepared dataset (a set too small to train its own tiny VAE
+        borrows one); it is recorded by its absolute path.
+    resize: "stretch" (scale each axis) or "crop" (centre crop to the aspect, then scale).
+    shard_size_mb: payload per shard before a new one starts (None: 8 MB up to 256x256 frames, else 256).
+    download_workers: parallel downloads.
+    seed: seed of the synthetic set and of the tiny encoders.
+    synthetic_train, synthetic_test, synthetic_frames: size of the synthetic set (a split of the dataset
+        other than its train and test splits gets `synthetic_test` videos).
+    vae_steps: training steps of the tiny VAE (None = its default).
+    clip_all_frames: store CLIP tokens of every frame (None: only with the tiny CLIP).
+    threads: torch threads while preparing. None: 1 when both encoders are the tiny stand-ins (their ops
+        are too small to gain from threads, and on a busy 2-core machine two threads measured 4x slower
+        than one), else torch's default. Recorded; a rerun of DATA with another value is refused.
+    strict: any skipped video is an error (PrepareError, and failure markers in place of the manifests).
+    progress: progress bars (False silences every bar, the Hugging Face libraries' included).
+    """
+
+    preset: str | Preset = "cpu"
+    dataset: DatasetSpec = field(default_factory=get_dataset)
+    synthetic: bool = False
+    source_dir: str | Path | None = None
+    urls_file: str | Path | None = None
+    vae: str | None = None
+    clip: str | None = None
+    resize: str = "stretch"
+    shard_size_mb: float | None = None
+    download_workers: int = 4
+    seed: int = 0
+    synthetic_train: int = 48
+    synthetic_test: int = 16
+    synthetic_frames: int = 64
+    vae_steps: int | None = None
+    clip_all_frames: bool | None = None
+    height: int | None = None
+    width: int | None = None
+    threads: int | None = None
+    strict: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.dataset, DatasetSpec):
+            object.__setattr__(self, "dataset", get_dataset(self.dataset))  # a registered name or JSON file
+        if self.threads is not None and self.threads < 1:
+            raise PrepareError(f"--threads must be >= 1, got {self.threads}")
+        if self.resize not in RESIZE_POLICIES:
+            raise PrepareError(f"--resize {self.resize!r} is not a policy; choose one of "
+                               f"{', '.join(RESIZE_POLICIES)}")
+        if self.shard_size_mb is not None and not self.shard_size_mb > 0:
+            raise PrepareError(f"--shard-size-mb must be positive, got {self.shard_size_mb}")
+        given = [n for n, v in (("synthetic", self.synthetic), ("source", self.source_dir),
+                                ("urls", self.urls_file)) if v]
+        if len(given) > 1:
+            raise PrepareError(f"pass at most one of --synthetic, --source, --urls; got {', '.join(given)}")
+        if self.download_workers < 1:
+            raise PrepareError(f"--workers must be >= 1, got {self.download_workers}")
+        sizes = (("--n-train", self.synthetic_train, 0), ("--n-test", self.synthetic_test, 0),
+                 ("--frames", self.synthetic_frames, 1))
+        for flag, value, least in sizes:
+            if value < least:
+                raise PrepareError(f"{flag} must be >= {least}, got {value}")
+        self.frame_preset  # noqa: B018 (checks the preset and the frame size now)
+
+    @property
+    def frame_preset(self) -> Preset:
+        """The preset with the frame size overridden by height/width."""
+        return resolve_preset(self.preset, self.height, self.width)
+
+    @property
+    def shard_bytes(self) -> int:
+        p = self.frame_preset
+        mb = self.shard_size_mb
+        if mb is None:
+            mb = SHARD_MB_SMALL if p.height * p.width <= 256 * 256 else SHARD_MB_LARGE
+        return int(mb * 1e6)
+
+    @property
+    def source_kind(self) -> str:
+        """Where the videos come from, as recorded in the manifests."""
+        return "synthetic" if self.synthetic else "source_dir" if self.source_dir else "urls_file" \
+            if self.urls_file else "official"
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
 
 
 class _Interrupt(KeyboardInterrupt):
@@ -138,8 +268,8 @@ def _signals_interrupt():
 class _Progress:
     """The running stage of a prepare and, read from disk when it is interrupted, what was finished."""
 
-    def __init__(self, data_dir: Path, call: dict):
-        self.data_dir, self.call, self.stage = data_dir, call, "checking the inputs"
+    def __init__(self, data_dir: Path, splits: tuple[str, ...]):
+        self.data_dir, self.splits, self.stage = data_dir, splits, "checking the inputs"
 
     def finished(self) -> list[str]:
         d = self.data_dir
@@ -152,11 +282,11 @@ class _Progress:
             done.append(f"{verified} source videos verified")
         if (d / "encoders" / "vae.prepare.json").is_file():
             done.append("the tiny VAE trained")
-        for split in SPLITS:
+        for split in self.splits:
             built = len(list((d / "shards" / ".work").glob(f"*/{split}/*--*.tar")))
             if built:
                 done.append(f"{built} {split} samples built")
-        for split in SPLITS:
+        for split in self.splits:
             try:
                 read_manifest(d / "shards" / split)
                 done.append(f"the {split} shards and manifest")
@@ -164,14 +294,10 @@ class _Progress:
                 pass
         return done
 
-    def report(self, signame: str) -> str:
-        command = _command_line(self.call)
-        if self.stage == "checking the inputs":
-            return f"{signame} while checking the inputs: prepare stopped before writing anything. Run " \
-                   f"the same command again to start it:\n  {command}"
-        done = ", ".join(self.finished()) or "nothing yet"
-        return (f"{signame} while {self.stage}: prepare of {self.data_dir} stopped. Finished and kept: "
-                f"{done}. Run the same command again to resume (finished work is not redone):\n  {command}")
+    def interrupted(self, signame: str) -> PrepareInterrupted:
+        started = self.stage != "checking the inputs"
+        return PrepareInterrupted(signame, self.data_dir, self.stage, started,
+                                  self.finished() if started else [])
 
 
 @dataclass
@@ -193,7 +319,6 @@ class PrepareResult:
     vae_test: dict | None = None  # the tiny VAE on test-split frames (tiny_vae.reconstruction_scores)
     download: str = ""
     seconds: float = 0.0
-    problems: dict[str, list[str]] = field(default_factory=dict)  # from verify
 
     @property
     def skipped(self) -> int:
@@ -242,19 +367,34 @@ def resolve_preset(preset: str | Preset, height: int | None = None, width: int |
 # -- stage 1 and 2: source videos ------------------------------------------------------------------
 
 
-def _stage_source(data_dir: Path, synthetic: bool, source: str | Path | None, sources: list | None,
-                  workers: int, synth: dict, progress: bool):
+def _stage_source(data_dir: Path, o: PrepareOptions, sources: list | None, synth: dict):
     """Fetch the videos of `sources` (the lists, checked before any write), or of the synthetic set,
     rendered first."""
     from ffbench.datasets.download import fetch_dataset
 
-    if synthetic:
-        source = _generate(data_dir / "generated", synth, progress)
-        return fetch_dataset(data_dir / "source", source_dir=source, workers=workers, progress=progress)
-    return fetch_dataset(data_dir / "source", sources=sources, workers=workers, progress=progress)
+    kw = {"workers": o.download_workers, "progress": o.progress, "dataset": o.dataset}
+    if o.synthetic:
+        source = _generate(data_dir / "generated", synth, synthetic_splits(o), o.progress)
+        return fetch_dataset(data_dir / "source", source_dir=source, **kw)
+    return fetch_dataset(data_dir / "source", sources=sources, **kw)
 
 
-def _generate(out: Path, synth: dict, progress: bool) -> Path:
+def synthetic_splits(o: PrepareOptions) -> tuple:
+    """The synthetic generator's splits for the options' dataset: its names and list files, the train
+    split sized `synthetic_train`, every other `synthetic_test`, each on its own seed stream."""
+    from ffbench.synthetic.dataset import TEST_STREAM, TRAIN_STREAM, VAE_STREAM, SyntheticSplit
+
+    ds = o.dataset
+    streams = {ds.test_split: TEST_STREAM, ds.train_split: TRAIN_STREAM}
+    for name in ds.split_names:  # the other splits (e.g. val): 3, 4, ... in the spec's order
+        streams.setdefault(name, VAE_STREAM + 1 + len(streams) - len({ds.train_split, ds.test_split}))
+    return tuple(SyntheticSplit(s.name, s.list_file,
+                                o.synthetic_train if s.name == ds.train_split else o.synthetic_test,
+                                streams[s.name])
+                 for s in ds.splits)
+
+
+def _generate(out: Path, synth: dict, splits: tuple, progress: bool) -> Path:
     """Render the synthetic set once; a marker written last records the settings it was made with."""
     from ffbench.synthetic import make_dataset
 
@@ -263,7 +403,8 @@ def _generate(out: Path, synth: dict, progress: bool) -> Path:
         if json.loads(marker.read_text()) == synth:
             return out
         shutil.rmtree(out)  # made with other settings: start again
-    make_dataset(out, **synth, progress=progress)  # resumes a partial set itself
+    size = {k: v for k, v in synth.items() if k != "splits"}
+    make_dataset(out, **size, splits=splits, progress=progress)  # resumes a partial set itself
     write_json_atomic(marker, synth)
     return out
 
@@ -373,117 +514,62 @@ def verify(data_dir: str | Path) -> dict[str, list[str]]:
     return {s: verify_split(shards / s) for s in splits}
 
 
-def prepare(
-    data_dir: str | Path,
-    preset: str | Preset = "cpu",
-    synthetic: bool = False,
-    source: str | Path | None = None,
-    urls: str | Path | None = None,
-    vae: str | None = None,
-    clip: str | None = None,
-    resize: str = "stretch",
-    shard_size_mb: float | None = None,
-    workers: int = 4,
-    verify_only: bool = False,
-    seed: int = 0,
-    n_train: int = 48,
-    n_test: int = 16,
-    frames: int = 64,
-    vae_steps: int | None = None,
-    clip_all_frames: bool | None = None,
-    height: int | None = None,
-    width: int | None = None,
-    threads: int | None = None,
-    strict: bool = False,
-    progress: bool = True,
-) -> PrepareResult:
+def prepare(data_dir: str | Path, options: PrepareOptions | None = None) -> PrepareResult:
     """Prepare a dataset directory: source videos, encoders, shards with cached features, manifests.
 
     Args:
         data_dir: DATA (see the module docstring for its layout).
-        preset: "cpu", "paper" or a Preset; height/width override its frame size.
-        synthetic / source / urls: where videos come from (at most one; none = the official lists).
-        vae, clip: hub id, local directory or "tiny"; default: the preset's. A local directory may be
-            the `encoders/vae` folder of another prepared dataset (a set too small to train its own
-            tiny VAE borrows one); it is recorded by its absolute path.
-        resize: "stretch" (scale each axis) or "crop" (centre crop to the aspect, then scale).
-        shard_size_mb: payload per shard before a new one starts (None: 8 MB up to 256x256 frames,
-            else 256 MB).
-        vae_steps: training steps of the tiny VAE (None = its default).
-        clip_all_frames: store CLIP tokens of every frame (default: only with the tiny CLIP).
-        n_train, n_test, frames: size of the synthetic set.
-        threads: torch threads while preparing. None: 1 when both encoders are the tiny stand-ins
-            (their ops are too small to gain from threads, and on a busy 2-core machine two threads
-            measured 4x slower than one), else torch's default. Recorded; a rerun or resume of DATA
-            with another value is refused (PrepareError) rather than mixing float results.
-        strict: any skipped video is an error: PrepareError once the samples are built (or after the
-            download, if a video failed there), and failure markers in place of the manifests.
-        progress: progress bars (False silences every bar, the Hugging Face libraries' included).
+        options: what to do (None: the defaults, the CLI's); see PrepareOptions.
 
     Returns:
-        a PrepareResult (print `.summary()`); with verify_only, only `.problems` is filled.
-        Videos that cannot be used are skipped, named in the summary and in each split's
-        skipped.csv; PrepareError when no listed video of a split could be used (both refusals name the
-        skipped videos and leave markers that every reader refuses: manifest.mark_failed).
-        Bad options, lists, weights or an unwritable --out are refused before anything is written.
-        SIGINT/SIGTERM raise PrepareInterrupted, saying what was finished and the command that resumes.
+        a PrepareResult (print `.summary()`). Videos that cannot be used are skipped, named in the
+        summary and in each split's skipped.csv; PrepareError when no listed video of a split could be
+        used or any was skipped under `strict` (both refusals name the skipped videos and leave markers
+        that every reader refuses: manifest.mark_failed). Bad lists, weights, another thread count
+        (ThreadCountMismatch) or an unwritable DATA are refused before anything is written.
+        SIGINT/SIGTERM raise PrepareInterrupted, saying what was finished (its `describe(rerun)` adds the
+        caller's command to rerun).
     """
+    options = PrepareOptions() if options is None else options
     start = time.monotonic()
     data_dir = Path(data_dir)
-    if verify_only:
-        result = PrepareResult(data_dir=data_dir)
-        result.problems = verify(data_dir)
-        result.seconds = time.monotonic() - start
-        return result
-    call = {k: v for k, v in locals().items() if k in inspect.signature(prepare).parameters}
-    progress_state = _Progress(data_dir, call)
+    progress_state = _Progress(data_dir, options.dataset.split_names)
     with _signals_interrupt():
         try:
-            return _prepare(data_dir, call, progress_state, start)
+            return _prepare(data_dir, options, progress_state, start)
         except _Interrupt as exc:
-            raise PrepareInterrupted(exc.signame, progress_state.report(exc.signame)) from None
+            raise progress_state.interrupted(exc.signame) from None
 
 
-def _prepare(data_dir: Path, call: dict, state: _Progress, start: float) -> PrepareResult:
-    """`prepare` itself (its arguments in `call`), under the interrupt handler."""
-    synthetic, source, urls, progress = call["synthetic"], call["source"], call["urls"], call["progress"]
-    threads, resize, seed, strict = call["threads"], call["resize"], call["seed"], call["strict"]
-    vae_steps, clip_all_frames = call["vae_steps"], call["clip_all_frames"]
-    shard_size_mb = call["shard_size_mb"]
+def _prepare(data_dir: Path, o: PrepareOptions, state: _Progress, start: float) -> PrepareResult:
+    """`prepare` itself, under the interrupt handler."""
+    synthetic, progress, resize, seed, strict = o.synthetic, o.progress, o.resize, o.seed, o.strict
+    ds = o.dataset
     result = PrepareResult(data_dir=data_dir)
 
-    # Checks that write nothing: a run refused here leaves --out as it found it (a new one is not created).
-    if threads is not None and threads < 1:
-        raise PrepareError(f"--threads must be >= 1, got {threads}")
-    if resize not in RESIZE_POLICIES:
-        raise PrepareError(f"--resize {resize!r} is not a policy; choose one of {', '.join(RESIZE_POLICIES)}")
-    p = resolve_preset(call["preset"], call["height"], call["width"])
-    if shard_size_mb is None:
-        shard_size_mb = SHARD_MB_SMALL if p.height * p.width <= 256 * 256 else SHARD_MB_LARGE
-    if not shard_size_mb > 0:
-        raise PrepareError(f"--shard-size-mb must be positive, got {shard_size_mb}")
-    given = [n for n, v in (("synthetic", synthetic), ("source", source), ("urls", urls)) if v]
-    if len(given) > 1:
-        raise PrepareError(f"pass at most one of --synthetic, --source, --urls; got {', '.join(given)}")
-    vae_spec, clip_spec = _local_spec(call["vae"]) or p.vae, _local_spec(call["clip"]) or p.clip
-    if clip_all_frames is None:
-        clip_all_frames = clip_spec == "tiny"
+    # Checks that write nothing (the options checked themselves on creation): a run refused here leaves
+    # --out as it found it (a new one is not created).
+    p = o.frame_preset
+    vae_spec, clip_spec = _local_spec(o.vae) or p.vae, _local_spec(o.clip) or p.clip
+    clip_all_frames = clip_spec == "tiny" if o.clip_all_frames is None else o.clip_all_frames
+    threads = o.threads
     if threads is None:
         threads = 1 if vae_spec == clip_spec == "tiny" else torch.get_num_threads()
     from ffbench.datasets.download import read_probe
     from ffbench.datasets.sources import collect_sources
     from ffbench.encoders import load_clip
 
-    _check_record(data_dir, threads, call, write=False)
+    _check_record(data_dir, threads, ds, write=False)
     check_writable_dir(data_dir, "--out")  # a read-only or full disk fails now, creating nothing
     # weights that cannot be trained here must exist before anything slow starts (a hub id that is not
     # cached offline fails here, in seconds, naming its flag, before the lists are fetched)
     vae_model = None
     if vae_spec != "tiny":
-        vae_model, _ = stage_vae(data_dir, vae_spec, [], p, resize, vae_steps, seed)
+        vae_model, _ = stage_vae(data_dir, vae_spec, [], p, resize, o.vae_steps, seed, dataset=ds)
     clip_model = None if clip_spec == "tiny" else load_clip(clip_spec, seed=seed)
     # the lists, whole (every bad line named at once); the official ones are fetched into memory
-    sources = None if synthetic else collect_sources(data_dir / "source", urls_file=urls, source_dir=source)
+    sources = None if synthetic else collect_sources(data_dir / "source", urls_file=o.urls_file,
+                                                     source_dir=o.source_dir, dataset=ds)
 
     # Work starts: create --out and take the lock. A failure from here keeps what was finished (a rerun
     # resumes), but a lock file or a folder that holds nothing else is removed again.
@@ -495,19 +581,21 @@ def _prepare(data_dir: Path, call: dict, state: _Progress, start: float) -> Prep
         ensure_writable_dir(data_dir, "--out")
         # One prepare per directory at a time; the OS drops the lock if the holder is killed.
         with FileLock(str(lock)), threads_limited(threads), _library_bars(progress):
-            _check_record(data_dir, threads, call)
+            _check_record(data_dir, threads, ds)
             if clip_model is None:
                 clip_model = load_clip(clip_spec, data_dir=data_dir, seed=seed)
 
             # 1-2. source videos, verified and probed
-            synth = {"n_train": call["n_train"], "n_test": call["n_test"], "frames": call["frames"],
+            synth = {"n_train": o.synthetic_train, "n_test": o.synthetic_test, "frames": o.synthetic_frames,
                      "height": p.height, "width": p.width, "seed": seed}
+            if not is_default(ds):  # the default's record keeps its keys (and so its manifests' bytes)
+                synth["splits"] = [[s.name, s.list_file] for s in ds.splits]
             state.stage = "rendering the synthetic videos" if synthetic else "fetching the source videos"
-            summary = _stage_source(data_dir, synthetic, source, sources, call["workers"], synth, progress)
+            summary = _stage_source(data_dir, o, sources, synth)
             result.download = str(summary)
             probes = read_probe(data_dir / "source")
             listed_urls = {r.id: r.url for r in summary.records}
-            for split in SPLITS:  # what the download alone already says about each split
+            for split in ds.split_names:  # what the download alone already says about each split
                 failed = {r.id: f"download: {r.status}: {r.error}" for r in summary.failed
                           if r.split == split}
                 listed = sum(1 for r in summary.records if r.split == split and r.status != "duplicate")
@@ -519,18 +607,16 @@ def _prepare(data_dir: Path, call: dict, state: _Progress, start: float) -> Prep
             if vae_model is None:
                 state.stage = "training the tiny VAE"
                 looks = VAE_SYNTHETIC_LOOKS if synthetic else 0
-                vae_model, figures = stage_vae(data_dir, vae_spec, probes, p, resize, vae_steps, seed,
-                                               progress, looks)
+                vae_model, figures = stage_vae(data_dir, vae_spec, probes, p, resize, o.vae_steps, seed,
+                                               progress, looks, dataset=ds)
                 if figures is not None:
                     result.vae_psnr, result.vae_test = figures["heldout_psnr"], figures["test"]
             encoders = make_encoders(vae_model, clip_model, data_dir)
 
             # 4. per split: one cached sample per video
-            settings = {"shard_size_bytes": int(shard_size_mb * 1e6), "clip_all_frames": clip_all_frames,
-                        "sample_format": SAMPLE_FORMAT, "seed": seed, "vae_steps": vae_steps,
-                        "torch_threads": threads,
-                        "source": "synthetic" if synthetic else "source_dir" if source else "urls_file"
-                        if urls else "official",
+            settings = {"shard_size_bytes": o.shard_bytes, "clip_all_frames": clip_all_frames,
+                        "sample_format": SAMPLE_FORMAT, "seed": seed, "vae_steps": o.vae_steps,
+                        "torch_threads": threads, "source": o.source_kind,
                         "synthetic": synth if synthetic else None}
             fp = fingerprint({"vae": encoders.identities["vae"]["fingerprint"],
                               "clip": encoders.identities["clip"]["fingerprint"],
@@ -543,7 +629,7 @@ def _prepare(data_dir: Path, call: dict, state: _Progress, start: float) -> Prep
                     if old.name != fp:
                         shutil.rmtree(old, ignore_errors=True)
             samples = {}
-            for split in SPLITS:
+            for split in ds.split_names:
                 state.stage = f"building the {split} samples"
                 work = work_root / fp / split
                 work.mkdir(parents=True, exist_ok=True)
@@ -557,7 +643,7 @@ def _prepare(data_dir: Path, call: dict, state: _Progress, start: float) -> Prep
             _check_usable(result, strict, listed_urls, summary.dest / "download_report.csv")
 
             # 5. per split: shards, manifest
-            for split in SPLITS:
+            for split in ds.split_names:
                 state.stage = f"packing the {split} shards"
                 s = result.splits[split]
                 s.short = sum(1 for r in probes if r.split == split and r.id not in s.skipped
@@ -590,7 +676,8 @@ def _tidy_after_failure(data_dir: Path, created: Path | None, new_lock: bool) ->
     no folder behind)."""
     if new_lock:
         (data_dir / LOCK_NAME).unlink(missing_ok=True)
-    if created is None or not data_dir.is_dir() or {p.name for p in data_dir.iterdir()} - {RECORD_NAME}:
+    records = {RECORD_NAME, DATASET_NAME}
+    if created is None or not data_dir.is_dir() or {p.name for p in data_dir.iterdir()} - records:
         return
     shutil.rmtree(data_dir, ignore_errors=True)
     folder = data_dir.absolute().parent
@@ -653,11 +740,22 @@ def _check_usable(result: PrepareResult, strict: bool, urls: dict[str, str], rep
     raise PrepareError(message)
 
 
-def _check_record(data_dir: Path, threads: int, call: dict, write: bool = True) -> None:
-    """Refuse a rerun of DATA under another torch thread count; record the count on the first run
-    (with write=False only the check, before anything is created)."""
+def _check_record(data_dir: Path, threads: int, dataset: DatasetSpec, write: bool = True) -> None:
+    """Refuse a rerun of DATA under another torch thread count or another dataset spec; record both on
+    the first run (the spec only when it is not the default: DATA/dataset.json). With write=False only
+    the check, before anything is created."""
     path = data_dir / RECORD_NAME
     record = {"torch_threads": threads}
+    spec_path = data_dir / DATASET_NAME
+    if spec_path.is_file() or path.is_file():
+        from ffbench.datasets.spec import dataset_of
+
+        recorded = dataset_of(data_dir)
+        if recorded != dataset and not (is_default(recorded) and is_default(dataset)):
+            raise PrepareError(
+                f"{data_dir} was prepared as the dataset {recorded.name!r} (splits "
+                f"{', '.join(recorded.split_names)}), and this run prepares {dataset.name!r} (splits "
+                f"{', '.join(dataset.split_names)}); prepare into another --out, or pass the same --dataset.")
     if path.is_file():
         try:
             old = json.loads(path.read_text(encoding="utf-8"))
@@ -665,34 +763,12 @@ def _check_record(data_dir: Path, threads: int, call: dict, write: bool = True) 
             raise PrepareError(f"{path} is unreadable ({exc}); delete it only if {data_dir} holds nothing "
                                "else, or prepare into another --out") from None
         if old.get("torch_threads") != threads:
-            command = _command_line(call | {"threads": old.get("torch_threads")})
-            raise PrepareError(
-                f"{data_dir} was prepared with {old.get('torch_threads')} torch thread(s), and this run "
-                f"would use {threads}: thread counts change float sums in the tiny VAE and the encoders, so "
-                f"the two runs' features would differ. Continue it with the same count:\n  {command}\nor "
-                "prepare into another --out.")
+            raise ThreadCountMismatch(data_dir, old.get("torch_threads"), threads)
         return
     if write:
         write_json_atomic(path, record)
-
-
-def _command_line(call: dict) -> str:
-    """The `ffbench prepare` command for the arguments of a `prepare()` call (defaults left out)."""
-    flags = {"data_dir": "--out", "threads": "--threads"}
-    skip = {"verify_only", "clip_all_frames", "progress"}
-    words = ["ffbench", "prepare"]
-    for name, param in inspect.signature(prepare).parameters.items():
-        value = call.get(name, param.default)
-        if name in skip or value == param.default and name != "data_dir" or value is None:
-            continue
-        flag = flags.get(name, "--" + name.replace("_", "-"))
-        if value is True:
-            words.append(flag)
-        elif value is not False:
-            words += [flag, value.name if isinstance(value, Preset) else str(value)]
-    if not call.get("progress", True):
-        words.append("--quiet")
-    return shlex.join(words)
+        if not is_default(dataset):
+            write_dataset(data_dir, dataset)
 
 
 @contextmanager

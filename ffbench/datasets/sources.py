@@ -17,10 +17,11 @@ official lists, which are downloaded, may only hold http(s) URLs.
 
 URL list formats:
 
-- the official lists (and the synthetic generator's): `fashion_<split>.txt`, one URL or path a line;
-- `--urls FILE`: one entry a line, either `URL` (split `train`) or `SPLIT URL` (split and URL separated
-  by whitespace or a comma), so a single file can carry both splits. Relative paths are resolved against
-  the list file's folder.
+- a split's list file (the dataset spec's `list_file`, e.g. UBC Fashion's `fashion_train.txt`, or
+  `<split>.txt`; the synthetic generator writes the spec's names): one URL or path a line;
+- `--urls FILE`: one entry a line, either `URL` (the spec's train split) or `SPLIT URL` (split and URL
+  separated by whitespace or a comma), so a single file can carry every split. Relative paths are
+  resolved against the list file's folder. A split the dataset spec does not have is a bad line.
 
 In every list, blank lines and lines whose first non-blank character is `#` are ignored (so a list can
 be commented and spaced); every other line must be a usable entry. A list is checked whole before
@@ -42,19 +43,15 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urlsplit
 from urllib.request import HTTPRedirectHandler, OpenerDirector, Request, build_opener
 
+from ffbench.datasets import spec as dataset_spec
+from ffbench.datasets.spec import DatasetSpec, DatasetSpecError, get_dataset
 from ffbench.errors import UserError
 from ffbench.fileio import write_text_atomic
 
-OFFICIAL_URL_LISTS: dict[str, str] = {
-    "train": "https://vision.cs.ubc.ca/datasets/fashion/resources/fashion_dataset/fashion_train.txt",
-    "test": "https://vision.cs.ubc.ca/datasets/fashion/resources/fashion_dataset/fashion_test.txt",
-}
-SPLITS = ("train", "test")
 HTTP_SCHEMES = ("http", "https")
 
 # Letters, digits and a few punctuation marks seen in media ids; never a path separator, never a leading dot.
 _ID_RE = re.compile(r"^[A-Za-z0-9_+\-][A-Za-z0-9_+\-.=~@]{0,199}$")
-_SPLIT_RE = re.compile(r"^[A-Za-z0-9_\-]{1,32}$")
 MAX_NAMED = 10  # bad lines named one by one in an error; the rest are counted
 
 
@@ -112,9 +109,10 @@ class Source:
 
 def check_split(split: str) -> str:
     """Return `split` if it is a plain split name (letters, digits, `_`, `-`), else raise SourceError."""
-    if not isinstance(split, str) or not _SPLIT_RE.match(split):
-        raise SourceError(f"split {split!r} is not a plain name; use e.g. 'train' or 'test'")
-    return split
+    try:
+        return dataset_spec.check_split(split)
+    except DatasetSpecError as exc:
+        raise SourceError(str(exc)) from None
 
 
 def source_name(url: str) -> str:
@@ -246,9 +244,11 @@ def parse_url_lines(text: str, name: str = "<list>") -> list[str]:
     return [line.text for line in list_lines(text, name)]
 
 
-def split_urls_lines(path: str | Path, default_split: str = "train"
+def split_urls_lines(path: str | Path, default_split: str | None = None
                      ) -> tuple[list[tuple[ListLine, str, str]], list[tuple[ListLine, str]]]:
-    """The lines of a `--urls FILE` as (line, split, url), and the malformed ones as (line, reason)."""
+    """The lines of a `--urls FILE` as (line, split, url), and the malformed ones as (line, reason).
+    A line without a split is in `default_split` (None: the default dataset's train split)."""
+    default_split = default_split or get_dataset().train_split
     entries, problems = [], []
     for line in read_list_lines(path):
         fields = [f for f in re.split(r"[\s,]+", line.text) if f]
@@ -266,7 +266,7 @@ def split_urls_lines(path: str | Path, default_split: str = "train"
     return entries, problems
 
 
-def parse_urls_file(path: str | Path, default_split: str = "train") -> dict[str, list[str]]:
+def parse_urls_file(path: str | Path, default_split: str | None = None) -> dict[str, list[str]]:
     """Read a `--urls FILE`: lines `URL` (split `default_split`) or `SPLIT URL` / `SPLIT,URL`.
 
     Returns {split: [url, ...]} in file order. Raises BadListError naming every malformed line.
@@ -280,9 +280,16 @@ def parse_urls_file(path: str | Path, default_split: str = "train") -> dict[str,
     return out
 
 
-def list_file_name(split: str) -> str:
-    """The list file of a split, as in the official download: `fashion_<split>.txt`."""
-    return f"fashion_{check_split(split)}.txt"
+def source_list_files(base: Path, dataset: DatasetSpec) -> dict[str, Path]:
+    """{split: its list file in a `--source` folder}: the spec's list file name, else `<split>.txt`, for
+    the splits that have one."""
+    files = {}
+    for s in dataset.splits:
+        for name in dict.fromkeys((s.list_file, f"{s.name}.txt")):
+            if (base / name).is_file():
+                files[s.name] = base / name
+                break
+    return files
 
 
 # -- fetching and collecting the lists ---------------------------------------------------------------
@@ -308,28 +315,41 @@ def http_opener() -> OpenerDirector:
     return build_opener(HttpOnlyRedirects)
 
 
-def fetch_official_lists(dest: Path, timeout: float, retries: int,
-                         backoff: float) -> dict[str, list[ListLine]]:
-    """The entries of fashion_train.txt / fashion_test.txt: read from `dest` when saved there before,
-    else downloaded (and saved only if `dest` exists: a check before any write creates nothing).
+def fetch_official_lists(dest: Path, timeout: float, retries: int, backoff: float,
+                         dataset: DatasetSpec | None = None) -> dict[str, list[ListLine]]:
+    """The entries of the dataset's published lists (UBC Fashion's fashion_train.txt / fashion_test.txt):
+    read from `dest` when saved there before, else downloaded (and saved only if `dest` exists: a check
+    before any write creates nothing).
 
-    Raises DownloadError, naming the alternatives, when a list cannot be fetched (e.g. offline).
+    Raises DownloadError, naming the alternatives, when a list cannot be fetched (e.g. offline), and
+    SourceError for a dataset that publishes no list.
     """
+    dataset = get_dataset(dataset)
+    if not dataset.list_urls:
+        raise SourceError(f"dataset {dataset.name!r} publishes no URL lists; pass --source DIR (a folder "
+                          f"with {_list_names(dataset)} and the videos) or --urls FILE")
     opener = http_opener()
     out: dict[str, list[ListLine]] = {}
-    for split, url in OFFICIAL_URL_LISTS.items():
-        path = dest / list_file_name(split)
+    for split, url in dataset.list_urls.items():
+        path = dest / dataset.list_file(split)
         if path.exists():
             out[split] = read_list_lines(path)
             continue
-        text = _fetch_text(opener, url, timeout, retries, backoff)
+        text = _fetch_text(opener, url, timeout, retries, backoff, dataset)
         out[split] = list_lines(text, url)  # refuses an HTML page before saving it
         if dest.is_dir():
             write_text_atomic(path, text)
     return out
 
 
-def _fetch_text(opener: OpenerDirector, url: str, timeout: float, retries: int, backoff: float) -> str:
+def _list_names(dataset: DatasetSpec) -> str:
+    """The list files a `--source` folder of `dataset` holds, for messages: 'fashion_train.txt /
+    fashion_test.txt'."""
+    return " / ".join(dataset.list_file(s) for s in dataset.split_names)
+
+
+def _fetch_text(opener: OpenerDirector, url: str, timeout: float, retries: int, backoff: float,
+                dataset: DatasetSpec) -> str:
     last: BaseException | None = None
     for attempt in range(retries + 1):
         try:
@@ -346,20 +366,22 @@ def _fetch_text(opener: OpenerDirector, url: str, timeout: float, retries: int, 
     raise DownloadError(
         f"could not fetch the official URL list {url}: {last}.\n"
         "Offline or the list moved? Pass --urls FILE (one URL a line, or 'SPLIT URL'), --source DIR "
-        "(a folder with fashion_train.txt / fashion_test.txt and the videos), or --synthetic."
+        f"(a folder with {_list_names(dataset)} and the videos), or --synthetic."
     )
 
 
 def collect_sources(dest: Path, urls: dict[str, list[str]] | None = None, urls_file: str | Path | None = None,
                     source_dir: str | Path | None = None, timeout: float = 30.0, retries: int = 3,
-                    backoff: float = 0.5) -> list[Source]:
-    """Turn the chosen source into checked `Source`s, in list order (train first). Reads the lists only:
-    nothing is written, except the official lists, saved into `dest` if that folder already exists.
+                    backoff: float = 0.5, dataset: DatasetSpec | None = None) -> list[Source]:
+    """Turn the chosen source into checked `Source`s, in list order (the spec's split order). Reads the
+    lists only: nothing is written, except the official lists, saved into `dest` if that folder exists.
 
-    At most one of `urls`, `urls_file`, `source_dir`; with none, the official lists are fetched. Raises
-    BadListError naming the list and every bad line (the first ten), SourceError for a list without
-    entries, before any video is fetched.
+    At most one of `urls`, `urls_file`, `source_dir`; with none, the dataset's published lists are
+    fetched. `dataset` (None: the default, UBC Fashion) gives the split names and list file names; an
+    entry of another split is a bad line. Raises BadListError naming the list and every bad line (the
+    first ten), SourceError for a list without entries, before any video is fetched.
     """
+    dataset = get_dataset(dataset)
     chosen = [name for name, v in (("urls", urls), ("urls_file", urls_file), ("source_dir", source_dir))
               if v is not None]
     if len(chosen) > 1:
@@ -371,15 +393,16 @@ def collect_sources(dest: Path, urls: dict[str, list[str]] | None = None, urls_f
         base = Path(source_dir)
         if not base.is_dir():
             raise SourceError(f"--source {base}: not a folder; pass the folder holding "
-                              "fashion_train.txt / fashion_test.txt")
-        files = {s: base / list_file_name(s) for s in SPLITS if (base / list_file_name(s)).exists()}
+                              f"{_list_names(dataset)}")
+        files = source_list_files(base, dataset)
         if not files:
-            raise SourceError(f"--source {base}: holds neither fashion_train.txt nor fashion_test.txt; "
-                              "write one relative video path a line in them")
+            raise SourceError(f"--source {base}: holds none of the {dataset.name} lists "
+                              f"({_list_names(dataset)}, or <split>.txt); write one relative video path a "
+                              "line in them")
         entries = [(line, s, line.text) for s, f in files.items() for line in read_list_lines(f)]
         local, where = "inside", " and ".join(str(f) for f in files.values())
     elif urls_file is not None:
-        entries, problems = split_urls_lines(urls_file)
+        entries, problems = split_urls_lines(urls_file, dataset.train_split)
         base = Path(urls_file).parent
         local, where = "inside", f"--urls {urls_file}"
     elif urls is not None:
@@ -387,12 +410,16 @@ def collect_sources(dest: Path, urls: dict[str, list[str]] | None = None, urls_f
                    for s, v in urls.items() for i, u in enumerate(v, start=1)]
         local, where = "any", "the given URLs"
     else:
-        lists = fetch_official_lists(dest, timeout, retries, backoff)
+        lists = fetch_official_lists(dest, timeout, retries, backoff, dataset)
         entries = [(line, s, line.text) for s, lines in lists.items() for line in lines]
         base = dest
-        local, where = "none", "the official lists " + " and ".join(OFFICIAL_URL_LISTS.values())
+        local, where = "none", "the official lists " + " and ".join(dataset.list_urls.values())
     out = []
     for line, split, url in entries:
+        if split not in dataset.split_names:
+            problems.append((line, f"split {split!r} is not a split of the dataset {dataset.name} "
+                                   f"({', '.join(dataset.split_names)}); use one of those or --dataset"))
+            continue
         try:
             out.append(make_source(url, split, base, local=local))
         except UnsupportedSourceError as exc:
@@ -407,10 +434,12 @@ def collect_sources(dest: Path, urls: dict[str, list[str]] | None = None, urls_f
     return out
 
 
-def write_lists(dest: Path, srcs: list[Source]) -> None:
-    """Write dest/fashion_<split>.txt, local entries pointing at the kept copies (`videos/<id>.mp4`)."""
+def write_lists(dest: Path, srcs: list[Source], dataset: DatasetSpec | None = None) -> None:
+    """Write each split's list file (the spec's name) into dest, local entries pointing at the kept copies
+    (`videos/<id>.mp4`), so dest is itself a valid `--source` folder of the dataset."""
+    dataset = get_dataset(dataset)
     by_split: dict[str, list[str]] = {}
     for s in srcs:
         by_split.setdefault(s.split, []).append(s.url if s.kind == "http" else f"videos/{s.id}.mp4")
     for split, lines in by_split.items():
-        write_text_atomic(dest / list_file_name(split), "".join(f"{line}\n" for line in lines))
+        write_text_atomic(dest / dataset.list_file(split), "".join(f"{line}\n" for line in lines))

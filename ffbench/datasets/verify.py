@@ -19,12 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from ffbench.datasets.sources import (
-    SPLITS,
-    list_file_name,
-    read_url_list,
-    video_id_from_url,
-)
+from ffbench.datasets.sources import read_url_list, video_id_from_url
+from ffbench.datasets.spec import DatasetSpec, get_dataset
 from ffbench.errors import UserError
 from ffbench.fileio import write_text_atomic
 from ffbench.video import VideoError, VideoInfo, probe_video, sniff_body
@@ -119,21 +115,22 @@ def write_csv(path: Path, rows: list, cls) -> None:
     write_text_atomic(path, buf.getvalue())
 
 
-def probe_all(dest: str | Path, workers: int = 4) -> list[ProbeRecord]:
-    """Probe every kept video listed in dest/fashion_<split>.txt and write dest/probe.csv.
+def probe_all(dest: str | Path, workers: int = 4, dataset: DatasetSpec | None = None) -> list[ProbeRecord]:
+    """Probe every kept video listed in the dataset's list files in dest (UBC Fashion's
+    fashion_<split>.txt; `dataset` None: the default) and write dest/probe.csv.
 
     Width, height, fps and frame count are read from each file. A kept file that no longer decodes is
     moved to quarantine and dropped from verified.json (with a warning), never reported as a video.
-    Rows are ordered by split (train, test, then others) and list order.
+    Rows are ordered by split (the spec's order) and list order.
     """
+    dataset = get_dataset(dataset)
     dest = Path(dest)
     index = read_index(dest / "verified.json")
     wanted: list[tuple[str, str, str]] = []  # (id, split, url)
     seen: set[str] = set()
-    splits = sorted((p.name[len("fashion_"):-len(".txt")] for p in dest.glob("fashion_*.txt")),
-                    key=lambda s: (SPLITS.index(s) if s in SPLITS else 99, s))
+    splits = [s for s in dataset.split_names if (dest / dataset.list_file(s)).is_file()]
     for split in splits:
-        for entry in read_url_list(dest / list_file_name(split)):
+        for entry in read_url_list(dest / dataset.list_file(split)):
             vid = video_id_from_url(entry)
             if vid in index and vid not in seen and (dest / "videos" / f"{vid}.mp4").exists():
                 seen.add(vid)

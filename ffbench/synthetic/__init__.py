@@ -1,8 +1,8 @@
 """The embedded synthetic fashion video dataset, which lets all of ffbench run offline.
 
 `render_video(seed, frames, height, width)` draws one deterministic video; `make_dataset(out_dir, ...)`
-writes a folder of mp4s with `fashion_train.txt` / `fashion_test.txt` lists, laid out like a downloaded
-copy of the Fashion dataset.
+writes a folder of mp4s with a list file per split (`fashion_train.txt` / `fashion_test.txt` by default),
+laid out like a downloaded copy of the Fashion dataset.
 """
 
 from ffbench.synthetic.dataset import DatasetSummary, make_dataset, video_id

@@ -1,6 +1,6 @@
 """`make_dataset`: write the synthetic videos as a folder shaped like a downloaded Fashion dataset.
 
-Layout of `out_dir`::
+Layout of `out_dir` (with the default splits; `splits=` gives others, e.g. a dataset spec's)::
 
     videos/synth_train_0000.mp4 ...   H.264, 30 fps
     fashion_train.txt                 one relative path per line: videos/synth_train_0000.mp4
@@ -24,8 +24,20 @@ from tqdm import tqdm
 from ffbench.fileio import write_text_atomic
 from ffbench.synthetic.render import FPS, render_video
 
-SPLITS = ("train", "test")
-VAE_STREAM = len(SPLITS)  # seeds of the extra looks the tiny VAE trains on: neither train nor test
+# Seed streams: the train split draws from stream 0, the test split from 1, the tiny VAE's extra looks
+# from 2 (in neither split); a dataset's other splits (e.g. val) take 3 and on.
+TRAIN_STREAM, TEST_STREAM, VAE_STREAM = 0, 1, 2
+_DEFAULT_STREAMS = {"train": TRAIN_STREAM, "test": TEST_STREAM}
+
+
+@dataclass(frozen=True)
+class SyntheticSplit:
+    """One split to render: its name (in the video ids), its list file, its size and its seed stream."""
+
+    name: str
+    list_file: str
+    videos: int
+    stream: int
 
 
 @dataclass(frozen=True)
@@ -44,9 +56,17 @@ def video_id(split: str, index: int) -> str:
     return f"synth_{split}_{index:04d}"
 
 
-def video_seed(seed: int, split: str, index: int) -> int:
-    """Seed of one video, derived from the dataset seed so that train and test never share a video."""
-    return int(np.random.SeedSequence([seed, SPLITS.index(split), index]).generate_state(1)[0])
+def default_splits(n_train: int, n_test: int) -> tuple[SyntheticSplit, ...]:
+    """The default layout: `train` and `test`, listed in fashion_train.txt / fashion_test.txt."""
+    return tuple(SyntheticSplit(name, f"fashion_{name}.txt", count, _DEFAULT_STREAMS[name])
+                 for name, count in (("train", n_train), ("test", n_test)))
+
+
+def video_seed(seed: int, split: str, index: int, stream: int | None = None) -> int:
+    """Seed of one video, derived from the dataset seed so that two splits never share a video.
+    `stream`: the split's seed stream (None: that of the default split `split`, train or test)."""
+    stream = _DEFAULT_STREAMS[split] if stream is None else stream
+    return int(np.random.SeedSequence([seed, stream, index]).generate_state(1)[0])
 
 
 def vae_frames(seed: int, looks: int, height: int, width: int, per_look: int = 3) -> np.ndarray:
@@ -97,7 +117,7 @@ def _write_list(path: Path, lines: list[str]) -> None:
 
 def make_dataset(out_dir: str | os.PathLike, n_train: int = 48, n_test: int = 16, frames: int = 64,
                  height: int = 128, width: int = 96, seed: int = 0, workers: int | None = None,
-                 progress: bool = True) -> DatasetSummary:
+                 progress: bool = True, splits: tuple[SyntheticSplit, ...] | None = None) -> DatasetSummary:
     """Write `n_train` + `n_test` synthetic videos and their list files into `out_dir`.
 
     Resumable: videos already present with the right frame count and size are kept. Each video is
@@ -105,11 +125,12 @@ def make_dataset(out_dir: str | os.PathLike, n_train: int = 48, n_test: int = 16
 
     Args:
         out_dir: output folder (created if needed).
-        n_train, n_test: number of videos per split.
+        n_train, n_test: number of videos per split (of the default splits; recorded in the summary).
         frames, height, width: size of every video (H and W even, as H.264 needs).
         seed: dataset seed; the same seed gives the same videos.
         workers: processes rendering in parallel; default min(2, CPU count). 1 renders in this process.
         progress: show a tqdm progress bar.
+        splits: the splits, their list files, sizes and seed streams (None: `default_splits`).
     """
     for name, value in (("n_train", n_train), ("n_test", n_test)):
         if not isinstance(value, int) or value < 0:
@@ -119,6 +140,14 @@ def make_dataset(out_dir: str | os.PathLike, n_train: int = 48, n_test: int = 16
     for name, value in (("height", height), ("width", width)):
         if not isinstance(value, int) or value < 8 or value % 2:
             raise ValueError(f"{name} must be an even integer >= 8 (H.264 needs even sizes); got {value!r}")
+    splits = default_splits(n_train, n_test) if splits is None else tuple(splits)
+    streams = [s.stream for s in splits]
+    if VAE_STREAM in streams or len(set(streams)) != len(streams):
+        raise ValueError(f"split seed streams must differ from each other and from {VAE_STREAM}; "
+                         f"got {streams}")
+    for s in splits:
+        if not isinstance(s.videos, int) or s.videos < 0:
+            raise ValueError(f"split {s.name}: videos must be a non-negative integer; got {s.videos!r}")
     if workers is None:
         workers = min(2, os.cpu_count() or 1)
     if workers < 1:
@@ -129,10 +158,10 @@ def make_dataset(out_dir: str | os.PathLike, n_train: int = 48, n_test: int = 16
     (out / "videos").mkdir(parents=True, exist_ok=True)
     jobs = []
     lists: dict[str, list[str]] = {}
-    for split, count in zip(SPLITS, (n_train, n_test), strict=True):
-        lists[split] = [f"videos/{video_id(split, i)}.mp4" for i in range(count)]
-        jobs += [(str(out / rel), video_seed(seed, split, i), frames, height, width)
-                 for i, rel in enumerate(lists[split])]
+    for split in splits:
+        lists[split.name] = [f"videos/{video_id(split.name, i)}.mp4" for i in range(split.videos)]
+        jobs += [(str(out / rel), video_seed(seed, split.name, i, split.stream), frames, height, width)
+                 for i, rel in enumerate(lists[split.name])]
 
     bar = tqdm(total=len(jobs), desc="synthetic videos", unit="video", disable=not progress)
     results = []
@@ -153,8 +182,8 @@ def make_dataset(out_dir: str | os.PathLike, n_train: int = 48, n_test: int = 16
                 bar.update()
     bar.close()
 
-    for split in SPLITS:
-        _write_list(out / f"fashion_{split}.txt", lists[split])
+    for split in splits:
+        _write_list(out / split.list_file, lists[split.name])
     written = sum(w for w, _ in results)
     return DatasetSummary(out_dir=out, n_train=n_train, n_test=n_test, written=written,
                           skipped=len(results) - written, seconds=time.perf_counter() - start,
