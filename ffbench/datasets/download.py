@@ -37,10 +37,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.error import HTTPError, URLError
 from urllib.request import Request
-
-from tqdm import tqdm
 
 from ffbench.datasets.sources import (
     USER_AGENT,
@@ -63,6 +62,7 @@ from ffbench.datasets.verify import (
     write_csv,
 )
 from ffbench.fileio import sha256_file, write_text_atomic
+from ffbench.progress import progress_bar
 
 __all__ = [
     "DownloadError",
@@ -142,7 +142,7 @@ class _Fetcher:
 
     `stop` (set when the run is interrupted) ends every download at its next chunk."""
 
-    def __init__(self, dest: Path, retries: int, timeout: float, backoff: float, bytes_bar: tqdm):
+    def __init__(self, dest: Path, retries: int, timeout: float, backoff: float, bytes_bar: Any):
         self.dest, self.retries, self.timeout, self.backoff = dest, retries, timeout, backoff
         self.videos, self.partial, self.quarantine = dest / "videos", dest / "partial", dest / "quarantine"
         for d in (self.videos, self.partial, self.quarantine):
@@ -456,8 +456,9 @@ def fetch_dataset(dest: str | Path, urls: dict[str, list[str]] | None = None,
             records.append(None)
     write_lists(dest, list(unique.values()), dataset)
 
-    with tqdm(total=len(unique), desc="videos", unit="file", disable=not progress) as files_bar, \
-            tqdm(desc="download", unit="B", unit_scale=True, disable=not progress, position=1) as bytes_bar:
+    with progress_bar(total=len(unique), desc="videos", unit="file", disable=not progress) as files_bar, \
+            progress_bar(desc="download", unit="B", unit_scale=True, disable=not progress,
+                         position=1) as bytes_bar:
         fetcher = _Fetcher(dest, retries, timeout, backoff, bytes_bar)
 
         def run(src: Source) -> DownloadRecord:

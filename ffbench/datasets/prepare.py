@@ -57,7 +57,6 @@ from pathlib import Path
 
 import torch
 from filelock import FileLock
-from tqdm import tqdm
 
 from ffbench.datasets.clips import RESIZE_POLICIES
 from ffbench.datasets.encoder_stage import make_encoders, stage_vae
@@ -78,6 +77,7 @@ from ffbench.datasets.tiny_vae import SYNTHETIC_LOOKS as VAE_SYNTHETIC_LOOKS
 from ffbench.errors import UserError, check_writable_dir, ensure_writable_dir
 from ffbench.fileio import sha256_file, write_json_atomic, write_text_atomic
 from ffbench.presets import Preset, get_preset
+from ffbench.progress import progress_bar, quiet_libraries
 from ffbench.threads import threads_limited
 
 SAMPLE_FORMAT = 1  # bump when the bytes of a sample change for the same inputs
@@ -427,7 +427,7 @@ def _stage_samples(data_dir: Path, split: str, probes: list, work: Path, encoder
         raise PrepareError(f"two {split} videos map to the same sample key ({', '.join(clash[:4])}); "
                            "rename one of them")
     files, skipped = [], {}
-    for p in tqdm(rows, desc=f"{split} samples", unit="video", disable=not progress):
+    for p in progress_bar(rows, desc=f"{split} samples", unit="video", disable=not progress):
         src = data_dir / "source" / p.path
         stem = f"{sample_key(p.id)}--{sha256_file(src)[:16]}"  # a changed source file gets a new sample
         done, skip = work / f"{stem}.tar", work / f"{stem}.skip.json"
@@ -771,30 +771,9 @@ def _check_record(data_dir: Path, threads: int, dataset: DatasetSpec, write: boo
             write_dataset(data_dir, dataset)
 
 
-@contextmanager
 def _library_bars(progress: bool):
-    """Silence the Hugging Face libraries' own progress bars ("Loading weights", "Writing model shards")
-    when ffbench's are off, restoring their state afterwards."""
-    if progress:
-        yield
-        return
-    import diffusers.utils.logging as diffusers_logging
-    import huggingface_hub.utils as hub_utils
-    import transformers.utils.logging as transformers_logging
-
-    before = (transformers_logging.is_progress_bar_enabled(), diffusers_logging.is_progress_bar_enabled(),
-              hub_utils.are_progress_bars_disabled())
-    transformers_logging.disable_progress_bar()
-    diffusers_logging.disable_progress_bar()
-    hub_utils.disable_progress_bars()
-    try:
-        yield
-    finally:
-        if before[0]:
-            transformers_logging.enable_progress_bar()
-        if before[1]:
-            diffusers_logging.enable_progress_bar()
-        if not before[2]:
-            hub_utils.enable_progress_bars()
+    """The Hugging Face libraries' own bars ("Loading weights", "Writing model shards") stay silent when
+    ffbench's are off."""
+    return quiet_libraries(enabled=not progress)
 
 

@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ffbench import fileio
 from ffbench.encoders import frames_to_tensor, state_dict_sha256, vae_decode, vae_encode
+from ffbench.progress import progress_bar
 
 # Architecture of the stand-in (diffusers AutoencoderKL keyword arguments).
 TINY_VAE_CONFIG = dict(
@@ -260,7 +260,7 @@ def train_tiny_vae(
     losses = []
     size = (crop, crop) if crop is not None else train.shape[1:3]
     half_steps = round(steps * half_res_fraction) if all(v % (2 * DOWNSAMPLE) == 0 for v in size) else 0
-    bar = tqdm(range(steps), desc="tiny VAE", unit="step", disable=not progress)
+    bar = progress_bar(range(steps), desc="tiny VAE", unit="step", disable=not progress)
     for step in bar:
         x = colour_augment(_batch(train, batch_size, crop, gen), colour_augment_prob, gen)
         if step < half_steps:

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from ffbench.fileio import write_text_atomic
+from ffbench.progress import progress_bar
 from ffbench.synthetic.render import FPS, render_video
 
 # Seed streams: the train split draws from stream 0, the test split from 1, the tiny VAE's extra looks
@@ -163,7 +163,7 @@ def make_dataset(out_dir: str | os.PathLike, n_train: int = 48, n_test: int = 16
         jobs += [(str(out / rel), video_seed(seed, split.name, i, split.stream), frames, height, width)
                  for i, rel in enumerate(lists[split.name])]
 
-    bar = tqdm(total=len(jobs), desc="synthetic videos", unit="video", disable=not progress)
+    bar = progress_bar(total=len(jobs), desc="synthetic videos", unit="video", disable=not progress)
     results = []
     if workers == 1 or len(jobs) <= 1:
         for job in jobs:
