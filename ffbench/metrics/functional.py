@@ -41,11 +41,12 @@ import numpy as np
 
 from ffbench.metrics.arrays import ArraySource, as_videos, common_shape
 from ffbench.metrics.bootstrap import DEFAULT_RESAMPLES
+from ffbench.metrics.options import EvalOptions
 from ffbench.metrics.protocols import PROTOCOLS, Protocol
-from ffbench.metrics.results import WEIGHT_FREE_LABEL, MetricResult
+from ffbench.metrics.registry import get_metric
+from ffbench.metrics.results import MetricResult
 
 MIN_I3D_FRAMES = 9  # ffbench.metrics.i3d.MIN_FRAMES, without importing torch for the check
-_SPEC_ARG = {"k400": "i3d", "imagenet": "i3d_vfid", "fid": "inception"}  # evaluate_distribution's names
 
 
 @dataclass(frozen=True)
@@ -128,13 +129,12 @@ def build_extractor(metric: str, weights: Any = None, real=None, *, protocol: Pr
     weights: None (canonical file), a path, or "random"; a random network gets its BatchNorm statistics
     re-estimated on up to `recal_items` units of `real` (required then), as `ffbench eval` does.
     """
-    from ffbench.metrics.distribution import _build_extractor, _recalibrate
+    from ffbench.metrics.distribution import _recalibrate, build_network
 
     p = _protocol(metric, protocol)
     if _is_extractor(weights):
         raise ValueError("weights: already an Extractor; pass it as extractor= directly")
-    spec = None if weights is None else str(weights)
-    extractor = _build_extractor(p, spec, spec, spec, weights_dir)
+    extractor = build_network(p, None if weights is None else str(weights), weights_dir)
     if extractor.random_init:
         if real is None:
             raise ValueError(f"real: a random {p.network} extractor re-estimates its BatchNorm statistics on "
@@ -161,13 +161,11 @@ def _distribution(name: str, real, fake, extractor: Any, seed: int, protocol: Pr
             f"{name} compares the two sets"
         raise ValueError(f"real: missing; {why}: pass real=(N, T, H, W, 3) videos")
     real_v = as_videos(real, "real", min_frames) if real is not None else []
-    specs: dict[str, Any] = {"i3d": None, "i3d_vfid": None, "inception": None}
-    specs[_SPEC_ARG[p.weights]] = str(extractor) if isinstance(extractor, Path) else extractor
-    results = evaluate_distribution(
-        [p], ArraySource(real_v, "real"), ArraySource(fake_v, "fake"), seeds=[seed], **specs,
-        batch_size=batch_size, device=device, cache_dir=None, weights_dir=weights_dir, max_items=max_items,
-        recal_items=recal_items, progress=progress, resamples=bootstrap)
-    return results[0]
+    weights = {get_metric(name).weights: str(extractor) if isinstance(extractor, Path) else extractor}
+    options = EvalOptions(seeds=(seed,), batch_size=batch_size, device=device, weights_dir=weights_dir,
+                          max_items=max_items, recal_items=recal_items, progress=progress,
+                          bootstrap=bootstrap, **weights)
+    return evaluate_distribution([p], ArraySource(real_v, "real"), ArraySource(fake_v, "fake"), options)[0]
 
 
 def _distribution_function(name: str, doc: str):
@@ -259,37 +257,6 @@ def paired_values(names: Sequence[str], real_v: list[np.ndarray], fake_v: list[n
     return values, compared, capped
 
 
-def paired_result(name: str, per_video: list[float], compared: list[int], capped: int, variant: str,
-                  frames: str, lpips_model, resamples: int, seed: int) -> MetricResult:
-    """The row `ffbench eval` writes for a paired metric (`metrics.evaluate`), from per-video values."""
-    from ffbench.metrics import bootstrap
-    from ffbench.metrics.paired import PairedProtocol
-
-    values = np.array(per_video, dtype=np.float64)
-    lo, hi = bootstrap.mean_interval(values, resamples, seed)
-    lo_f, hi_f = min(compared), max(compared)
-    flags = []
-    if variant == "disco":
-        flags.append("disco protocol: reproduces the DisCo script's bugs, comparable with published "
-                     "tables only")
-    if name == "psnr" and capped:
-        flags.append(f"{capped} identical frame pairs: PSNR capped at 100 dB")
-    detail: dict = {"bootstrap": {"resamples": resamples, "over": "videos", "seed": seed},
-                    "frames_compared": [lo_f, hi_f]}
-    if name == "lpips":
-        label, sha = lpips_model.label, lpips_model.sha256
-        detail["lin_sha256"] = lpips_model.lin_sha256
-    else:
-        label, sha = f"{WEIGHT_FREE_LABEL}: scikit-image / OpenCV", f"{WEIGHT_FREE_LABEL}:paired"
-    return MetricResult(
-        metric=name, value=float(values.mean()), std=float(values.std()), per_seed=[float(values.mean())],
-        seeds=[seed], n_real=len(values), n_fake=len(values), n_real_videos=len(values),
-        n_fake_videos=len(values), frames=str(lo_f) if lo_f == hi_f else f"{lo_f}-{hi_f}", unit="video",
-        protocol=PairedProtocol(name, variant, frames), extractor=label, extractor_sha256=sha, flags=flags,
-        detail=detail, ci_low=lo, ci_high=hi, n_boot=resamples,
-        per_video={f"{i:06d}": float(v) for i, v in enumerate(values)})
-
-
 def _paired(name: str, real, fake, variant: str, frames: str, bootstrap: int, seed: int,
             lpips_model=None) -> MetricResult:
     from ffbench.metrics.paired import VARIANTS
@@ -300,6 +267,15 @@ def _paired(name: str, real, fake, variant: str, frames: str, bootstrap: int, se
     real_v, fake_v = paired_videos(real, fake)
     values, compared, capped = paired_values([name], real_v, fake_v, variant, sel, lpips_model)
     return paired_result(name, values[name], compared, capped, variant, frames, lpips_model, bootstrap, seed)
+
+
+def paired_result(name: str, per_video: list[float], compared: list[int], capped: int, variant: str,
+                  frames: str, lpips_model, resamples: int, seed: int) -> MetricResult:
+    """The row `eval` writes for a paired metric, from per-video values in input order."""
+    from ffbench.metrics import paired
+
+    return paired.paired_result(name, {f"{i:06d}": float(v) for i, v in enumerate(per_video)}, compared,
+                                capped, variant, frames, lpips_model, resamples, seed)
 
 
 def _paired_function(name: str, doc: str):
@@ -346,11 +322,9 @@ def analyse(videos: list[np.ndarray], frames: int, size: tuple[int, int], first_
 
 def flow_result(name: str, fake_analyses: dict, real_analyses: dict, frames: int, size: tuple[int, int],
                 resamples: int, seed: int) -> MetricResult:
-    from ffbench.metrics.diagnostics import diagnostic_result, fvmd_result
+    from ffbench.metrics.diagnostics import flow_result
 
-    if name == "fvmd-flow":
-        return fvmd_result(fake_analyses, real_analyses, frames, size, resamples, seed)
-    return diagnostic_result(name, fake_analyses, real_analyses, frames, size, resamples, seed)
+    return flow_result(name, fake_analyses, real_analyses, frames, size, resamples, seed)
 
 
 def _flow(name: str, real, fake, bootstrap: int, seed: int) -> MetricResult:
