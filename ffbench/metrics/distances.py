@@ -79,5 +79,5 @@ _network("vfid", "VFID-I3D: Frechet distance of the rgb_imagenet I3D's 1024-d po
          frechet, frechet_interval)
 _network("fid", "per-frame FID with pytorch-fid's Inception (2048-d pool), every frame", frechet,
          frechet_interval)
-_network("is", "Inception Score of the generated frames (softmax, 10 splits); higher is better", inception,
+_network("is", "Inception Score of the generated frames (softmax, 10 splits)", inception,
          inception_interval, higher_is_better=True, needs_real=False)

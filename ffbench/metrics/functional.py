@@ -168,7 +168,27 @@ def _distribution(name: str, real, fake, extractor: Any, seed: int, protocol: Pr
     return evaluate_distribution([p], ArraySource(real_v, "real"), ArraySource(fake_v, "fake"), options)[0]
 
 
-def _distribution_function(name: str, doc: str):
+def _doc(name: str) -> str:
+    """The first docstring line of a metric's function: its registered help and direction."""
+    spec = get_metric(name)
+    direction = "closer to the real set's value is better" if spec.family == "diagnostic" else \
+        "higher is better" if spec.higher_is_better else "lower is better"
+    return f"{name}: {spec.help}; {direction}."
+
+
+def metric_function(name: str):
+    """The array function of a registered metric (a plugin's too), as `ffbench.metrics.<api_name>`."""
+    spec = get_metric(name)
+    if spec.runner == "network":
+        return _distribution_function(name)
+    if spec.runner == "paired" and not spec.weights:
+        return _paired_function(name)
+    if spec.runner in ("diagnostic", "flow-distance"):
+        return _flow_function(name)
+    raise ValueError(f"{name}: no array form (a paired metric with weights); score it with VideoMetrics")
+
+
+def _distribution_function(name: str):
     def metric(real, fake, extractor: Any = None, *, seed: int = 0, protocol: Protocol | None = None,
                batch_size: int = 8, device: str = "cpu", max_items: int | None = None, recal_items: int = 64,
                bootstrap: int = DEFAULT_RESAMPLES, weights_dir: str | Path | None = None,
@@ -176,8 +196,8 @@ def _distribution_function(name: str, doc: str):
         return _out(_distribution(name, real, fake, extractor, seed, protocol, batch_size, device, max_items,
                                   recal_items, bootstrap, weights_dir, progress), return_result)
 
-    metric.__name__ = metric.__qualname__ = name.replace("-", "_")
-    metric.__doc__ = doc + """
+    metric.__name__ = metric.__qualname__ = get_metric(name).api_name
+    metric.__doc__ = _doc(name) + """
 
     Args:
         real, fake: (N, T, H, W, 3) uint8 (or [0, 1] float) arrays/tensors, or lists of (T, H, W, 3).
@@ -189,16 +209,12 @@ def _distribution_function(name: str, doc: str):
     return metric
 
 
-fvd = _distribution_function("fvd", "FVD: Frechet distance of I3D (Kinetics-400) logits of one 16-frame clip "
-                             "per video, 224x224 stretch, [-1, 1] (`protocols`).")
-fvd_stylegan_v = _distribution_function("fvd-stylegan-v", "FVD sampled as StyleGAN-V does: real clips at a "
-                                        "random offset, generated from frame 0, covariance / N.")
-fvd_cdfvd = _distribution_function("fvd-cdfvd", "FVD sampled as cd-fvd does: generated videos cycled to 2048 "
-                                   "clips, 256 short side + centre crop, covariance / N.")
-kvd = _distribution_function("kvd", "KVD: unbiased polynomial-kernel MMD^2 of the fvd features.")
-vfid = _distribution_function("vfid", "VFID-I3D: Frechet distance of the rgb_imagenet I3D's 1024-d pool over "
-                              "the first 60 frames, one vector per video.")
-fid = _distribution_function("fid", "Per-frame FID with pytorch-fid's Inception (2048-d pool), every frame.")
+fvd = _distribution_function("fvd")
+fvd_stylegan_v = _distribution_function("fvd-stylegan-v")
+fvd_cdfvd = _distribution_function("fvd-cdfvd")
+kvd = _distribution_function("kvd")
+vfid = _distribution_function("vfid")
+fid = _distribution_function("fid")
 
 
 def is_(fake, extractor: Any = None, *, real=None, seed: int = 0, protocol: Protocol | None = None,
@@ -278,13 +294,13 @@ def paired_result(name: str, per_video: list[float], compared: list[int], capped
                                 capped, variant, frames, lpips_model, resamples, seed)
 
 
-def _paired_function(name: str, doc: str):
+def _paired_function(name: str):
     def metric(real, fake, *, variant: str = "correct", frames: str = "1:", seed: int = 0,
                bootstrap: int = DEFAULT_RESAMPLES, return_result: bool = False) -> float | Score:
         return _out(_paired(name, real, fake, variant, frames, bootstrap, seed), return_result)
 
-    metric.__name__ = metric.__qualname__ = name
-    metric.__doc__ = doc + """
+    metric.__name__ = metric.__qualname__ = get_metric(name).api_name
+    metric.__doc__ = _doc(name) + """
 
     Pairs fake[i] with real[i] (equal N); frame t with frame t for the frames `frames` selects (a slice of
     the generated frames, "1:" skips the conditioning frame); real frames are resized to the generated
@@ -294,9 +310,9 @@ def _paired_function(name: str, doc: str):
     return metric
 
 
-psnr = _paired_function("psnr", "PSNR (dB, capped at 100 for identical frames); higher is better.")
-ssim = _paired_function("ssim", "SSIM on RGB (Gaussian window, sigma 1.5); higher is better.")
-l1 = _paired_function("l1", "Mean absolute difference in [0, 1]; lower is better.")
+psnr = _paired_function("psnr")
+ssim = _paired_function("ssim")
+l1 = _paired_function("l1")
 
 
 def lpips(real, fake, *, vgg: str | Path | None = None, weights_dir: str | Path | None = None,
@@ -335,13 +351,13 @@ def _flow(name: str, real, fake, bootstrap: int, seed: int) -> MetricResult:
                        bootstrap, seed)
 
 
-def _flow_function(name: str, doc: str):
+def _flow_function(name: str):
     def metric(real, fake, *, seed: int = 0, bootstrap: int = DEFAULT_RESAMPLES,
                return_result: bool = False) -> float | Score:
         return _out(_flow(name, real, fake, bootstrap, seed), return_result)
 
-    metric.__name__ = metric.__qualname__ = name.replace("-", "_")
-    metric.__doc__ = doc + """
+    metric.__name__ = metric.__qualname__ = get_metric(name).api_name
+    metric.__doc__ = _doc(name) + """
 
     Weight-free (OpenCV Farneback flow, scikit-image colour). The generated videos must share length and
     size; real videos are cut to that length and resized to that size first, as `eval` does. The value is
@@ -351,10 +367,9 @@ def _flow_function(name: str, doc: str):
     return metric
 
 
-motion = _flow_function("motion", "Mean dense-flow magnitude between consecutive frames (px/frame).")
-colour_drift = _flow_function("colour-drift", "CIEDE2000 of the person box's mean colour at t vs frame 0.")
-saturation_drift = _flow_function("saturation-drift", "Mean chroma of the person box at t over frame 0.")
-detail_drift = _flow_function("detail-drift", "Gradient energy of frame t over frame 0.")
-flicker = _flow_function("flicker", "|frame t+1 - frame t warped by the flow| over flow-consistent pixels.")
-fvmd_flow = _flow_function("fvmd-flow", "Frechet distance of per-video FVMD motion histograms on Farneback "
-                           "flow (lower is better); needs 16+ frames.")
+motion = _flow_function("motion")
+colour_drift = _flow_function("colour-drift")
+saturation_drift = _flow_function("saturation-drift")
+detail_drift = _flow_function("detail-drift")
+flicker = _flow_function("flicker")
+fvmd_flow = _flow_function("fvmd-flow")

@@ -122,6 +122,11 @@ def _check(spec: MetricSpec) -> None:
         raise ValueError(f"{where}: a network metric needs its protocol and its interval function")
     if spec.runner == "diagnostic" and spec.family != "diagnostic":
         raise ValueError(f"{where}: a per-video diagnostic belongs to the 'diagnostic' family")
+    module = getattr(spec.compute, "__module__", "") or ""
+    if module.startswith("ffbench.metrics.") and module.rsplit(".", 1)[1] == spec.api_name:
+        raise ValueError(f"{where}: declared in {module}, whose name is the metric's Python name "
+                         f"(ffbench.metrics.{spec.api_name} is the metric's function); rename the module, "
+                         f"e.g. {spec.api_name}_metric.py")
     old = _SPECS.get(spec.name)
     if old is not None and old != spec:
         raise ValueError(f"{where}: {spec.name!r} is already registered (by "
