@@ -187,11 +187,19 @@ def _all() -> dict[str, MetricSpec]:
 
 
 def metric_names() -> list[str]:
-    """Every metric in canonical order: by family (distribution, paired, diagnostic), then as declared."""
+    """Every metric in canonical order: by family (distribution, paired, diagnostic), then by declaring
+    module (BUILTIN_MODULES' order, then plugins), then as declared there. Not by import order, which
+    depends on what the caller imported first."""
     specs = _all()
     rank = {f: i for i, f in enumerate(FAMILIES)}
+    modules = {m: i for i, m in enumerate(BUILTIN_MODULES)}
     index = {n: i for i, n in enumerate(specs)}
-    return sorted(specs, key=lambda n: (rank[specs[n].family], index[n]))
+
+    def key(n: str) -> tuple[int, int, int]:
+        module = getattr(specs[n].compute, "__module__", "")
+        return rank[specs[n].family], modules.get(module, len(modules)), index[n]
+
+    return sorted(specs, key=key)
 
 
 def specs() -> list[MetricSpec]:
