@@ -210,8 +210,10 @@ def describe_protocol(protocol_json: str) -> str:
         return PairedProtocol(p["name"], p["variant"], p["frames"]).describe()
     if "network" not in p:  # weight-free: diagnostics and fvmd-flow
         from ffbench.metrics.diagnostics import DiagnosticProtocol, FvmdProtocol
+        from ffbench.metrics.registry import find_metric
 
-        cls = FvmdProtocol if p["name"] == "fvmd-flow" else DiagnosticProtocol
+        spec = find_metric(p["name"])
+        cls = FvmdProtocol if spec is not None and spec.runner == "flow-distance" else DiagnosticProtocol
         return cls(p["name"], p["frames"], tuple(p["size"])).describe()
     frames = {"clip": f"{p['frames']}-frame clips", "video": f"first {p['frames']} frames per video",
               "frame": "every frame"}[p["unit"]]
