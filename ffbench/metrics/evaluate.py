@@ -1,16 +1,18 @@
 """Run the named metrics on a real and a fake video source; one `MetricResult` per metric.
 
-    results = evaluate("all", "data/synthetic/shards/test", "runs/ff/samples", i3d="random", ...)
+    options = EvalOptions(i3d="random", i3d_vfid="random", inception="random", cache_dir="cache")
+    results = evaluate("all", "data/synthetic/shards/test", "runs/ff/samples", options)
+    evaluate("fvd", real, fake, options, seeds=(0, 1))   # keywords replace fields of the options
 
-Order of work: the generated folder is checked against the real set (`validation`: ids, frame counts,
+Which metrics exist and which family pass computes each: `registry`. Order of work: the generated folder is checked against the real set (`validation`: ids, frame counts,
 sizes, fps; one report, raised as `FolderMismatchError` when fatal), then each family runs on the shared
 pieces:
 
-- distribution metrics with a network (fvd and its StyleGAN-V / cd-fvd variants, kvd, vfid, fid, is):
-  `distribution`, over the feature cache;
-- weight-free diagnostics and fvmd-flow: one flow analysis per video (`video_analysis`, cached),
-  then `diagnostics`;
-- paired metrics (psnr, ssim, l1, lpips): `paired`, on the ids both folders have.
+- runner "network" (fvd and its StyleGAN-V / cd-fvd variants, kvd, vfid, fid, is): `distribution`,
+  over the feature cache;
+- runners "diagnostic" and "flow-distance" (the diagnostics, fvmd-flow): one flow analysis per video
+  (`video_analysis`, cached), then `diagnostics`;
+- runner "paired" (psnr, ssim, l1, lpips): `paired`, on the ids both folders have.
 
 Every row gets a seeded bootstrap 95% interval over videos (`bootstrap`). A `generation.json` in the fake
 folder (written by `ffbench generate`) may carry `flags` (for example "privileged-input: ground-truth
