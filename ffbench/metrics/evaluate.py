@@ -4,9 +4,9 @@
     results = evaluate("all", "data/synthetic/shards/test", "runs/ff/samples", options)
     evaluate("fvd", real, fake, options, seeds=(0, 1))   # keywords replace fields of the options
 
-Which metrics exist and which family pass computes each: `registry`. Order of work: the generated folder is checked against the real set (`validation`: ids, frame counts,
-sizes, fps; one report, raised as `FolderMismatchError` when fatal), then each family runs on the shared
-pieces:
+Which metrics exist and which family pass computes each: `registry`. Order of work: the generated folder is
+checked against the real set (`validation`: ids, frame counts, sizes, fps; one report, raised as
+`FolderMismatchError` when fatal), then each family runs on the shared pieces:
 
 - runner "network" (fvd and its StyleGAN-V / cd-fvd variants, kvd, vfid, fid, is): `distribution`,
   over the feature cache;
