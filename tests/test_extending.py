@@ -1,7 +1,7 @@
 """docs/extending.md's worked examples, run as written.
 
 Add a metric: the section's code blocks are applied to a copy of the `ffbench` package (a new file, and a
-line added to a named tuple), the files that differ from the project's are counted, and the copy then
+line appended to a named tuple), the files that differ from the project's are counted, and the copy then
 runs `ffbench eval --metric mse`, `ffbench leaderboard`, `eval --help`, `eval --list-metrics` and
 `ffbench.metrics.mse` in a fresh interpreter (the registry is process-wide state: this process never
 registers the example). The same module is also loaded as a plugin through FFBENCH_METRICS, with no
@@ -56,7 +56,8 @@ def _section(title: str) -> str:
 
 def metric_changes() -> list[tuple[str, str, str]]:
     """(path, how, text) of every python block of "Add a metric": its first line says
-    '# PATH (new file)' or '# PATH: add to NAME' (lines inserted after the line `NAME = (`)."""
+    '# PATH (new file)' or '# PATH: add to NAME' (lines appended to the tuple `NAME = (...)`, before the
+    line that closes it)."""
     out = []
     for block in re.findall(r"```python\n(.*?)```", _section("Add a metric"), re.S):
         first, _, body = block.partition("\n")
@@ -78,8 +79,9 @@ def apply(changes: list[tuple[str, str, str]], root: Path) -> None:
             target.write_text(text, encoding="utf-8")
             continue
         lines = target.read_text(encoding="utf-8").splitlines(keepends=True)
-        at = next(i for i, line in enumerate(lines) if line.startswith(f"{how} = ("))
-        target.write_text("".join(lines[:at + 1]) + text + "".join(lines[at + 1:]), encoding="utf-8")
+        start = next(i for i, line in enumerate(lines) if line.startswith(f"{how} = ("))
+        end = next(i for i in range(start, len(lines)) if lines[i].startswith(")"))
+        target.write_text("".join(lines[:end]) + text + "".join(lines[end:]), encoding="utf-8")
 
 
 def changed_files(original: Path, copy: Path) -> list[str]:
