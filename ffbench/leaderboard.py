@@ -18,9 +18,11 @@ never renamed or reordered). Missing numbers are empty cells.
 
 - time: UTC ISO time of the `ffbench eval` run; dataset: the leaderboard name (the file stem);
   method: the `--method` name.
-- metric: fvd, fvd-stylegan-v, fvd-cdfvd, kvd, vfid, fid, is, fvmd-flow, psnr, ssim, l1, lpips, motion,
-  colour-drift, saturation-drift, detail-drift or flicker. family: distribution | paired | diagnostic
-  (the group it is printed in; fvmd-flow is a distribution metric).
+- metric: a registered metric's name (`ffbench.metrics.registry`: fvd, fvd-stylegan-v, ..., flicker, and
+  any a plugin adds). family: distribution | paired | diagnostic (the group it is printed in, from the
+  registry when the row was written; fvmd-flow is a distribution metric). The direction of "better
+  than" is the registry's `higher_is_better`; a metric no loaded module declares gets no "better than"
+  (never a guessed direction).
 - value: the metric (distribution: the distance or IS; paired: mean over videos of the per-video mean
   over frames; diagnostic: mean over the generated videos). std: over seeds (distribution) or over videos
   (paired, diagnostic). ci_low, ci_high: the bootstrap 95% interval of value over videos; n_boot: its
@@ -67,15 +69,39 @@ COLUMNS = [
     "frames", "protocol", "extractor", "extractor_sha256", "flags", "detail", "source_run", "real", "fake",
     "ffbench_version", "git_commit",
 ]
-HIGHER_IS_BETTER = {"is", "psnr", "ssim"}
 RANDOM_LABEL = "random-init"
-FAMILIES = {
-    "distribution": "Distribution metrics (generated set vs real set; lower is better, IS higher)",
-    "paired": "Paired metrics (each generated video vs the real video with its id; PSNR/SSIM higher, "
-              "L1/LPIPS lower is better)",
+FAMILY_TITLES = {
+    "distribution": "Distribution metrics (generated set vs real set; {directions})",
+    "paired": "Paired metrics (each generated video vs the real video with its id; {directions})",
     "diagnostic": "Diagnostics (weight-free; generated value, real value and their ratio: closer to 1 is "
                   "closer to real)",
 }
+
+
+def higher_is_better(metric: str) -> bool | None:
+    """The registry's direction of `metric`, or None when no loaded module declares it."""
+    from ffbench.metrics.registry import find_metric
+
+    spec = find_metric(metric)
+    return None if spec is None else spec.higher_is_better
+
+
+def _directions(family: str) -> str:
+    """'lower is better, IS higher' / 'PSNR/SSIM higher, L1/LPIPS lower is better', from the registry."""
+    from ffbench.metrics.registry import specs
+
+    members = [s for s in specs() if s.family == family]
+    high = "/".join(s.name.upper() for s in members if s.higher_is_better)
+    low = "/".join(s.name.upper() for s in members if not s.higher_is_better)
+    if family == "distribution":  # most are distances: say the exceptions
+        return "lower is better" + (f", {high} higher" if high else "")
+    parts = (f"{high} higher" if high else "", f"{low} lower is better" if low else "")
+    return ", ".join(p for p in parts if p)
+
+
+def families() -> dict[str, str]:
+    """{family: heading} in display order, the directions read from the registry."""
+    return {f: t.format(directions=_directions(f)) for f, t in FAMILY_TITLES.items()}
 
 
 def _finite_or_none(value):
@@ -184,8 +210,10 @@ def describe_protocol(protocol_json: str) -> str:
         return PairedProtocol(p["name"], p["variant"], p["frames"]).describe()
     if "network" not in p:  # weight-free: diagnostics and fvmd-flow
         from ffbench.metrics.diagnostics import DiagnosticProtocol, FvmdProtocol
+        from ffbench.metrics.registry import find_metric
 
-        cls = FvmdProtocol if p["name"] == "fvmd-flow" else DiagnosticProtocol
+        spec = find_metric(p["name"])
+        cls = FvmdProtocol if spec is not None and spec.runner == "flow-distance" else DiagnosticProtocol
         return cls(p["name"], p["frames"], tuple(p["size"])).describe()
     frames = {"clip": f"{p['frames']}-frame clips", "video": f"first {p['frames']} frames per video",
               "frame": "every frame"}[p["unit"]]
@@ -207,13 +235,14 @@ def describe_protocol(protocol_json: str) -> str:
 
 
 def _family(row) -> str:
-    """A row's group; rows written before the family column derive it from the metric."""
+    """A row's group; rows written before the family column derive it from the registry."""
+    from ffbench.metrics.registry import FAMILIES, find_metric
+
     fam = row.get("family")
     if isinstance(fam, str) and fam in FAMILIES:
         return fam
-    from ffbench.metrics.protocols import family
-
-    return family(str(row["metric"]))
+    spec = find_metric(str(row["metric"]))
+    return spec.family if spec is not None else "distribution"
 
 
 def _num(value) -> float:
@@ -278,16 +307,18 @@ def leaderboard_tables(df: pd.DataFrame, metric: str | None = None,
         if kind == "diagnostic":
             table = _diagnostic_table(latest)
         else:
-            higher = name in HIGHER_IS_BETTER
+            higher = higher_is_better(name)
             sign = -1 if higher else 1
             order = sorted(range(len(latest)), key=lambda i: sign * _num(latest["value"].iloc[i]))
             latest = latest.iloc[order]
             lows, highs = [lows[i] for i in order], [highs[i] for i in order]
+            beaten = better_than(latest["method"].tolist(), lows, highs, higher) if higher is not None else \
+                [f"? ({name} is not registered: load the module that declares it)"] * len(latest)
             table = pd.DataFrame({
                 "method": latest["method"],
                 name.upper(): [_fmt(_num(v)) for v in latest["value"]],
                 "95% CI": [_interval_text(lo, hi) for lo, hi in zip(lows, highs, strict=True)],
-                "better than": better_than(latest["method"].tolist(), lows, highs, higher),
+                "better than": beaten,
                 "std": [f"{_num(v):.2g}" for v in latest["std"]],
                 "seeds": latest["n_seeds"], "N real": latest["n_real"], "N fake": latest["n_fake"],
                 "frames": latest["frames"], "flags": latest["flags"], "time": latest["time"],
@@ -341,7 +372,7 @@ def format_leaderboard(df: pd.DataFrame, fmt: str = "markdown", metric: str | No
     if fmt not in ("markdown", "csv"):
         raise ValueError(f"fmt must be 'markdown' or 'csv', got {fmt!r}")
     blocks = []
-    for kind, heading in FAMILIES.items():
+    for kind, heading in families().items():
         tables = leaderboard_tables(df, metric, kind)
         if not tables:
             continue

@@ -88,13 +88,44 @@ def write_per_video(path: str | Path, results, method: str) -> int:
     return count
 
 
+class _MetricOption(click.Option):
+    """--metric, whose help lists the registered metrics (read when the help is shown, so a plugin that
+    fails to import breaks only the commands that need it)."""
+
+    def get_help_record(self, ctx: click.Context):
+        from ffbench.metrics.registry import help_text
+
+        self.help = help_text()
+        return super().get_help_record(ctx)
+
+
+def list_metrics() -> str:
+    """One line per registered metric: name, family, direction, weights and what it sees."""
+    from ffbench.metrics.registry import specs
+
+    lines = []
+    for s in specs():
+        direction = "closer to real is better" if s.family == "diagnostic" else \
+            ("higher is better" if s.higher_is_better else "lower is better")
+        weights = "weight-free" if s.weight_free else f"weights: --{s.weights.replace('_', '-')}"
+        lines.append(f"{s.name:<17} {s.family:<12} {direction:<25} {weights:<22} {s.help}")
+    return "\n".join(lines)
+
+
+def _print_metrics(ctx: click.Context, _param, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        try:
+            click.echo(list_metrics())
+        except ValueError as exc:  # a plugin named in FFBENCH_METRICS that does not import
+            raise click.ClickException(str(exc)) from None
+        ctx.exit()
+
+
 @click.command("eval")
-@click.option("--metric", default="all", show_default=True,
-              help="A comma list of fvd, fvd-stylegan-v, fvd-cdfvd, kvd, vfid, fid, is (networks); "
-                   "fvmd-flow, psnr, ssim, l1, motion, colour-drift, saturation-drift, detail-drift, flicker "
-                   "(weight-free); "
-                   "lpips (VGG); fvd-all (the three FVD protocols) or all (lpips is skipped, with the "
-                   "reason, when its backbone is missing).")
+@click.option("--metric", cls=_MetricOption, default="all", show_default=True,
+              help="(the registered metrics)")
+@click.option("--list-metrics", is_flag=True, expose_value=False, is_eager=True, callback=_print_metrics,
+              help="Print every metric (family, direction, weights, what it sees) and exit.")
 @click.option("--real", required=True, type=click.Path(exists=True, file_okay=False),
               help="Real test videos: the folder `ffbench prepare --out` wrote (its shards/test is read), a "
                    "folder of WebDataset .tar shards, or a folder of mp4/gif files.")
@@ -166,10 +197,9 @@ def evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: st
 
     The generated folder is checked first (missing and extra ids, frame counts, sizes, fps; one report):
     a generated video of another size or aspect than its real video is refused (--resize-fake resizes it).
-    Distribution metrics (FVD and its StyleGAN-V / cd-fvd protocols, KVD, VFID-I3D, FID, IS, fvmd-flow),
-    paired metrics (PSNR, SSIM, L1, LPIPS: each <id>.mp4 against the real video with that id) and
-    weight-free diagnostics (motion, colour-drift, saturation-drift, detail-drift, flicker: generated vs
-    real) each get a bootstrap 95% interval over videos.
+    Distribution metrics (generated set vs real set), paired metrics (each <id>.mp4 against the real
+    video with that id) and weight-free diagnostics (generated vs real) each get a bootstrap 95% interval
+    over videos; --metric lists them and --list-metrics says what each one sees.
 
     \b
     Example:
@@ -185,6 +215,7 @@ def evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: st
     from ffbench.errors import UserError, check_writable_dir
     from ffbench.leaderboard import append_rows, leaderboard_path, result_rows
     from ffbench.metrics.evaluate import evaluate as run_evaluate
+    from ffbench.metrics.options import EvalOptions
     from ffbench.metrics.weights import WeightsError, default_cache_dir
     from ffbench.threads import limit_threads
 
@@ -204,14 +235,14 @@ def evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: st
     with interrupts.catch_signals():
         try:
             try:
-                results = run_evaluate(metric, real, fake, seeds=_parse_seeds(seeds), i3d=i3d,
-                                       i3d_vfid=i3d_vfid, inception=inception, batch_size=batch_size,
-                                       device=device, cache_dir=None if no_cache else cache_dir,
-                                       weights_dir=weights_dir, max_items=max_items, recal_items=recal_items,
-                                       progress=True, paired_protocol=paired_protocol,
-                                       paired_frames=paired_frames, allow_missing=allow_missing,
-                                       lpips_vgg=lpips_vgg, bootstrap=bootstrap,
-                                       stylegan_v_mirror=stylegan_v_mirror, resize_fake=resize_fake)
+                options = EvalOptions(
+                    seeds=tuple(_parse_seeds(seeds)), i3d=i3d, i3d_vfid=i3d_vfid, inception=inception,
+                    lpips_vgg=lpips_vgg, batch_size=batch_size, device=device,
+                    cache_dir=None if no_cache else cache_dir, weights_dir=weights_dir, max_items=max_items,
+                    recal_items=recal_items, progress=True, paired_protocol=paired_protocol,
+                    paired_frames=paired_frames, allow_missing=allow_missing, bootstrap=bootstrap,
+                    stylegan_v_mirror=stylegan_v_mirror, resize_fake=resize_fake)
+                results = run_evaluate(metric, real, fake, options)
             except (WeightsError, ValueError, UserError) as exc:
                 raise click.ClickException(str(exc)) from None
             if results.report:

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import click
 
-from ffbench.metrics.protocols import METRICS
+
+def _check_metric(_ctx: click.Context, _param, value: str | None) -> str | None:
+    """--metric: a registered metric (checked here, not as click.Choice, so the registry and its plugins
+    load only when the option is given)."""
+    if value is None:
+        return None
+    from ffbench.metrics.registry import get_metric
+
+    try:
+        return get_metric(value.strip().lower()).name
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.command("leaderboard")
@@ -14,7 +25,8 @@ from ffbench.metrics.protocols import METRICS
               type=click.Path(file_okay=False),
               help="Folder of <dataset>.csv files written by `ffbench eval`.")
 @click.option("--dataset", default=None, help="Only this dataset's CSV (default: every CSV in --dir).")
-@click.option("--metric", default=None, type=click.Choice(METRICS), help="Only this metric.")
+@click.option("--metric", default=None, callback=_check_metric,
+              help="Only this metric (a registered name; `ffbench eval --list-metrics` lists them).")
 @click.option("--published", is_flag=True,
               help="Also print the numbers published on UBC Fashion, ours beside them only where the "
                    "protocol, task, data and extractor are the same (and why not otherwise).")

@@ -12,6 +12,7 @@ The API names are imported on first use, so `import ffbench.metrics` stays cheap
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 _FUNCTIONAL = ("fvd", "fvd_stylegan_v", "fvd_cdfvd", "kvd", "vfid", "fid", "is_", "fvmd_flow",
                "psnr", "ssim", "l1", "lpips", "motion", "colour_drift", "saturation_drift", "detail_drift",
@@ -25,6 +26,16 @@ def __getattr__(name: str):
         module = importlib.import_module("ffbench.metrics." + ("functional" if name in _FUNCTIONAL else
                                                                "streaming"))
         return getattr(module, name)
+    # A metric a plugin registered (`registry`): its array function, built from its declaration. Submodule
+    # names are left to the import system.
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is None:
+        registry = importlib.import_module("ffbench.metrics.registry")
+        try:
+            spec = next((s for s in registry.specs() if s.api_name == name), None)
+        except ValueError:  # a plugin that fails to import: say so where it is used, not here
+            spec = None
+        if spec is not None:
+            return importlib.import_module("ffbench.metrics.functional").metric_function(spec.name)
     raise AttributeError(f"module 'ffbench.metrics' has no attribute {name!r}")
 
 

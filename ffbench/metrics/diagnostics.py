@@ -1,11 +1,11 @@
 """Weight-free video diagnostics: what a generated set does that its real set does not, with no network.
 
-Each diagnostic is a number per video (`PER_VIDEO`), reported for the generated set (the row's value), for
-the real set (`real_value`) and as their ratio, each with a bootstrap interval over videos. The real
-videos are cut to the generated length and resized to the generated size first, so both sides are
-analysed on the same frames and pixels (`video_analysis`). Every row's `detail` keeps the mean per-frame
-curves of both sides (`curves`: {"fake": [...], "real": [...]}, index t = frame t or pair (t, t+1)),
-which the report plots.
+Each diagnostic is a number per video (the function registered with it, `registry`), reported for the
+generated set (the row's value), for the real set (`real_value`) and as their ratio, each with a bootstrap
+interval over videos. The real videos are cut to the generated length and resized to the generated size
+first, so both sides are analysed on the same frames and pixels (`video_analysis`). Every row's `detail`
+keeps the mean per-frame curves of both sides (`curves`: {"fake": [...], "real": [...]}, index t = frame t
+or pair (t, t+1)), which the report plots.
 
 - motion: mean flow magnitude, px per frame. Sees the range of motion: frozen or slowed (ratio < 1),
   faster (> 1).
@@ -25,7 +25,6 @@ which the report plots.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,32 +33,44 @@ import numpy as np
 from ffbench.flow import flow_settings
 from ffbench.metrics import bootstrap, fvmd
 from ffbench.metrics.frechet import frechet_distance_weighted
-from ffbench.metrics.results import WEIGHT_FREE_LABEL, MetricResult
+from ffbench.metrics.registry import find_metric, get_metric, register_metric
+from ffbench.metrics.results import WEIGHT_FREE_LABEL, MetricResult, bootstrap_detail, build_result
 from ffbench.metrics.video_analysis import VideoAnalysis, analysis_settings, cached_analysis
-from ffbench.metrics.weights import recipe_hash
 
-SEES = {
-    "motion": "mean dense-flow magnitude between consecutive frames (px/frame): the range of motion",
-    "colour-drift": "CIEDE2000 of the person box's mean colour at frame t vs frame 0, mean over t: colours "
-                    "shifting (hue or lightness of the region)",
-    "saturation-drift": "mean CIELAB chroma of the person box at frame t over frame 0, mean over t: colours "
-                        "fading (<1) or saturating (>1)",
-    "detail-drift": "gradient energy of frame t over frame 0, mean over t: detail lost (<1) or noise "
-                    "added (>1)",
-    "flicker": "|frame t+1 - frame t warped by the flow| over flow-consistent pixels (0-255): changes the "
-               "motion does not explain",
-    "fvmd-flow": "Frechet distance of per-video velocity/acceleration orientation histograms (FVMD recipe "
-                 "on Farneback flow, an adaptation): the kind of motion",
-}
-PER_VIDEO: dict[str, Callable[[VideoAnalysis], float]] = {
-    "motion": lambda a: float(np.mean(a.motion)),
-    "colour-drift": lambda a: float(np.mean(a.colour[1:])),
-    "saturation-drift": lambda a: float(np.mean(a.chroma[1:])),
-    "detail-drift": lambda a: float(np.mean(a.detail[1:])),
-    "flicker": lambda a: float(np.nanmean(a.flicker)) if np.isfinite(a.flicker).any() else float("nan"),
-}
-CURVES = {"motion": "motion", "colour-drift": "colour", "saturation-drift": "chroma",
-          "detail-drift": "detail", "flicker": "flicker"}
+
+def _diagnostic(name: str, curve: str, help: str):
+    """Declare a per-video diagnostic (see `registry`): compute(VideoAnalysis) -> the video's value."""
+    return register_metric(name, family="diagnostic", higher_is_better=False, help=help, curve=curve)
+
+
+@_diagnostic("motion", "motion", "mean dense-flow magnitude between consecutive frames (px/frame): the range "
+             "of motion")
+def _motion(a: VideoAnalysis) -> float:
+    return float(np.mean(a.motion))
+
+
+@_diagnostic("colour-drift", "colour", "CIEDE2000 of the person box's mean colour at frame t vs frame 0, "
+             "mean over t: colours shifting (hue or lightness of the region)")
+def _colour_drift(a: VideoAnalysis) -> float:
+    return float(np.mean(a.colour[1:]))
+
+
+@_diagnostic("saturation-drift", "chroma", "mean CIELAB chroma of the person box at frame t over frame 0, "
+             "mean over t: colours fading (<1) or saturating (>1)")
+def _saturation_drift(a: VideoAnalysis) -> float:
+    return float(np.mean(a.chroma[1:]))
+
+
+@_diagnostic("detail-drift", "detail", "gradient energy of frame t over frame 0, mean over t: detail lost "
+             "(<1) or noise added (>1)")
+def _detail_drift(a: VideoAnalysis) -> float:
+    return float(np.mean(a.detail[1:]))
+
+
+@_diagnostic("flicker", "flicker", "|frame t+1 - frame t warped by the flow| over flow-consistent pixels "
+             "(0-255): changes the motion does not explain")
+def _flicker(a: VideoAnalysis) -> float:
+    return float(np.nanmean(a.flicker)) if np.isfinite(a.flicker).any() else float("nan")
 
 
 @dataclass(frozen=True)
@@ -77,7 +88,7 @@ class DiagnosticProtocol:
 
     def describe(self) -> str:
         return (f"weight-free, first {self.frames} frames at {self.size[1]}x{self.size[0]} (real resized "
-                f"to the generated size), OpenCV Farneback flow: {SEES[self.name]}")
+                f"to the generated size), OpenCV Farneback flow: {_help(self.name)}")
 
 
 @dataclass(frozen=True)
@@ -93,8 +104,15 @@ class FvmdProtocol(DiagnosticProtocol):
                 f"orientations, velocity + acceleration = {fvmd.DIM}-d, mean per video), Frechet distance")
 
 
+def _help(name: str) -> str:
+    spec = find_metric(name)
+    return spec.help if spec is not None else "(metric not registered)"
+
+
 def extractor_label() -> tuple[str, str]:
     """(label, sha) of the weight-free "extractor": OpenCV's flow and scikit-image, no weights."""
+    from ffbench.metrics.weights import recipe_hash  # here: declaring the diagnostics needs no torch
+
     settings = flow_settings()
     return (f"{WEIGHT_FREE_LABEL}: OpenCV {settings['opencv']} Farneback flow, scikit-image colour",
             f"{WEIGHT_FREE_LABEL}:{recipe_hash(**analysis_settings(0, (0, 0)))}")
@@ -129,8 +147,9 @@ def _finite(values: dict[str, float]) -> dict[str, float]:
 def diagnostic_result(name: str, fake: dict[str, VideoAnalysis], real: dict[str, VideoAnalysis],
                       frames: int, size: tuple[int, int], resamples: int, seed: int) -> MetricResult:
     """One diagnostic row: fake value, real value, ratio, their intervals and both curves."""
-    fv = _finite({k: PER_VIDEO[name](a) for k, a in fake.items()})
-    rv = _finite({k: PER_VIDEO[name](a) for k, a in real.items()})
+    spec = get_metric(name)
+    fv = _finite({k: spec.compute(a) for k, a in fake.items()})
+    rv = _finite({k: spec.compute(a) for k, a in real.items()})
     if not fv or not rv:
         raise ValueError(f"{name}: no video gave a finite value (fake {len(fv)}, real {len(rv)})")
     f_arr, r_arr = np.array(list(fv.values())), np.array(list(rv.values()))
@@ -139,14 +158,14 @@ def diagnostic_result(name: str, fake: dict[str, VideoAnalysis], real: dict[str,
     lo, hi = bootstrap.mean_interval(f_arr, resamples, seed)
     real_ci = bootstrap.mean_interval(r_arr, resamples, seed + 1)
     ratio_ci = bootstrap.ratio_interval(f_arr, r_arr, resamples, seed)
-    field = CURVES[name]
+    field = spec.curve
     detail = {
         "real_ci": list(real_ci), "ratio_ci": list(ratio_ci), "real_std": float(r_arr.std()),
         "curves": {"fake": _mean_curve([getattr(a, field) for a in fake.values()]),
                    "real": _mean_curve([getattr(a, field) for a in real.values()])},
         "curve_index": "pair (t, t+1)" if field in ("motion", "flicker") else "frame t",
-        "bootstrap": {"resamples": resamples, "over": "videos", "seed": seed},
-        "sees": SEES[name],
+        "bootstrap": bootstrap_detail(resamples, seed),
+        "sees": spec.help,
     }
     if name == "motion":
         for side, an in (("fake", fake), ("real", real)):
@@ -165,14 +184,16 @@ def diagnostic_result(name: str, fake: dict[str, VideoAnalysis], real: dict[str,
     short = sum(len(a.detail) < frames for a in real.values())
     if short:
         flags.append(f"{short} real videos shorter than {frames} frames: analysed as they are")
-    return MetricResult(
-        metric=name, value=value, std=float(f_arr.std()), per_seed=[value], seeds=[seed], n_real=len(rv),
-        n_fake=len(fv), n_real_videos=len(real), n_fake_videos=len(fake), frames=str(frames), unit="video",
-        protocol=DiagnosticProtocol(name, frames, size), extractor=label, extractor_sha256=sha, flags=flags,
-        detail=detail, ci_low=lo, ci_high=hi, n_boot=resamples, real_value=real_value, ratio=ratio,
-        per_video=fv, per_video_real=rv)
+    return build_result(
+        name, DiagnosticProtocol(name, frames, size), value, std=float(f_arr.std()), seeds=[seed],
+        n_real=len(rv), n_fake=len(fv), n_real_videos=len(real), n_fake_videos=len(fake), frames=str(frames),
+        extractor=(label, sha), interval=(lo, hi, resamples), flags=flags, detail=detail,
+        real_value=real_value, ratio=ratio, per_video=fv, per_video_real=rv)
 
 
+@register_metric("fvmd-flow", family="distribution", higher_is_better=False, runner="flow-distance",
+                 help="Frechet distance of per-video velocity/acceleration orientation histograms (FVMD "
+                      "recipe on Farneback flow, an adaptation): the kind of motion")
 def fvmd_result(fake: dict[str, VideoAnalysis], real: dict[str, VideoAnalysis], frames: int,
                 size: tuple[int, int], resamples: int, seed: int) -> MetricResult:
     """fvmd-flow: Frechet distance between the per-video motion vectors of both sets, with its interval."""
@@ -193,10 +214,33 @@ def fvmd_result(fake: dict[str, VideoAnalysis], real: dict[str, VideoAnalysis], 
     if any(dropped):
         flags.append(f"{dropped[0]} generated and {dropped[1]} real videos shorter than {fvmd.SEGMENT} "
                      "frames left out")
-    return MetricResult(
-        metric="fvmd-flow", value=value, std=0.0, per_seed=[value], seeds=[seed], n_real=len(r),
-        n_fake=len(f), n_real_videos=len(real), n_fake_videos=len(fake), frames=str(frames), unit="video",
-        protocol=FvmdProtocol("fvmd-flow", frames, size), extractor=label,
-        extractor_sha256=sha, flags=flags, ci_low=lo, ci_high=hi, n_boot=used,
-        detail={"bootstrap": {"resamples": used, "over": "videos", "seed": seed}, "dim": fvmd.DIM,
-                "sees": SEES["fvmd-flow"]})
+    return build_result(
+        "fvmd-flow", FvmdProtocol("fvmd-flow", frames, size), value, seeds=[seed], n_real=len(r),
+        n_fake=len(f), n_real_videos=len(real), n_fake_videos=len(fake), frames=str(frames),
+        extractor=(label, sha), interval=(lo, hi, used), flags=flags,
+        detail={"bootstrap": bootstrap_detail(used, seed), "dim": fvmd.DIM, "sees": _help("fvmd-flow")})
+
+
+def flow_result(name: str, fake: dict[str, VideoAnalysis], real: dict[str, VideoAnalysis], frames: int,
+                size: tuple[int, int], resamples: int, seed: int) -> MetricResult:
+    """The row of a flow-analysis metric (a diagnostic or a flow distance such as fvmd-flow)."""
+    spec = get_metric(name)
+    if spec.runner == "flow-distance":
+        return spec.compute(fake, real, frames, size, resamples, seed)
+    return diagnostic_result(name, fake, real, frames, size, resamples, seed)
+
+
+def _registered(field: str) -> dict:
+    """Views of this module's declarations, kept for older callers (bench scripts, tests)."""
+    from ffbench.metrics import registry
+
+    flow = [s for s in registry.specs() if s.runner in ("diagnostic", "flow-distance")]
+    if field == "SEES":
+        return {s.name: s.help for s in flow}
+    return {s.name: s.compute if field == "PER_VIDEO" else s.curve for s in flow if s.runner == "diagnostic"}
+
+
+def __getattr__(name: str):
+    if name in ("SEES", "PER_VIDEO", "CURVES"):
+        return _registered(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,14 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ffbench.metrics import bootstrap
 from ffbench.metrics.cache import cache_key, load_npz, save_npz_atomic
 from ffbench.metrics.features import Extraction, extract, iter_inputs
-from ffbench.metrics.frechet import frechet_distance_weighted
-from ffbench.metrics.inception_score import inception_score
-from ffbench.metrics.kernel import kernel_distance
+from ffbench.metrics.options import EvalOptions
 from ffbench.metrics.protocols import Protocol, feature_dim
-from ffbench.metrics.results import MetricResult
+from ffbench.metrics.registry import get_metric
+from ffbench.metrics.results import MetricResult, bootstrap_detail, build_result, frames_text
 from ffbench.metrics.sources import VideoSourceDir
 from ffbench.metrics.weights import (
     RANDOM_LABEL,
@@ -38,16 +36,15 @@ from ffbench.metrics.weights import (
 )
 
 
-def _build_extractor(protocol: Protocol, i3d: str | None, i3d_vfid: str | None, inception: str | None,
-                     cache_dir: str | Path | None) -> Extractor:
-    spec = inception if protocol.network == "inception" else i3d if protocol.weights == "k400" else i3d_vfid
-    if isinstance(spec, Extractor):  # built once by the caller (the Python API in a training loop)
+def build_network(protocol: Protocol, spec, weights_dir: str | Path | None) -> Extractor:
+    """The extractor of a network protocol from its option: a weight file, None, "random" or an Extractor
+    built once by the caller (the Python API in a training loop)."""
+    if isinstance(spec, Extractor):
         return spec
     if protocol.network == "inception":
         size = protocol.size[0] if protocol.size else 299
-        return load_inception(inception, size=size, cache_dir=cache_dir)
-    spec = i3d if protocol.weights == "k400" else i3d_vfid
-    return load_i3d(spec, protocol.weights, bn_eps=protocol.bn_eps, cache_dir=cache_dir)
+        return load_inception(spec, size=size, cache_dir=weights_dir)
+    return load_i3d(spec, protocol.weights, bn_eps=protocol.bn_eps, cache_dir=weights_dir)
 
 
 def _batchnorm_buffers(model) -> dict[str, torch.Tensor]:
@@ -95,34 +92,6 @@ def _recalibrate(extractor: Extractor, protocol: Protocol, real: VideoSourceDir,
     extractor.label += f", BatchNorm re-estimated on {seen} real {protocol.unit}s"
 
 
-def _distance(protocol: Protocol, real: Extraction | None, fake: Extraction, output: str, seed: int) -> tuple:
-    if protocol.distance == "frechet":
-        # From the kept features: with fewer units than dimensions (VFID, FID and FVD on test sets of a
-        # few hundred videos) the exact sample-space route avoids eigen-decompositions of D x D matrices.
-        ddof = 0 if protocol.covariance == "biased" else 1
-        x, y = real.features(output), fake.features(output)
-        return frechet_distance_weighted(x, np.ones(len(x)), y, np.ones(len(y)), ddof=ddof), {}
-    if protocol.distance == "kernel":
-        return kernel_distance(real.stats[output].features, fake.stats[output].features), {}
-    probs = fake.stats[output].features
-    splits = min(protocol.splits, len(probs))
-    mean, split_std = inception_score(probs, splits=splits, shuffle_seed=seed)
-    return mean, {"split_std": split_std, "splits": splits}
-
-
-def _interval(protocol: Protocol, real: Extraction | None, fake: Extraction, output: str, seed: int,
-              resamples: int, splits: int) -> tuple[float, float, int]:
-    """Bootstrap interval over videos of one distribution metric (see `ffbench.metrics.bootstrap`)."""
-    f, fv = fake.features(output), fake.video_index()
-    if protocol.distance == "inception_score":
-        return bootstrap.inception_score_interval(f, fv, splits, resamples, seed)
-    r, rv = real.features(output), real.video_index()
-    if protocol.distance == "kernel":
-        return bootstrap.kernel_interval(f, fv, r, rv, resamples, seed)
-    ddof = 0 if protocol.covariance == "biased" else 1
-    return bootstrap.frechet_interval(f, fv, r, rv, resamples, seed, ddof=ddof)
-
-
 def _seeded(protocol: Protocol) -> bool:
     """Whether the seed changes the value: clip starts (fvd, kvd) or the IS shuffle."""
     return protocol.unit == "clip" or protocol.distance == "inception_score"
@@ -154,12 +123,26 @@ def _flags(protocol: Protocol, result: MetricResult, fake: Extraction, real: Ext
     return flags
 
 
+def distribution_row(p: Protocol, extractor: Extractor, real_x: Extraction | None, fake_x: Extraction,
+                     per_seed: list[float], seeds: list[int], detail: dict,
+                     interval: tuple[float, float, int]) -> MetricResult:
+    """The row of one network metric from its features (`eval` and the streaming API)."""
+    scored_real = real_x is not None and get_metric(p.name).needs_real  # IS scores the fake set alone
+    result = build_result(
+        p.name, p, float(np.mean(per_seed)), std=float(np.std(per_seed)), per_seed=per_seed, seeds=seeds,
+        n_real=real_x.n_items if scored_real else 0, n_fake=fake_x.n_items,
+        n_real_videos=real_x.n_videos if scored_real else 0, n_fake_videos=fake_x.n_videos,
+        frames=frames_text(fake_x.frames_min, fake_x.frames_max), unit=p.unit,
+        extractor=(extractor.label, extractor.sha256), interval=interval,
+        detail={**detail, "bootstrap": bootstrap_detail(interval[2], seeds[0])})
+    result.flags = _flags(p, result, fake_x, real_x if scored_real else None, feature_dim(p))
+    return result
+
+
 def evaluate_distribution(protocols: Sequence[Protocol], real_src: VideoSourceDir, fake_src: VideoSourceDir,
-                          seeds: Sequence[int], i3d: str | None, i3d_vfid: str | None, inception: str | None,
-                          batch_size: int, device: str, cache_dir: str | Path | None,
-                          weights_dir: str | Path | None, max_items: int | None, recal_items: int,
-                          progress: bool, resamples: int) -> list[MetricResult]:
-    """One MetricResult per protocol, with a bootstrap interval of `resamples` resamples."""
+                          options: EvalOptions) -> list[MetricResult]:
+    """One MetricResult per protocol, with a bootstrap interval of `options.bootstrap` resamples."""
+    o = options
     groups: dict[str, list[Protocol]] = {}
     for p in protocols:
         groups.setdefault(json.dumps([p.network, p.weights, p.feature_spec()], sort_keys=True), []).append(p)
@@ -170,49 +153,37 @@ def evaluate_distribution(protocols: Sequence[Protocol], real_src: VideoSourceDi
         base = first.replace(sampling="ffbench", mirror=False)
         key = json.dumps([first.network, first.weights, base.feature_spec()], sort_keys=True)
         if key not in extractors:
-            extractors[key] = _build_extractor(first, i3d, i3d_vfid, inception, weights_dir)
+            extractors[key] = build_network(first, o.weights_for(first), o.weights_dir)
             if extractors[key].random_init and not extractors[key].recalibrated:
-                _recalibrate(extractors[key], first, real_src, batch_size, recal_items, device, cache_dir)
+                _recalibrate(extractors[key], first, real_src, o.batch_size, o.recal_items, o.device,
+                             o.cache_dir)
         extractor = extractors[key]
+        specs = {p.name: get_metric(p.name) for p in members}
         outputs = tuple(sorted({p.output for p in members}))
-        need_real = any(p.distance != "inception_score" for p in members)
-        run_seeds = list(seeds) if any(_seeded(p) for p in members) else [seeds[0]]
+        need_real = any(s.needs_real for s in specs.values())
+        run_seeds = list(o.seeds) if any(_seeded(p) for p in members) else [o.seeds[0]]
         per_seed: dict[str, list[float]] = {p.name: [] for p in members}
         details: dict[str, dict] = {p.name: {} for p in members}
         intervals: dict[str, tuple[float, float, int]] = {}
         real_x = fake_x = None
         for seed in run_seeds:
             if first.unit == "clip" or real_x is None:
-                kwargs = dict(seed=seed, batch_size=batch_size, cache_dir=cache_dir, max_items=max_items,
-                              device=device, progress=progress)
+                kwargs = dict(seed=seed, batch_size=o.batch_size, cache_dir=o.cache_dir,
+                              max_items=o.max_items, device=o.device, progress=o.progress)
                 real_x = extract(real_src, first, extractor, outputs, side="real", **kwargs) if need_real \
                     else None
                 fake_x = extract(fake_src, first, extractor, outputs, side="fake", **kwargs)
             for p in members:
                 if per_seed[p.name] and not _seeded(p):
                     continue  # deterministic: one value whatever the seed
-                value, detail = _distance(p, real_x, fake_x, p.output, seed)
+                value, detail = specs[p.name].compute(p, real_x, fake_x, seed)
                 per_seed[p.name].append(value)
                 details[p.name] = detail
                 if p.name not in intervals:
                     splits = detail.get("splits", p.splits)
-                    intervals[p.name] = _interval(p, real_x, fake_x, p.output, seed, resamples, splits)
+                    intervals[p.name] = specs[p.name].interval(p, real_x, fake_x, seed, o.bootstrap, splits)
         for p in members:
-            values = per_seed[p.name]
-            scored_real = p.distance != "inception_score"  # IS scores the fake set alone
-            frames = f"{fake_x.frames_min}" if fake_x.frames_min == fake_x.frames_max else \
-                f"{fake_x.frames_min}-{fake_x.frames_max}"
-            lo, hi, used = intervals[p.name]
-            detail = {**details[p.name], "bootstrap": {"resamples": used, "over": "videos",
-                                                       "seed": run_seeds[0]}}
-            result = MetricResult(
-                metric=p.name, value=float(np.mean(values)), std=float(np.std(values)), per_seed=values,
-                seeds=list(run_seeds) if _seeded(p) else run_seeds[:1],
-                n_real=real_x.n_items if real_x and scored_real else 0,
-                n_fake=fake_x.n_items, n_real_videos=real_x.n_videos if real_x and scored_real else 0,
-                n_fake_videos=fake_x.n_videos, frames=frames,
-                unit=p.unit, protocol=p, extractor=extractor.label, extractor_sha256=extractor.sha256,
-                detail=detail, ci_low=lo, ci_high=hi, n_boot=used)
-            result.flags = _flags(p, result, fake_x, real_x if scored_real else None, feature_dim(p))
-            results.append(result)
+            results.append(distribution_row(p, extractor, real_x, fake_x, per_seed[p.name],
+                                            list(run_seeds) if _seeded(p) else run_seeds[:1], details[p.name],
+                                            intervals[p.name]))
     return results

@@ -41,11 +41,12 @@ import numpy as np
 
 from ffbench.metrics.arrays import ArraySource, as_videos, common_shape
 from ffbench.metrics.bootstrap import DEFAULT_RESAMPLES
+from ffbench.metrics.options import EvalOptions
 from ffbench.metrics.protocols import PROTOCOLS, Protocol
-from ffbench.metrics.results import WEIGHT_FREE_LABEL, MetricResult
+from ffbench.metrics.registry import get_metric
+from ffbench.metrics.results import MetricResult
 
 MIN_I3D_FRAMES = 9  # ffbench.metrics.i3d.MIN_FRAMES, without importing torch for the check
-_SPEC_ARG = {"k400": "i3d", "imagenet": "i3d_vfid", "fid": "inception"}  # evaluate_distribution's names
 
 
 @dataclass(frozen=True)
@@ -128,13 +129,12 @@ def build_extractor(metric: str, weights: Any = None, real=None, *, protocol: Pr
     weights: None (canonical file), a path, or "random"; a random network gets its BatchNorm statistics
     re-estimated on up to `recal_items` units of `real` (required then), as `ffbench eval` does.
     """
-    from ffbench.metrics.distribution import _build_extractor, _recalibrate
+    from ffbench.metrics.distribution import _recalibrate, build_network
 
     p = _protocol(metric, protocol)
     if _is_extractor(weights):
         raise ValueError("weights: already an Extractor; pass it as extractor= directly")
-    spec = None if weights is None else str(weights)
-    extractor = _build_extractor(p, spec, spec, spec, weights_dir)
+    extractor = build_network(p, None if weights is None else str(weights), weights_dir)
     if extractor.random_init:
         if real is None:
             raise ValueError(f"real: a random {p.network} extractor re-estimates its BatchNorm statistics on "
@@ -161,16 +161,34 @@ def _distribution(name: str, real, fake, extractor: Any, seed: int, protocol: Pr
             f"{name} compares the two sets"
         raise ValueError(f"real: missing; {why}: pass real=(N, T, H, W, 3) videos")
     real_v = as_videos(real, "real", min_frames) if real is not None else []
-    specs: dict[str, Any] = {"i3d": None, "i3d_vfid": None, "inception": None}
-    specs[_SPEC_ARG[p.weights]] = str(extractor) if isinstance(extractor, Path) else extractor
-    results = evaluate_distribution(
-        [p], ArraySource(real_v, "real"), ArraySource(fake_v, "fake"), seeds=[seed], **specs,
-        batch_size=batch_size, device=device, cache_dir=None, weights_dir=weights_dir, max_items=max_items,
-        recal_items=recal_items, progress=progress, resamples=bootstrap)
-    return results[0]
+    weights = {get_metric(name).weights: str(extractor) if isinstance(extractor, Path) else extractor}
+    options = EvalOptions(seeds=(seed,), batch_size=batch_size, device=device, weights_dir=weights_dir,
+                          max_items=max_items, recal_items=recal_items, progress=progress,
+                          bootstrap=bootstrap, **weights)
+    return evaluate_distribution([p], ArraySource(real_v, "real"), ArraySource(fake_v, "fake"), options)[0]
 
 
-def _distribution_function(name: str, doc: str):
+def _doc(name: str) -> str:
+    """The first docstring line of a metric's function: its registered help and direction."""
+    spec = get_metric(name)
+    direction = "closer to the real set's value is better" if spec.family == "diagnostic" else \
+        "higher is better" if spec.higher_is_better else "lower is better"
+    return f"{name}: {spec.help}; {direction}."
+
+
+def metric_function(name: str):
+    """The array function of a registered metric (a plugin's too), as `ffbench.metrics.<api_name>`."""
+    spec = get_metric(name)
+    if spec.runner == "network":
+        return _distribution_function(name)
+    if spec.runner == "paired" and not spec.weights:
+        return _paired_function(name)
+    if spec.runner in ("diagnostic", "flow-distance"):
+        return _flow_function(name)
+    raise ValueError(f"{name}: no array form (a paired metric with weights); score it with VideoMetrics")
+
+
+def _distribution_function(name: str):
     def metric(real, fake, extractor: Any = None, *, seed: int = 0, protocol: Protocol | None = None,
                batch_size: int = 8, device: str = "cpu", max_items: int | None = None, recal_items: int = 64,
                bootstrap: int = DEFAULT_RESAMPLES, weights_dir: str | Path | None = None,
@@ -178,8 +196,8 @@ def _distribution_function(name: str, doc: str):
         return _out(_distribution(name, real, fake, extractor, seed, protocol, batch_size, device, max_items,
                                   recal_items, bootstrap, weights_dir, progress), return_result)
 
-    metric.__name__ = metric.__qualname__ = name.replace("-", "_")
-    metric.__doc__ = doc + """
+    metric.__name__ = metric.__qualname__ = get_metric(name).api_name
+    metric.__doc__ = _doc(name) + """
 
     Args:
         real, fake: (N, T, H, W, 3) uint8 (or [0, 1] float) arrays/tensors, or lists of (T, H, W, 3).
@@ -191,16 +209,12 @@ def _distribution_function(name: str, doc: str):
     return metric
 
 
-fvd = _distribution_function("fvd", "FVD: Frechet distance of I3D (Kinetics-400) logits of one 16-frame clip "
-                             "per video, 224x224 stretch, [-1, 1] (`protocols`).")
-fvd_stylegan_v = _distribution_function("fvd-stylegan-v", "FVD sampled as StyleGAN-V does: real clips at a "
-                                        "random offset, generated from frame 0, covariance / N.")
-fvd_cdfvd = _distribution_function("fvd-cdfvd", "FVD sampled as cd-fvd does: generated videos cycled to 2048 "
-                                   "clips, 256 short side + centre crop, covariance / N.")
-kvd = _distribution_function("kvd", "KVD: unbiased polynomial-kernel MMD^2 of the fvd features.")
-vfid = _distribution_function("vfid", "VFID-I3D: Frechet distance of the rgb_imagenet I3D's 1024-d pool over "
-                              "the first 60 frames, one vector per video.")
-fid = _distribution_function("fid", "Per-frame FID with pytorch-fid's Inception (2048-d pool), every frame.")
+fvd = _distribution_function("fvd")
+fvd_stylegan_v = _distribution_function("fvd-stylegan-v")
+fvd_cdfvd = _distribution_function("fvd-cdfvd")
+kvd = _distribution_function("kvd")
+vfid = _distribution_function("vfid")
+fid = _distribution_function("fid")
 
 
 def is_(fake, extractor: Any = None, *, real=None, seed: int = 0, protocol: Protocol | None = None,
@@ -259,37 +273,6 @@ def paired_values(names: Sequence[str], real_v: list[np.ndarray], fake_v: list[n
     return values, compared, capped
 
 
-def paired_result(name: str, per_video: list[float], compared: list[int], capped: int, variant: str,
-                  frames: str, lpips_model, resamples: int, seed: int) -> MetricResult:
-    """The row `ffbench eval` writes for a paired metric (`metrics.evaluate`), from per-video values."""
-    from ffbench.metrics import bootstrap
-    from ffbench.metrics.paired import PairedProtocol
-
-    values = np.array(per_video, dtype=np.float64)
-    lo, hi = bootstrap.mean_interval(values, resamples, seed)
-    lo_f, hi_f = min(compared), max(compared)
-    flags = []
-    if variant == "disco":
-        flags.append("disco protocol: reproduces the DisCo script's bugs, comparable with published "
-                     "tables only")
-    if name == "psnr" and capped:
-        flags.append(f"{capped} identical frame pairs: PSNR capped at 100 dB")
-    detail: dict = {"bootstrap": {"resamples": resamples, "over": "videos", "seed": seed},
-                    "frames_compared": [lo_f, hi_f]}
-    if name == "lpips":
-        label, sha = lpips_model.label, lpips_model.sha256
-        detail["lin_sha256"] = lpips_model.lin_sha256
-    else:
-        label, sha = f"{WEIGHT_FREE_LABEL}: scikit-image / OpenCV", f"{WEIGHT_FREE_LABEL}:paired"
-    return MetricResult(
-        metric=name, value=float(values.mean()), std=float(values.std()), per_seed=[float(values.mean())],
-        seeds=[seed], n_real=len(values), n_fake=len(values), n_real_videos=len(values),
-        n_fake_videos=len(values), frames=str(lo_f) if lo_f == hi_f else f"{lo_f}-{hi_f}", unit="video",
-        protocol=PairedProtocol(name, variant, frames), extractor=label, extractor_sha256=sha, flags=flags,
-        detail=detail, ci_low=lo, ci_high=hi, n_boot=resamples,
-        per_video={f"{i:06d}": float(v) for i, v in enumerate(values)})
-
-
 def _paired(name: str, real, fake, variant: str, frames: str, bootstrap: int, seed: int,
             lpips_model=None) -> MetricResult:
     from ffbench.metrics.paired import VARIANTS
@@ -302,13 +285,22 @@ def _paired(name: str, real, fake, variant: str, frames: str, bootstrap: int, se
     return paired_result(name, values[name], compared, capped, variant, frames, lpips_model, bootstrap, seed)
 
 
-def _paired_function(name: str, doc: str):
+def paired_result(name: str, per_video: list[float], compared: list[int], capped: int, variant: str,
+                  frames: str, lpips_model, resamples: int, seed: int) -> MetricResult:
+    """The row `eval` writes for a paired metric, from per-video values in input order."""
+    from ffbench.metrics import paired
+
+    return paired.paired_result(name, {f"{i:06d}": float(v) for i, v in enumerate(per_video)}, compared,
+                                capped, variant, frames, lpips_model, resamples, seed)
+
+
+def _paired_function(name: str):
     def metric(real, fake, *, variant: str = "correct", frames: str = "1:", seed: int = 0,
                bootstrap: int = DEFAULT_RESAMPLES, return_result: bool = False) -> float | Score:
         return _out(_paired(name, real, fake, variant, frames, bootstrap, seed), return_result)
 
-    metric.__name__ = metric.__qualname__ = name
-    metric.__doc__ = doc + """
+    metric.__name__ = metric.__qualname__ = get_metric(name).api_name
+    metric.__doc__ = _doc(name) + """
 
     Pairs fake[i] with real[i] (equal N); frame t with frame t for the frames `frames` selects (a slice of
     the generated frames, "1:" skips the conditioning frame); real frames are resized to the generated
@@ -318,9 +310,9 @@ def _paired_function(name: str, doc: str):
     return metric
 
 
-psnr = _paired_function("psnr", "PSNR (dB, capped at 100 for identical frames); higher is better.")
-ssim = _paired_function("ssim", "SSIM on RGB (Gaussian window, sigma 1.5); higher is better.")
-l1 = _paired_function("l1", "Mean absolute difference in [0, 1]; lower is better.")
+psnr = _paired_function("psnr")
+ssim = _paired_function("ssim")
+l1 = _paired_function("l1")
 
 
 def lpips(real, fake, *, vgg: str | Path | None = None, weights_dir: str | Path | None = None,
@@ -346,11 +338,9 @@ def analyse(videos: list[np.ndarray], frames: int, size: tuple[int, int], first_
 
 def flow_result(name: str, fake_analyses: dict, real_analyses: dict, frames: int, size: tuple[int, int],
                 resamples: int, seed: int) -> MetricResult:
-    from ffbench.metrics.diagnostics import diagnostic_result, fvmd_result
+    from ffbench.metrics.diagnostics import flow_result
 
-    if name == "fvmd-flow":
-        return fvmd_result(fake_analyses, real_analyses, frames, size, resamples, seed)
-    return diagnostic_result(name, fake_analyses, real_analyses, frames, size, resamples, seed)
+    return flow_result(name, fake_analyses, real_analyses, frames, size, resamples, seed)
 
 
 def _flow(name: str, real, fake, bootstrap: int, seed: int) -> MetricResult:
@@ -361,13 +351,13 @@ def _flow(name: str, real, fake, bootstrap: int, seed: int) -> MetricResult:
                        bootstrap, seed)
 
 
-def _flow_function(name: str, doc: str):
+def _flow_function(name: str):
     def metric(real, fake, *, seed: int = 0, bootstrap: int = DEFAULT_RESAMPLES,
                return_result: bool = False) -> float | Score:
         return _out(_flow(name, real, fake, bootstrap, seed), return_result)
 
-    metric.__name__ = metric.__qualname__ = name.replace("-", "_")
-    metric.__doc__ = doc + """
+    metric.__name__ = metric.__qualname__ = get_metric(name).api_name
+    metric.__doc__ = _doc(name) + """
 
     Weight-free (OpenCV Farneback flow, scikit-image colour). The generated videos must share length and
     size; real videos are cut to that length and resized to that size first, as `eval` does. The value is
@@ -377,10 +367,9 @@ def _flow_function(name: str, doc: str):
     return metric
 
 
-motion = _flow_function("motion", "Mean dense-flow magnitude between consecutive frames (px/frame).")
-colour_drift = _flow_function("colour-drift", "CIEDE2000 of the person box's mean colour at t vs frame 0.")
-saturation_drift = _flow_function("saturation-drift", "Mean chroma of the person box at t over frame 0.")
-detail_drift = _flow_function("detail-drift", "Gradient energy of frame t over frame 0.")
-flicker = _flow_function("flicker", "|frame t+1 - frame t warped by the flow| over flow-consistent pixels.")
-fvmd_flow = _flow_function("fvmd-flow", "Frechet distance of per-video FVMD motion histograms on Farneback "
-                           "flow (lower is better); needs 16+ frames.")
+motion = _flow_function("motion")
+colour_drift = _flow_function("colour-drift")
+saturation_drift = _flow_function("saturation-drift")
+detail_drift = _flow_function("detail-drift")
+flicker = _flow_function("flicker")
+fvmd_flow = _flow_function("fvmd-flow")

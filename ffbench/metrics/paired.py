@@ -31,6 +31,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ffbench.metrics.registry import get_metric, register_metric
+from ffbench.metrics.results import (
+    WEIGHT_FREE_LABEL,
+    MetricResult,
+    bootstrap_detail,
+    build_result,
+    frames_text,
+)
+
 PSNR_CAP = 100.0
 VARIANTS = ("correct", "disco")
 DESCRIPTIONS = {
@@ -39,7 +48,6 @@ DESCRIPTIONS = {
     "disco": "DisCo script (June 2023): generated resized to the real size; uint8 PSNR (wraps modulo "
              "256); SSIM on grayscale (7x7 uniform); L1 = mean |diff| / (H*W); LPIPS-VGG inputs in [0, 1]",
 }
-HIGHER_IS_BETTER = {"psnr", "ssim"}
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,8 @@ def align(fake: np.ndarray, real: np.ndarray, variant: str, frames: slice) -> tu
     return a, b
 
 
+@register_metric("psnr", family="paired", higher_is_better=True,
+                 help="PSNR (dB, capped at 100 for identical frames) of each frame against the real one's")
 def psnr_frames(fake: np.ndarray, real: np.ndarray, variant: str) -> np.ndarray:
     """Per-frame PSNR (dB) of aligned uint8 frames (T, H, W, 3)."""
     if variant == "disco":
@@ -120,6 +130,8 @@ def psnr_frames(fake: np.ndarray, real: np.ndarray, variant: str) -> np.ndarray:
     return np.minimum(np.array(values, dtype=np.float64), PSNR_CAP)
 
 
+@register_metric("ssim", family="paired", higher_is_better=True,
+                 help="SSIM on RGB (Gaussian window, sigma 1.5) of each frame against the real one's")
 def ssim_frames(fake: np.ndarray, real: np.ndarray, variant: str) -> np.ndarray:
     """Per-frame SSIM of aligned uint8 frames (T, H, W, 3)."""
     import cv2
@@ -136,6 +148,8 @@ def ssim_frames(fake: np.ndarray, real: np.ndarray, variant: str) -> np.ndarray:
     return np.array(out, dtype=np.float64)
 
 
+@register_metric("l1", family="paired", higher_is_better=False,
+                 help="mean absolute difference in [0, 1] of each frame against the real one's")
 def l1_frames(fake: np.ndarray, real: np.ndarray, variant: str) -> np.ndarray:
     """Per-frame L1 of aligned uint8 frames (T, H, W, 3)."""
     diff = np.abs(fake.astype(np.float64) - real.astype(np.float64)).mean(axis=(1, 2, 3))
@@ -144,7 +158,15 @@ def l1_frames(fake: np.ndarray, real: np.ndarray, variant: str) -> np.ndarray:
     return diff / 255.0
 
 
-PER_FRAME = {"psnr": psnr_frames, "ssim": ssim_frames, "l1": l1_frames}
+def _lpips_frames(fake: np.ndarray, real: np.ndarray, variant: str, model) -> np.ndarray:
+    from ffbench.metrics.perceptual import lpips_frames
+
+    return lpips_frames(model, fake, real, variant)
+
+
+register_metric("lpips", family="paired", higher_is_better=False, compute=_lpips_frames,
+                weights="lpips_vgg",
+                help="LPIPS-VGG distance of each frame to the real one's (needs torchvision's VGG16)")
 
 
 def score_pair(fake: np.ndarray, real: np.ndarray, metrics: list[str], variant: str, frames: slice,
@@ -155,13 +177,36 @@ def score_pair(fake: np.ndarray, real: np.ndarray, metrics: list[str], variant: 
     a, b = align(fake, real, variant, frames)
     out = {}
     for m in metrics:
-        if m == "lpips":
-            from ffbench.metrics.perceptual import lpips_frames
-
-            out[m] = lpips_frames(lpips_model, a, b, variant)
-        else:
-            out[m] = PER_FRAME[m](a, b, variant)
+        spec = get_metric(m)
+        out[m] = spec.compute(a, b, variant, lpips_model) if spec.weights else spec.compute(a, b, variant)
     return out
+
+
+def paired_result(name: str, per_video: dict[str, float], compared: list[int], capped: int, variant: str,
+                  frames: str, lpips_model, resamples: int, seed: int,
+                  flags: list[str] | None = None) -> MetricResult:
+    """The row of one paired metric from its per-video values (`eval` and the Python API)."""
+    from ffbench.metrics import bootstrap
+
+    values = np.array(list(per_video.values()), dtype=np.float64)
+    lo, hi = bootstrap.mean_interval(values, resamples, seed)
+    lo_f, hi_f = min(compared), max(compared)
+    flags = list(flags or [])
+    if variant == "disco":
+        flags.append("disco protocol: reproduces the DisCo script's bugs, comparable with published "
+                     "tables only")
+    if name == "psnr" and capped:
+        flags.append(f"{capped} identical frame pairs: PSNR capped at 100 dB")
+    detail: dict = {"bootstrap": bootstrap_detail(resamples, seed), "frames_compared": [lo_f, hi_f]}
+    if get_metric(name).weights:
+        extractor = (lpips_model.label, lpips_model.sha256)
+        detail["lin_sha256"] = lpips_model.lin_sha256
+    else:
+        extractor = (f"{WEIGHT_FREE_LABEL}: scikit-image / OpenCV", f"{WEIGHT_FREE_LABEL}:paired")
+    return build_result(name, PairedProtocol(name, variant, frames), float(values.mean()),
+                        std=float(values.std()), seeds=[seed], n_real=len(values), n_fake=len(values),
+                        frames=frames_text(lo_f, hi_f), extractor=extractor, interval=(lo, hi, resamples),
+                        flags=flags, detail=detail, per_video=per_video)
 
 
 def paired_scores(real_items: dict[str, Path | bytes], fake_items: dict[str, Path], ids: list[str],
@@ -187,5 +232,5 @@ def paired_scores(real_items: dict[str, Path | bytes], fake_items: dict[str, Pat
         compared.append(len(next(iter(per_frame.values()))))
         if "psnr" in per_frame:
             capped += int((per_frame["psnr"] >= PSNR_CAP).sum())
-    info = {"frames_compared": (min(compared), max(compared)) if compared else (0, 0), "psnr_capped": capped}
+    info = {"frames_compared": compared, "psnr_capped": capped}
     return scores, info

@@ -79,36 +79,29 @@ PROTOCOLS: dict[str, Protocol] = {
                           size=(224, 224), value_range=(-1.0, 1.0), max_items=2048, bn_eps=1e-5,
                           sampling="cdfvd", covariance="biased"),
 }
-FVD_ALL = ("fvd", "fvd-stylegan-v", "fvd-cdfvd")
-# Weight-free metrics (`paired`, `diagnostics`, `fvmd`); their protocols live beside their code.
-PAIRED = ("psnr", "ssim", "l1", "lpips")
-DIAGNOSTICS = ("motion", "colour-drift", "saturation-drift", "detail-drift", "flicker")
-FLOW_DISTRIBUTION = ("fvmd-flow",)
-# Canonical order of every metric: distribution (with weights), fvmd-flow, paired, diagnostics.
-METRICS = ("fvd", "fvd-stylegan-v", "fvd-cdfvd", "kvd", "vfid", "fid", "is") + FLOW_DISTRIBUTION + PAIRED \
-    + DIAGNOSTICS
-WEIGHT_FREE = FLOW_DISTRIBUTION + ("psnr", "ssim", "l1") + DIAGNOSTICS
-
-
-def family(metric: str) -> str:
-    """The leaderboard group of a metric: distribution, paired or diagnostic."""
-    if metric in PAIRED:
-        return "paired"
-    if metric in DIAGNOSTICS:
-        return "diagnostic"
-    return "distribution"
+# Which metrics exist, their family, direction and order: `registry` (each declared beside its code).
 FEATURE_DIMS = {"logits": 400, "pool_i3d": 1024, "pool_inception": 2048, "probs": 1008}
-
-
-def get_protocol(name: str) -> Protocol:
-    """The protocol called `name`, or a ValueError listing the valid names."""
-    try:
-        return PROTOCOLS[name]
-    except KeyError:
-        raise ValueError(f"unknown metric {name!r}; choose one of: {', '.join(PROTOCOLS)}") from None
 
 
 def feature_dim(protocol: Protocol) -> int:
     if protocol.output == "pool":
         return FEATURE_DIMS["pool_i3d" if protocol.network == "i3d" else "pool_inception"]
     return FEATURE_DIMS[protocol.output]
+
+
+_LEGACY = {  # names older callers import from here, now read from the registry
+    "METRICS": lambda r: tuple(r.metric_names()),
+    "FVD_ALL": lambda r: tuple(r.groups()["fvd-all"]),
+    "PAIRED": lambda r: tuple(s.name for s in r.specs() if s.family == "paired"),
+    "DIAGNOSTICS": lambda r: tuple(s.name for s in r.specs() if s.family == "diagnostic"),
+    "FLOW_DISTRIBUTION": lambda r: tuple(s.name for s in r.specs() if s.runner == "flow-distance"),
+    "WEIGHT_FREE": lambda r: tuple(s.name for s in r.specs() if s.weight_free),
+}
+
+
+def __getattr__(name: str):
+    if name in _LEGACY:
+        from ffbench.metrics import registry
+
+        return _LEGACY[name](registry)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,8 +6,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ffbench.metrics.weights import RANDOM_LABEL
-
 WEIGHT_FREE_LABEL = "weight-free"
 
 
@@ -48,11 +46,46 @@ class MetricResult:
 
     @property
     def random_init(self) -> bool:
+        from ffbench.metrics.weights import RANDOM_LABEL  # here: the registry imports this module, not torch
+
         return self.extractor_sha256.startswith(RANDOM_LABEL)
 
     @property
     def family(self) -> str:
         return getattr(self.protocol, "family", "distribution")
+
+
+def frames_text(low: int, high: int) -> str:
+    """The `frames` column: "16", or "12-16" when the units differ in length."""
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def bootstrap_detail(resamples: int, seed: int) -> dict:
+    """The `detail["bootstrap"]` entry every row carries: how its interval was drawn."""
+    return {"resamples": resamples, "over": "videos", "seed": seed}
+
+
+def build_result(metric: str, protocol: Any, value: float, *, n_real: int, n_fake: int, frames: str,
+                 extractor: tuple[str, str], interval: tuple[float, float, int], seeds: list[int],
+                 unit: str = "video", std: float = 0.0, per_seed: list[float] | None = None,
+                 n_real_videos: int | None = None, n_fake_videos: int | None = None,
+                 flags: list[str] | None = None, detail: dict | None = None, real_value: float = math.nan,
+                 ratio: float = math.nan, per_video: dict[str, float] | None = None,
+                 per_video_real: dict[str, float] | None = None) -> MetricResult:
+    """The one way a MetricResult is made (every family, `eval` and the Python API).
+
+    extractor: (label, sha256). interval: (low, high, resamples used). per_seed defaults to [value];
+    the video counts default to the unit counts (one unit per video).
+    """
+    lo, hi, used = interval
+    return MetricResult(
+        metric=metric, value=float(value), std=float(std),
+        per_seed=[float(value)] if per_seed is None else [float(v) for v in per_seed], seeds=list(seeds),
+        n_real=n_real, n_fake=n_fake, n_real_videos=n_real if n_real_videos is None else n_real_videos,
+        n_fake_videos=n_fake if n_fake_videos is None else n_fake_videos, frames=frames, unit=unit,
+        protocol=protocol, extractor=extractor[0], extractor_sha256=extractor[1], flags=list(flags or []),
+        detail=dict(detail or {}), ci_low=lo, ci_high=hi, n_boot=used, real_value=real_value, ratio=ratio,
+        per_video=dict(per_video or {}), per_video_real=dict(per_video_real or {}))
 
 
 class ResultList(list):

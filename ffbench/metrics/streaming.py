@@ -47,25 +47,25 @@ from ffbench.metrics.functional import (
     paired_result,
     paired_values,
 )
-from ffbench.metrics.protocols import DIAGNOSTICS, FLOW_DISTRIBUTION, METRICS, PAIRED, PROTOCOLS, Protocol
+from ffbench.metrics.protocols import PROTOCOLS, Protocol
+from ffbench.metrics.registry import get_metric, metric_names
 
-NOT_STREAMED = ("fvd-stylegan-v", "fvd-cdfvd")
 SIDES = ("real", "fake")
 
 
 def _names(metrics: str | Sequence[str]) -> list[str]:
     names = metrics.split(",") if isinstance(metrics, str) else list(metrics)
     names = [str(n).strip().lower() for n in names if str(n).strip()]
-    bad = [n for n in names if n not in METRICS]
+    known = metric_names()
+    bad = [n for n in names if n not in known]
     if bad or not names:
-        raise ValueError(f"metrics: unknown metric {bad[0] if bad else ''!r}; choose from "
-                         f"{', '.join(METRICS)}")
-    streamed = [n for n in names if n in NOT_STREAMED]
+        raise ValueError(f"metrics: unknown metric {bad[0] if bad else ''!r}; choose from {', '.join(known)}")
+    streamed = [n for n in names if not get_metric(n).streamable]
     if streamed:
-        function = streamed[0].replace("-", "_")
+        function = get_metric(streamed[0]).api_name
         raise ValueError(f"metrics: {streamed[0]} picks its clips from the size of the whole set, so it has "
                          f"no streaming form; call ffbench.metrics.{function}(real, fake) on the full arrays")
-    return [m for m in METRICS if m in names]
+    return [m for m in known if m in names]
 
 
 class _Group:
@@ -76,7 +76,7 @@ class _Group:
         self.first = members[0]
         self.extractor = extractor
         self.outputs = tuple(sorted({p.output for p in members}))
-        self.need_real = any(p.distance != "inception_score" for p in members)
+        self.need_real = any(get_metric(p.name).needs_real for p in members)
 
 
 class VideoMetrics:
@@ -99,7 +99,7 @@ class VideoMetrics:
                  max_items: int | None = None, bootstrap: int = DEFAULT_RESAMPLES, variant: str = "correct",
                  frames: str = "1:", analysis: tuple[int, int, int] | None = None,
                  lpips_vgg: str | Path | None = None, weights_dir: str | Path | None = None) -> None:
-        self.names = _names(metrics)
+        self.names = _names(metrics)  # the registry's names (`ffbench.metrics.registry`)
         if bootstrap < 0:
             raise ValueError(f"bootstrap={bootstrap}: give 0 (no interval) or a number of resamples")
         from ffbench.metrics.paired import VARIANTS
@@ -113,24 +113,25 @@ class VideoMetrics:
             raise ValueError(f"analysis={analysis!r}: give (T, H, W) of the generated videos")
         self._analysis = analysis
         table = {**PROTOCOLS, **(protocols or {})}
-        specs = {"k400": i3d, "imagenet": i3d_vfid, "fid": inception}
+        specs = {"i3d": i3d, "i3d_vfid": i3d_vfid, "inception": inception}
         self._groups: list[_Group] = []
         grouped: dict[str, list[Protocol]] = {}
+        runner = {n: get_metric(n).runner for n in self.names}
         for name in self.names:
-            if name in table:
+            if runner[name] == "network":
                 p = table[name]
                 key = json.dumps([p.network, p.weights, p.feature_spec()], sort_keys=True)
                 grouped.setdefault(key, []).append(p)
         for members in grouped.values():
             first = members[0]
-            spec = extractor if extractor is not None else specs[first.weights]
-            arg = "extractor" if extractor is not None else {"k400": "i3d", "imagenet": "i3d_vfid",
-                                                              "fid": "inception"}[first.weights]
+            option = get_metric(first.name).weights
+            spec = extractor if extractor is not None else specs[option]
+            arg = "extractor" if extractor is not None else option
             self._groups.append(_Group(members, self._extractor(first, spec, arg, weights_dir)))
-        self._flow = [n for n in self.names if n in DIAGNOSTICS or n in FLOW_DISTRIBUTION]
-        self._paired = [n for n in self.names if n in PAIRED]
+        self._flow = [n for n in self.names if runner[n] in ("diagnostic", "flow-distance")]
+        self._paired = [n for n in self.names if runner[n] == "paired"]
         self._lpips = None
-        if "lpips" in self._paired:
+        if any(get_metric(n).weights for n in self._paired):
             from ffbench.metrics.perceptual import load_lpips
 
             self._lpips = load_lpips(None if lpips_vgg is None else str(lpips_vgg), weights_dir)
@@ -138,7 +139,7 @@ class VideoMetrics:
 
     @staticmethod
     def _extractor(protocol: Protocol, spec: Any, arg: str, weights_dir: str | Path | None):
-        from ffbench.metrics.distribution import _build_extractor
+        from ffbench.metrics.distribution import build_network
         from ffbench.metrics.weights import Extractor
 
         if isinstance(spec, str) and spec == "random":
@@ -151,8 +152,7 @@ class VideoMetrics:
                 raise ValueError(f"{arg}: {spec.label} has default BatchNorm statistics; build it with "
                                  f"build_extractor({protocol.name!r}, 'random', real=real_videos)")
             return spec
-        path = None if spec is None else str(spec)
-        return _build_extractor(protocol, path, path, path, weights_dir)
+        return build_network(protocol, None if spec is None else str(spec), weights_dir)
 
     def reset(self) -> None:
         """Forget every video seen (the extractors are kept)."""
@@ -226,14 +226,12 @@ class VideoMetrics:
 
     def compute(self) -> dict[str, Score]:
         """{metric: Score} over every video seen since the last reset; reads the state only."""
-        from ffbench.metrics.protocols import feature_dim
-
         out = {}
         for g, group in enumerate(self._groups):
             fake_x = _merge(self._features[(g, "fake")], group.outputs, "fake")
             real_x = _merge(self._features[(g, "real")], group.outputs, "real") if group.need_real else None
             for p in group.members:
-                out[p.name] = Score.of(self._distribution_row(p, group, real_x, fake_x, feature_dim(p)))
+                out[p.name] = Score.of(self._distribution_row(p, group, real_x, fake_x))
         if self._flow:
             for side in SIDES:
                 if not self._analyses[side]:
@@ -250,27 +248,14 @@ class VideoMetrics:
                                                    self.bootstrap, self.seed))
         return {m: out[m] for m in self.names}
 
-    def _distribution_row(self, p: Protocol, group: _Group, real_x, fake_x, dim: int):
+    def _distribution_row(self, p: Protocol, group: _Group, real_x, fake_x):
         """The row `evaluate_distribution` builds for one seed, from the accumulated features."""
-        from ffbench.metrics.distribution import _distance, _flags, _interval
-        from ffbench.metrics.results import MetricResult
+        from ffbench.metrics.distribution import distribution_row
 
-        value, detail = _distance(p, real_x, fake_x, p.output, self.seed)
-        lo, hi, used = _interval(p, real_x, fake_x, p.output, self.seed, self.bootstrap,
-                                 detail.get("splits", p.splits))
-        scored_real = real_x is not None and p.distance != "inception_score"
-        frames = f"{fake_x.frames_min}" if fake_x.frames_min == fake_x.frames_max else \
-            f"{fake_x.frames_min}-{fake_x.frames_max}"
-        ex = group.extractor
-        result = MetricResult(
-            metric=p.name, value=float(value), std=0.0, per_seed=[value], seeds=[self.seed],
-            n_real=real_x.n_items if scored_real else 0, n_fake=fake_x.n_items,
-            n_real_videos=real_x.n_videos if scored_real else 0, n_fake_videos=fake_x.n_videos, frames=frames,
-            unit=p.unit, protocol=p, extractor=ex.label, extractor_sha256=ex.sha256,
-            detail={**detail, "bootstrap": {"resamples": used, "over": "videos", "seed": self.seed}},
-            ci_low=lo, ci_high=hi, n_boot=used)
-        result.flags = _flags(p, result, fake_x, real_x if scored_real else None, dim)
-        return result
+        spec = get_metric(p.name)
+        value, detail = spec.compute(p, real_x, fake_x, self.seed)
+        interval = spec.interval(p, real_x, fake_x, self.seed, self.bootstrap, detail.get("splits", p.splits))
+        return distribution_row(p, group.extractor, real_x, fake_x, [value], [self.seed], detail, interval)
 
 
 def _merge(parts: list, outputs: tuple[str, ...], side: str):

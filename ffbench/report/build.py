@@ -82,12 +82,12 @@ def _say(message: str, progress: bool) -> None:
 
 
 def _leaderboard_sections(df: pd.DataFrame) -> list[Section]:
-    from ffbench.leaderboard import FAMILIES, leaderboard_tables
+    from ffbench.leaderboard import families, leaderboard_tables
 
     sections = []
     groups = _latest_groups(df)
     n = 0
-    for kind, heading in FAMILIES.items():
+    for kind, heading in families().items():
         tables = leaderboard_tables(df, family=kind)
         if not tables:
             continue
