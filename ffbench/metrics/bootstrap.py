@@ -209,10 +209,38 @@ def _finite(values: np.ndarray) -> np.ndarray:
     return v[np.isfinite(v)]
 
 
+def _expansion(n: int | None) -> float:
+    return 1.0 if n is None else float(np.sqrt(n / (n - 1)))
+
+
+def _tail_z(p: float, n: int | None) -> float:
+    """The normal quantile BCa starts from; with `n`, Student's t(n-1) quantile times sqrt(n / (n-1)).
+
+    The bootstrap of a mean of n values has spread sd sqrt((n-1)/n) / sqrt(n) and a normal shape, so at
+    n = 16 its 95% interval held the true mean in 0.91 of 400 reps; the expanded percentile (Hesterberg
+    2015) undoes both, as a t interval would, and held it in 0.95."""
+    if n is None:
+        return _NORMAL.inv_cdf(p)
+    from scipy.stats import t as student_t
+
+    return _expansion(n) * float(student_t.ppf(p, n - 1))
+
+
+def _tail_level(z: float, n: int | None) -> float:
+    """Inverse of `_tail_z`: the probability p whose start quantile is z."""
+    if n is None:
+        return _NORMAL.cdf(z)
+    from scipy.stats import t as student_t
+
+    return float(student_t.cdf(z / _expansion(n), n - 1))
+
+
 def bca_interval(boot: np.ndarray, estimate: float, jackknife: Sequence[np.ndarray], resamples: int,
-                 confidence: float = CONFIDENCE) -> Interval:
+                 confidence: float = CONFIDENCE, small_n: int | None = None) -> Interval:
     """BCa interval of `estimate` from its resampled values and its jackknife values (see module doc).
 
+    small_n: the size of the smallest resampled set, to widen the tails for small n (`_tail_z`); None
+    keeps the plain normal quantiles.
     None (with the reason) when fewer than MIN_RESAMPLES values are finite, when every resampled value lies
     on one side of the estimate (z0 infinite), or when the interval would not hold the estimate.
     """
@@ -229,7 +257,7 @@ def bca_interval(boot: np.ndarray, estimate: float, jackknife: Sequence[np.ndarr
     a = acceleration(jackknife)
     tail = (1 - confidence) / 2
     levels = []
-    for z in (_NORMAL.inv_cdf(tail), _NORMAL.inv_cdf(1 - tail)):
+    for z in (_tail_z(tail, small_n), _tail_z(1 - tail, small_n)):
         shifted = z0 + z
         denom = 1 - a * shifted
         if denom <= 0:
@@ -244,7 +272,7 @@ def bca_interval(boot: np.ndarray, estimate: float, jackknife: Sequence[np.ndarr
 
 
 def bca_p_value(boot: np.ndarray, estimate: float, jackknife: Sequence[np.ndarray],
-                null: float = 0.0) -> float:
+                null: float = 0.0, small_n: int | None = None) -> float:
     """Two-sided bootstrap p-value of "the statistic equals `null`", by inverting the BCa interval.
 
     p is the level 1 - c at which an endpoint of the BCa c-interval reaches `null`, so p < 0.05 exactly when
@@ -264,7 +292,7 @@ def bca_p_value(boot: np.ndarray, estimate: float, jackknife: Sequence[np.ndarra
     a = acceleration(jackknife)
     w = _NORMAL.inv_cdf(share) - z0
     shifted = w / (1 + a * w) if 1 + a * w > 0 else np.sign(w) * np.inf
-    level = _NORMAL.cdf(shifted - z0) if np.isfinite(shifted) else float(shifted > 0)
+    level = _tail_level(shifted - z0, small_n) if np.isfinite(shifted) else float(shifted > 0)
     return float(min(1.0, 2 * min(level, 1 - level)))
 
 
