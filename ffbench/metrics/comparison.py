@@ -39,6 +39,7 @@ from ffbench.metrics.kernel import polynomial_kernel
 DEFAULT_RESAMPLES = 2000
 ALPHA = 0.05
 STATISTICS = ("mean", "closer-to-real")
+RATIO_CLAMP = 1e-6
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,10 @@ def paired_difference(a: np.ndarray, b: np.ndarray, resamples: int = DEFAULT_RES
         if statistic == "mean":
             return means[..., 0] - means[..., 1]
         with np.errstate(divide="ignore", invalid="ignore"):
-            log_a, log_b = np.log(means[..., 0] / means[..., 2]), np.log(means[..., 1] / means[..., 2])
-            return np.abs(log_a) - np.abs(log_b)
+            # A ratio of 0 (a static video's motion) is "very far", not infinitely: clamped to 1e-6..1e6.
+            ratios = np.clip(means[..., :2] / means[..., 2:3], RATIO_CLAMP, 1 / RATIO_CLAMP)
+            far = np.abs(np.log(ratios))
+            return far[..., 0] - far[..., 1]
 
     w, jack = _resampled(values, resamples, seed)
     estimate = float(stat(values.mean(0)))
