@@ -176,16 +176,20 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"Pairs told apart by the paired test (Holm over 3 pairs, 95%), of {len(seeds)} seeds; "
           f"{args.frames} frames at {height}x{width}, {args.resamples} resamples")
     print(f"{'metric':<13} {'N':>3}  " + "  ".join(f"{n:>15}" for n in names))
-    needed = {}
     for m in METRICS:
-        needed[m] = None
         for n in sizes:
             counts = [apart[(m, n, p)] for p in pairs]
             print(f"{m:<13} {n:>3}  " + "  ".join(f"{c:>13}/{len(seeds)}" for c in counts))
-            if needed[m] is None and all(c == len(seeds) for c in counts):
-                needed[m] = n
-    print("\nsmallest N separating all three pairs in every seed: "
-          + ", ".join(f"{m} {needed[m] if needed[m] else f'> {max(sizes)}'}" for m in METRICS))
+    # Per pair, the smallest N from which the pair is told apart in every seed at every larger N too.
+    needed = {}
+    for m, (a, b) in itertools.product(METRICS, pairs):
+        ok = [n for n in sizes if all(apart[(m, k, (a, b))] == len(seeds) for k in sizes if k >= n)]
+        needed[f"{m}|{a}-{b}"] = min(ok) if ok else None
+    print("\nsmallest N that tells each pair apart in every seed (and at every larger N):")
+    print(f"{'metric':<13}      " + "  ".join(f"{n:>15}" for n in names))
+    for m in METRICS:
+        cells = [needed[f"{m}|{a}-{b}"] for a, b in pairs]
+        print(f"{m:<13}      " + "  ".join(f"{c if c else f'> {max(sizes)}':>15}" for c in cells))
     paired_s = float(np.mean([c["paired"] for c in costs]))
     analysis_s = float(np.mean([c["analysis"] for c in costs]))
     weight_free = paired_s + analysis_s
