@@ -74,7 +74,10 @@ def test_all_runs_every_metric_offline_and_skips_lpips_with_its_reason(folders, 
         label = "random-init" if metric in networks else "weight-free"
         assert row["extractor_sha256"].startswith(label), (metric, row["extractor_sha256"])
         assert np.isfinite(float(row["value"])), metric
-        assert float(row["ci_low"]) <= float(row["ci_high"]), metric
+        # A biased statistic at this N (3 videos) may have no valid interval: both bounds empty then.
+        none = row["ci_low"] == row["ci_high"] == ""
+        assert none or float(row["ci_low"]) <= float(row["ci_high"]), metric
+        assert not none or row["family"] == "distribution", metric
     assert {rows[m]["family"] for m in ("psnr", "ssim", "l1")} == {"paired"}
     diagnostics = ("motion", "colour-drift", "saturation-drift", "detail-drift", "flicker")
     assert {rows[m]["family"] for m in diagnostics} == {"diagnostic"}
