@@ -73,3 +73,28 @@ def test_kernel_and_inception_intervals_hold_their_estimates():
     estimate = inception_score(probs, splits=4, shuffle_seed=0)[0]
     assert (iv.valid and iv.low <= estimate <= iv.high) or (not iv.valid and iv.reason)
     assert bootstrap.inception_score_interval(probs, video, 4, 0, 0)[2] == 0  # 0 resamples: none
+
+
+def test_a_row_without_a_valid_interval_says_why_and_none_excludes_its_estimate():
+    """Rows carry the interval's method, and where none is valid (N <= dim) no interval but the reason."""
+    import math
+
+    import numpy as np
+    import torch
+
+    from ffbench.metrics import fvd, motion, psnr
+    from ffbench.metrics.bootstrap import Interval
+    from ffbench.metrics.results import build_result
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    real = rng.integers(0, 256, (4, 16, 32, 32, 3), dtype=np.uint8)
+    fake = rng.integers(0, 256, (4, 16, 32, 32, 3), dtype=np.uint8)
+    score = fvd(real, fake, extractor="random", return_result=True)  # 4 clips, 400-d logits
+    assert math.isnan(score.ci_low) and math.isnan(score.ci_high)
+    assert any(f.startswith("no interval:") for f in score.flags), score.flags
+    for s in (psnr(real, fake, return_result=True), motion(real, fake, return_result=True)):
+        assert s.ci_low <= s.value <= s.ci_high
+    row = build_result("x", None, 1.0, n_real=3, n_fake=3, frames="4", extractor=("l", "s"), seeds=[0],
+                       interval=Interval(0.5, 1.5, 12, "jackknife"), detail={"bootstrap": {"resamples": 12}})
+    assert row.detail["bootstrap"]["method"] == "jackknife" and not row.flags

@@ -206,7 +206,7 @@ def fvmd_result(fake: dict[str, VideoAnalysis], real: dict[str, VideoAnalysis], 
                          f"{len(f)} generated and {len(r)} real (generated videos have {frames} frames)")
     x, y = np.stack(list(f.values())), np.stack(list(r.values()))
     value = frechet_distance_weighted(x, np.ones(len(x)), y, np.ones(len(y)))
-    lo, hi, used = bootstrap.frechet_interval(x, np.arange(len(x)), y, np.arange(len(y)), resamples, seed)
+    interval = bootstrap.frechet_interval_checked(x, np.arange(len(x)), y, np.arange(len(y)), resamples, seed)
     label, sha = extractor_label()
     flags = ["adaptation: FVMD recipe on dense Farneback flow, not PIPs++ tracks"]
     flags += distance_flags("frechet", len(y), len(x), fvmd.DIM)
@@ -217,8 +217,9 @@ def fvmd_result(fake: dict[str, VideoAnalysis], real: dict[str, VideoAnalysis], 
     return build_result(
         "fvmd-flow", FvmdProtocol("fvmd-flow", frames, size), value, seeds=[seed], n_real=len(r),
         n_fake=len(f), n_real_videos=len(real), n_fake_videos=len(fake), frames=str(frames),
-        extractor=(label, sha), interval=(lo, hi, used), flags=flags,
-        detail={"bootstrap": bootstrap_detail(used, seed), "dim": fvmd.DIM, "sees": _help("fvmd-flow")})
+        extractor=(label, sha), interval=interval, flags=flags,
+        detail={"bootstrap": bootstrap_detail(interval.resamples, seed), "dim": fvmd.DIM,
+                "sees": _help("fvmd-flow")})
 
 
 def flow_result(name: str, fake: dict[str, VideoAnalysis], real: dict[str, VideoAnalysis], frames: int,

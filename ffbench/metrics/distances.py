@@ -29,10 +29,10 @@ def frechet(protocol: Protocol, real, fake, seed: int) -> tuple[float, dict]:
 
 
 def frechet_interval(protocol: Protocol, real, fake, seed: int, resamples: int,
-                     splits: int) -> tuple[float, float, int]:
+                     splits: int) -> bootstrap.Interval:
     f, r = fake.features(protocol.output), real.features(protocol.output)
-    return bootstrap.frechet_interval(f, fake.video_index(), r, real.video_index(), resamples, seed,
-                                      ddof=_ddof(protocol))
+    return bootstrap.frechet_interval_checked(f, fake.video_index(), r, real.video_index(), resamples, seed,
+                                              ddof=_ddof(protocol))
 
 
 def kernel(protocol: Protocol, real, fake, seed: int) -> tuple[float, dict]:
@@ -40,9 +40,9 @@ def kernel(protocol: Protocol, real, fake, seed: int) -> tuple[float, dict]:
 
 
 def kernel_interval(protocol: Protocol, real, fake, seed: int, resamples: int,
-                    splits: int) -> tuple[float, float, int]:
+                    splits: int) -> bootstrap.Interval:
     f, r = fake.features(protocol.output), real.features(protocol.output)
-    return bootstrap.kernel_interval(f, fake.video_index(), r, real.video_index(), resamples, seed)
+    return bootstrap.kernel_interval_checked(f, fake.video_index(), r, real.video_index(), resamples, seed)
 
 
 def inception(protocol: Protocol, real, fake, seed: int) -> tuple[float, dict]:
@@ -53,9 +53,9 @@ def inception(protocol: Protocol, real, fake, seed: int) -> tuple[float, dict]:
 
 
 def inception_interval(protocol: Protocol, real, fake, seed: int, resamples: int,
-                       splits: int) -> tuple[float, float, int]:
-    return bootstrap.inception_score_interval(fake.features(protocol.output), fake.video_index(), splits,
-                                              resamples, seed)
+                       splits: int) -> bootstrap.Interval:
+    return bootstrap.inception_score_interval_checked(fake.features(protocol.output), fake.video_index(),
+                                                      splits, resamples, seed)
 
 
 _WEIGHTS = {"k400": "i3d", "imagenet": "i3d_vfid", "fid": "inception"}  # EvalOptions field of each

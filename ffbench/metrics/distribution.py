@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ from ffbench.metrics.features import Extraction, extract, iter_inputs
 from ffbench.metrics.options import EvalOptions
 from ffbench.metrics.protocols import Protocol, feature_dim
 from ffbench.metrics.registry import get_metric
-from ffbench.metrics.results import MetricResult, bootstrap_detail, build_result, frames_text
+from ffbench.metrics.results import MetricResult, bootstrap_detail, build_result, frames_text, interval_parts
 from ffbench.metrics.sources import VideoSourceDir
 from ffbench.metrics.weights import (
     RANDOM_LABEL,
@@ -125,7 +126,7 @@ def _flags(protocol: Protocol, result: MetricResult, fake: Extraction, real: Ext
 
 def distribution_row(p: Protocol, extractor: Extractor, real_x: Extraction | None, fake_x: Extraction,
                      per_seed: list[float], seeds: list[int], detail: dict,
-                     interval: tuple[float, float, int]) -> MetricResult:
+                     interval: Any) -> MetricResult:
     """The row of one network metric from its features (`eval` and the streaming API)."""
     scored_real = real_x is not None and get_metric(p.name).needs_real  # IS scores the fake set alone
     result = build_result(
@@ -134,8 +135,9 @@ def distribution_row(p: Protocol, extractor: Extractor, real_x: Extraction | Non
         n_real_videos=real_x.n_videos if scored_real else 0, n_fake_videos=fake_x.n_videos,
         frames=frames_text(fake_x.frames_min, fake_x.frames_max), unit=p.unit,
         extractor=(extractor.label, extractor.sha256), interval=interval,
-        detail={**detail, "bootstrap": bootstrap_detail(interval[2], seeds[0])})
-    result.flags = _flags(p, result, fake_x, real_x if scored_real else None, feature_dim(p))
+        detail={**detail, "bootstrap": bootstrap_detail(interval_parts(interval)[2], seeds[0])})
+    # the protocol's flags first, then the interval's (a missing interval says why)
+    result.flags = _flags(p, result, fake_x, real_x if scored_real else None, feature_dim(p)) + result.flags
     return result
 
 

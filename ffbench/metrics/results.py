@@ -65,8 +65,15 @@ def bootstrap_detail(resamples: int, seed: int) -> dict:
     return {"resamples": resamples, "over": "videos", "seed": seed}
 
 
+def interval_parts(interval: Any) -> tuple[float, float, int]:
+    """(low, high, resamples) of a `bootstrap.Interval` or of a (low, high, resamples) tuple."""
+    if isinstance(interval, tuple):
+        return interval
+    return interval.low, interval.high, interval.resamples
+
+
 def build_result(metric: str, protocol: Any, value: float, *, n_real: int, n_fake: int, frames: str,
-                 extractor: tuple[str, str], interval: tuple[float, float, int], seeds: list[int],
+                 extractor: tuple[str, str], interval: Any, seeds: list[int],
                  unit: str = "video", std: float = 0.0, per_seed: list[float] | None = None,
                  n_real_videos: int | None = None, n_fake_videos: int | None = None,
                  flags: list[str] | None = None, detail: dict | None = None, real_value: float = math.nan,
@@ -74,17 +81,26 @@ def build_result(metric: str, protocol: Any, value: float, *, n_real: int, n_fak
                  per_video_real: dict[str, float] | None = None) -> MetricResult:
     """The one way a MetricResult is made (every family, `eval` and the Python API).
 
-    extractor: (label, sha256). interval: (low, high, resamples used). per_seed defaults to [value];
-    the video counts default to the unit counts (one unit per video).
+    extractor: (label, sha256). interval: a `bootstrap.Interval` (its method goes into
+    detail["bootstrap"], and when there is none its reason into the flags) or (low, high, resamples used).
+    per_seed defaults to [value]; the video counts default to the unit counts (one unit per video).
     """
-    lo, hi, used = interval
+    lo, hi, used = interval_parts(interval)
+    flags, detail = list(flags or []), dict(detail or {})
+    if not isinstance(interval, tuple):
+        if "bootstrap" in detail:
+            detail["bootstrap"] = {**detail["bootstrap"], "method": interval.method}
+        if interval.corrected is not None:
+            detail["bias_corrected"] = [float(v) for v in interval.corrected]
+        if interval.reason:
+            flags.append(f"no interval: {interval.reason}")
     return MetricResult(
         metric=metric, value=float(value), std=float(std),
         per_seed=[float(value)] if per_seed is None else [float(v) for v in per_seed], seeds=list(seeds),
         n_real=n_real, n_fake=n_fake, n_real_videos=n_real if n_real_videos is None else n_real_videos,
         n_fake_videos=n_fake if n_fake_videos is None else n_fake_videos, frames=frames, unit=unit,
-        protocol=protocol, extractor=extractor[0], extractor_sha256=extractor[1], flags=list(flags or []),
-        detail=dict(detail or {}), ci_low=lo, ci_high=hi, n_boot=used, real_value=real_value, ratio=ratio,
+        protocol=protocol, extractor=extractor[0], extractor_sha256=extractor[1], flags=flags,
+        detail=detail, ci_low=lo, ci_high=hi, n_boot=used, real_value=real_value, ratio=ratio,
         per_video=dict(per_video or {}), per_video_real=dict(per_video_real or {}))
 
 
