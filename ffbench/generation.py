@@ -24,6 +24,13 @@ source, settings); a run with the same hash skips the videos already in place, s
 interrupted command finishes the set. A finished set has no resume file: rerunning regenerates it.
 SIGINT/SIGTERM (`ffbench.interrupts`) stop the run with `GenerationInterrupted`, which says how many
 videos were finished; a folder this run created is removed again when no video was finished.
+
+Under torchrun (`info`, from `ffbench.distributed.init_distributed`): rank r samples the sorted names r,
+r+N, ... (`share`), each video written by its rank as above, so every file is the one a single process
+writes. Rank 0 alone starts the folder (its resume file, the videos an earlier run left) before the others
+write, and writes generation.json (`"processes": N`) after all have finished. Every step that can fail ends
+with `together`: an error on one rank stops all of them with its message. A killed rank leaves whole videos
+and the resume file; the same command, with any N, resumes.
 """
 
 from __future__ import annotations
