@@ -143,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
             work = root / name
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir(parents=True)
-            results[name] = {"what": known[name].what, **known[name].run(work, args)}
+            before = os.getloadavg()[0]  # other work here: with no free core, N processes gain little
+            results[name] = {"what": known[name].what, **known[name].run(work, args),
+                             "load_average": [before, os.getloadavg()[0]], "cores": os.cpu_count()}
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
@@ -153,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {r['what']}, {r['work']} | "
               f"{r['runs']['1']['seconds']:.1f} | {r['runs'][str(args.processes)]['seconds']:.1f} | "
               f"{r['ratio']:.2f}x | {'yes' if r['identical_files'] else 'NO'} |")
+    for name, r in results.items():
+        print(f"{name}: load average {r['load_average'][0]:.1f} before, {r['load_average'][1]:.1f} after, on "
+              f"{r['cores']} cores")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0 if all(r["identical_files"] for r in results.values()) else 1

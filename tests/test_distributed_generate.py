@@ -34,6 +34,17 @@ def split(tmp_path_factory):
     return write_data(tmp_path_factory.mktemp("dist"), {"test": 5}, frames=6) / "shards" / "test"
 
 
+STATIC = ("--model", "static", "--frames", 4, "--no-progress")
+
+
+@pytest.fixture(scope="module")
+def static_one(split, tmp_path_factory):
+    """The one-process set the torchrun runs are compared with."""
+    out = tmp_path_factory.mktemp("one") / "samples"
+    _one(split, *STATIC, "-o", out)
+    return out
+
+
 def _torchrun(n: int, *args) -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={n}", "--standalone",
             "-m", "ffbench.cli", "generate", *map(str, args)]
@@ -77,12 +88,10 @@ def test_the_share_rule_and_the_timeout_setting(monkeypatch):
             group_timeout()
 
 
-def test_two_processes_write_the_files_of_one(split, tmp_path):
-    args = (split, "--model", "static", "--frames", 4, "--no-progress")
-    _one(*args, "-o", tmp_path / "one")
-    proc = _run(2, *args, "-o", tmp_path / "two")
-    assert _videos(tmp_path / "two") == _videos(tmp_path / "one") and len(_videos(tmp_path / "one")) == 5
-    one, two = _record(tmp_path / "one"), _record(tmp_path / "two")
+def test_two_processes_write_the_files_of_one(split, static_one, tmp_path):
+    proc = _run(2, split, *STATIC, "-o", tmp_path / "two")
+    assert _videos(tmp_path / "two") == _videos(static_one) and len(_videos(static_one)) == 5
+    one, two = _record(static_one), _record(tmp_path / "two")
     assert (one.pop("processes"), two.pop("processes")) == (1, 2) and one == two
     assert proc.stdout.count("static: wrote 5 videos") == 1  # the summary on rank 0 only
     assert "by 2 processes" in proc.stdout
@@ -123,9 +132,8 @@ def _rank_pid(parent: int, rank: int) -> int | None:
     return None
 
 
-def test_a_killed_rank_leaves_whole_videos_and_the_rerun_gives_the_same_bytes(split, tmp_path):
-    args = (split, "--model", "static", "--frames", 4, "--no-progress")
-    _one(*args, "-o", tmp_path / "one")
+def test_a_killed_rank_leaves_whole_videos_and_the_rerun_gives_the_same_bytes(split, static_one, tmp_path):
+    args = (split, *STATIC)
     out = tmp_path / "killed"
     env = {**ENV, "FFBENCH_PAUSE_AT": "between-videos"}  # each rank stops after its first video
     proc = subprocess.Popen(_torchrun(2, *args, "-o", out), env=env, stdout=subprocess.PIPE,
@@ -153,7 +161,7 @@ def test_a_killed_rank_leaves_whole_videos_and_the_rerun_gives_the_same_bytes(sp
     _one(*args, "-o", out)  # the same command on one process finishes the set
     assert {name: (out / name).stat().st_mtime_ns for name in kept} == kept  # kept, not regenerated
     assert sorted(p.name for p in out.iterdir()) == ["generation.json"] + [f"test{i}.mp4" for i in range(5)]
-    assert _videos(out) == _videos(tmp_path / "one")
+    assert _videos(out) == _videos(static_one)
 
 
 def test_a_bad_image_only_rank_1_reads_stops_every_rank_with_its_message(tmp_path):
