@@ -143,6 +143,11 @@ def read_conditions(source: str | Path, info: DistInfo | None = None) -> Conditi
             raise UserError(f"{source}: no images ({', '.join(IMAGE_SUFFIXES)}) and no .tar shards in "
                             "this folder")
         names = [p.stem for p in paths]
+        twins = sorted({n for n in names if names.count(n) > 1})
+        if twins:  # both would write <name>.mp4 (and under torchrun two processes would race for it)
+            same = [p.name for p in paths if p.stem == twins[0]]
+            raise UserError(f"{source}: {' and '.join(same)} would both be written to {twins[0]}.mp4; rename "
+                            "or remove one of them")
         wanted = _wanted(names, info)
         return Conditions(names, [np.asarray(load_image(p)) if p.stem in wanted else None for p in paths])
     return Conditions([source.stem], [np.asarray(load_image(source))])

@@ -180,3 +180,35 @@ def test_a_bad_image_only_rank_1_reads_stops_every_rank_with_its_message(tmp_pat
     assert [line for line in output.splitlines() if line.startswith("Error:")] == [output[output.index(
         message):].splitlines()[0]]  # and nothing else
     assert not out.exists()  # nothing was written
+
+
+def test_the_group_gets_the_timeout_and_each_process_its_device(monkeypatch):
+    import torch.distributed as dist
+
+    from ffbench.distributed import init_distributed
+
+    calls = []
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda **kw: calls.append(kw))
+    monkeypatch.setenv(TIMEOUT_ENV, "42")
+    for var, value in (("WORLD_SIZE", "3"), ("RANK", "2"), ("LOCAL_RANK", "1")):
+        monkeypatch.setenv(var, value)
+    info = init_distributed("cpu")
+    assert (info.rank, info.world_size, info.local_rank, info.device) == (2, 3, 1, torch.device("cpu"))
+    assert calls == [{"backend": "gloo", "timeout": group_timeout()}]
+    assert group_timeout().total_seconds() == 42
+    for var in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(var)
+    calls.clear()
+    assert init_distributed("cpu") == single_process() and calls == []  # no torchrun: no group
+
+
+def test_two_images_for_one_video_name_are_refused(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("a.png", "a.jpg", "b.png"):
+        Image.new("RGB", (24, 32)).save(images / name)
+    result = CliRunner().invoke(main, ["generate", str(images), "--model", "static", "-o",
+                                       str(tmp_path / "o")])
+    assert result.exit_code == 1 and "a.jpg and a.png would both be written to a.mp4" in result.output
+    assert not (tmp_path / "o").exists()
