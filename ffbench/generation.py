@@ -24,6 +24,13 @@ source, settings); a run with the same hash skips the videos already in place, s
 interrupted command finishes the set. A finished set has no resume file: rerunning regenerates it.
 SIGINT/SIGTERM (`ffbench.interrupts`) stop the run with `GenerationInterrupted`, which says how many
 videos were finished; a folder this run created is removed again when no video was finished.
+
+Under torchrun (`info`, from `ffbench.distributed.init_distributed`): rank r samples the sorted names r,
+r+N, ... (`share`), each video written by its rank as above, so every file is the one a single process
+writes. Rank 0 alone starts the folder (its resume file, the videos an earlier run left) before the others
+write, and writes generation.json (`"processes": N`) after all have finished. Every step that can fail ends
+with `together`: an error on one rank stops all of them with its message. A killed rank leaves whole videos
+and the resume file; the same command, with any N, resumes.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import numpy as np
 import torch
 
 from ffbench import interrupts
+from ffbench.distributed import DistInfo, gather_objects, share, together
 from ffbench.errors import UserError
 from ffbench.seeding import noise_seed
 
@@ -51,10 +59,11 @@ DEFAULT_FRAMES = 16
 
 @dataclass
 class Conditions:
-    """The conditioning frames of one generate call: names (output stems), uint8 (H, W, 3) images."""
+    """The conditioning frames of one generate call: names (output stems), uint8 (H, W, 3) images (None for
+    another rank's, under torchrun)."""
 
     names: list[str]
-    images: list[np.ndarray]
+    images: list[np.ndarray | None]
     split: Path | None = None  # the split folder they came from
     fps: float | None = None  # the split's frame rate (manifest)
     frames: int | None = None  # the split's training clip length (manifest)
@@ -100,8 +109,12 @@ def _split_info(split: Path) -> tuple[float | None, int | None]:
         return None, None
 
 
-def read_conditions(source: str | Path) -> Conditions:
-    """The conditioning frames of `source` (an image, a folder of images, or a split of .tar shards)."""
+def read_conditions(source: str | Path, info: DistInfo | None = None) -> Conditions:
+    """The conditioning frames of `source` (an image, a folder of images, or a split of .tar shards).
+
+    Under torchrun (`info` of several processes) only this rank's share of the names (`share`) and the first
+    frame (whose size fixes the output's) are decoded; the others' images are None.
+    """
     from PIL import Image
 
     from ffbench.datasets.shards import iter_split_entries
@@ -109,11 +122,13 @@ def read_conditions(source: str | Path) -> Conditions:
 
     source = Path(source)
     if source.is_dir() and any(source.glob("*.tar")):
-        names, images = [], []
+        entries = []
         try:
-            for key, png in iter_split_entries(source, "cond.png"):
-                names.append(key)
-                images.append(np.asarray(load_image(Image.open(io.BytesIO(png)))))
+            entries = list(iter_split_entries(source, "cond.png"))
+            names = [key for key, _ in entries]
+            wanted = _wanted(names, info)
+            images = [np.asarray(load_image(Image.open(io.BytesIO(png)))) if key in wanted else None
+                      for key, png in entries]
         except (ValueError, OSError) as err:
             raise UserError(f"{source}: cannot read the conditioning frames (cond.png) of its shards: "
                             f"{err}") from err
@@ -127,8 +142,22 @@ def read_conditions(source: str | Path) -> Conditions:
         if not paths:
             raise UserError(f"{source}: no images ({', '.join(IMAGE_SUFFIXES)}) and no .tar shards in "
                             "this folder")
-        return Conditions([p.stem for p in paths], [np.asarray(load_image(p)) for p in paths])
+        names = [p.stem for p in paths]
+        twins = sorted({n for n in names if names.count(n) > 1})
+        if twins:  # both would write <name>.mp4 (and under torchrun two processes would race for it)
+            same = [p.name for p in paths if p.stem == twins[0]]
+            raise UserError(f"{source}: {' and '.join(same)} would both be written to {twins[0]}.mp4; rename "
+                            "or remove one of them")
+        wanted = _wanted(names, info)
+        return Conditions(names, [np.asarray(load_image(p)) if p.stem in wanted else None for p in paths])
     return Conditions([source.stem], [np.asarray(load_image(source))])
+
+
+def _wanted(names: list[str], info: DistInfo | None) -> set[str]:
+    """The names whose images this rank decodes: its share, and the first (the output size comes from it)."""
+    if info is None or not info.distributed:
+        return set(names)
+    return {*share(names, info), *names[:1]}
 
 
 def _even(n: int) -> int:
@@ -184,6 +213,7 @@ def generate_set(
     real: str | Path | None = None,
     options: dict[str, Any] | None = None,
     progress: bool = True,
+    info: DistInfo | None = None,
 ) -> GenerationResult:
     """Generate one video per conditioning frame of `source` with any registered model.
 
@@ -199,50 +229,60 @@ def generate_set(
         real: the real split for models with privileged input (default: `source` when it is a split).
         options: model-specific sampler settings (FashionFlow: steps, sampler, guidance_scale,
             interpolate, interpolator); a model that does not use one refuses it.
+        info: the torchrun process group (`ffbench.distributed.init_distributed`): each rank samples its
+            `share` of the names; rank 0 alone writes the resume file and generation.json. Default: one
+            process.
     Returns: the written videos and the generation.json record.
     """
     from ffbench.datasets.loader import area_resize
+    from ffbench.distributed import single_process
     from ffbench.models.registry import ModelTypeError, find_checkpoint, get_model
     from ffbench.progress import progress_bar
 
-    if frames is not None and frames < 1:
-        raise UserError(f"--frames {frames}: give at least 1")
-    if model is not None and not get_model(model).needs_checkpoint and checkpoint is not None:
-        raise ModelTypeError(f"--model {model} takes no checkpoint; drop --checkpoint")
-    if checkpoint is not None:
-        entry, folder = find_checkpoint(checkpoint, expected=model)
-    elif model is not None:
-        entry, folder = get_model(model), None
-        if entry.needs_checkpoint:
-            raise ModelTypeError(f"--model {model} needs --checkpoint: the folder `ffbench train {model}` "
-                                 "exports")
-    else:
-        raise UserError("give --checkpoint (a trained model's folder) or --model static")
+    info = info or single_process(device or "cpu")
+    with together(info):  # a bad input on any rank (an image only it reads) stops every rank with its message
+        if frames is not None and frames < 1:
+            raise UserError(f"--frames {frames}: give at least 1")
+        if model is not None and not get_model(model).needs_checkpoint and checkpoint is not None:
+            raise ModelTypeError(f"--model {model} takes no checkpoint; drop --checkpoint")
+        if checkpoint is not None:
+            entry, folder = find_checkpoint(checkpoint, expected=model)
+        elif model is not None:
+            entry, folder = get_model(model), None
+            if entry.needs_checkpoint:
+                raise ModelTypeError(f"--model {model} needs --checkpoint: the folder `ffbench train "
+                                     f"{model}` exports")
+        else:
+            raise UserError("give --checkpoint (a trained model's folder) or --model static")
 
-    conditions = read_conditions(source)  # bad images fail before any weights are loaded
-    real_split = Path(real) if real is not None else conditions.split
-    if entry.privileged_input and real_split is None:
-        raise UserError(f"{entry.name} takes its {entry.privileged_input} from the real test video: give a "
-                        "split of shards as IMAGE (or --real SPLIT) so each generated video has its real one")
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    gen = entry.load(folder, device, **(options or {}))
+        conditions = read_conditions(source, info)  # bad images fail before any weights are loaded
+        mine = set(share(conditions.names, info))  # this rank's videos (all of them without torchrun)
+        real_split = Path(real) if real is not None else conditions.split
+        if entry.privileged_input and real_split is None:
+            raise UserError(f"{entry.name} takes its {entry.privileged_input} from the real test video: "
+                            "give a split of shards as IMAGE (or --real SPLIT) so each generated video has "
+                            "its real one")
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        gen = entry.load(folder, device, **(options or {}))
 
-    first = conditions.images[0]
-    out_size = (first.shape[0], first.shape[1]) if conditions.split is not None else None
-    model_size = tuple(gen.size) if gen.size is not None else None
-    out_size = out_size or model_size or (_even(first.shape[0]), _even(first.shape[1]))
-    model_size = model_size or out_size
-    num_frames = frames or gen.num_frames or conditions.frames or DEFAULT_FRAMES
-    if gen.max_frames is not None and num_frames > gen.max_frames:
-        raise UserError(f"--frames {num_frames}: {entry.name} makes at most {gen.max_frames} frames a video")
-    fps = gen.fps or conditions.fps or DEFAULT_FPS
-    flags = [*entry.flags, *gen.flags]
-    if model_size != out_size:
-        flags.append(f"upsampled: generated at {model_size[0]}x{model_size[1]}, written at "
-                     f"{out_size[0]}x{out_size[1]} (bilinear)")
-    reals = {}
-    if entry.privileged_input:
-        reals = _real_clips(real_split, conditions.names, num_frames, model_size)
+        first = conditions.images[0]
+        out_size = (first.shape[0], first.shape[1]) if conditions.split is not None else None
+        model_size = tuple(gen.size) if gen.size is not None else None
+        out_size = out_size or model_size or (_even(first.shape[0]), _even(first.shape[1]))
+        model_size = model_size or out_size
+        num_frames = frames or gen.num_frames or conditions.frames or DEFAULT_FRAMES
+        if gen.max_frames is not None and num_frames > gen.max_frames:
+            raise UserError(f"--frames {num_frames}: {entry.name} makes at most {gen.max_frames} frames a "
+                            "video")
+        fps = gen.fps or conditions.fps or DEFAULT_FPS
+        flags = [*entry.flags, *gen.flags]
+        if model_size != out_size:
+            flags.append(f"upsampled: generated at {model_size[0]}x{model_size[1]}, written at "
+                         f"{out_size[0]}x{out_size[1]} (bilinear)")
+        reals = {}
+        if entry.privileged_input:
+            reals = _real_clips(real_split, [n for n in conditions.names if n in mine], num_frames,
+                                model_size)
 
     single = len(conditions.names) == 1 and conditions.split is None and not Path(source).is_dir()
     if single:
@@ -256,41 +296,52 @@ def generate_set(
 
     interrupts.pause_point("before-output")
     made = _missing_parents(out_dir if out_dir is not None else targets[0].parent)
-    written: list[Path] = []  # the videos in place (skipped or written): exact, renames are deferred
+    written: list[Path] = []  # this rank's videos in place (skipped or written): exact, renames are deferred
     complete = False
     try:
-        if out_dir is not None:
-            written += _start_folder(out_dir, resume_key, targets, gif)
-        else:  # one image to one file: its folder may be new
-            targets[0].parent.mkdir(parents=True, exist_ok=True)
+        with together(info):  # rank 0 alone starts the folder (its resume file) before the others write
+            if info.is_main and out_dir is not None:
+                written += _start_folder(out_dir, resume_key, targets, gif)
+            elif info.is_main:  # one image to one file: its folder may be new
+                targets[0].parent.mkdir(parents=True, exist_ok=True)
+        if info.distributed:  # the videos rank 0 found in place, each kept by the rank whose share it is in
+            done = set(gather_objects(written, info)[0])
+            written = [t for name, t in zip(conditions.names, targets, strict=True)
+                       if name in mine and t in done]
         interrupts.pause_point("before-first-video")
         items = [item for item in zip(conditions.names, conditions.images, targets, strict=True)
-                 if item[2] not in written]
+                 if item[0] in mine]
+        todo = [item for item in items if item[2] not in written]
+        if info.distributed:  # the same number of steps on every rank, each ending in the error exchange
+            rounds = -(-len(conditions.names) // info.world_size)
+            slots = [item if item[2] not in written else None for item in items]
+            slots += [None] * (rounds - len(items))
+        else:
+            slots = todo
         # a generator that says resize="stretch" (FashionFlow's official inference) takes each frame
         # stretched straight to its size with PIL bilinear, as the public code does; the others get it
         # covered, cropped and area-resized
         stretch = getattr(gen, "resize", "cover") == "stretch"
-        bar = progress_bar(items, desc="videos", unit="video", disable=not (progress and len(items) > 1))
-        for name, image, target in bar:
-            if stretch:
-                cond = _to_tensor(_stretch(image, model_size)).to(device)
-            else:
-                cond = area_resize(_to_tensor(_fit(image, out_size)), model_size).to(device)
-            real_clip = reals[name][None].to(device) if name in reals else None
-            generator = torch.Generator("cpu").manual_seed(noise_seed(seed, name))
-            with torch.no_grad():
-                video = gen(cond, num_frames, generator, real=real_clip)
-            expect = (1, 3, num_frames, *model_size)
-            if tuple(video.shape) != expect:
-                raise RuntimeError(f"{entry.name} gave a video shaped {tuple(video.shape)}, expected "
-                                   f"{expect}")
-            video = video[0].float().cpu()
-            if model_size != out_size:
-                video = torch.nn.functional.interpolate(video.transpose(0, 1), size=out_size, mode="bilinear",
-                                                        align_corners=False).transpose(0, 1)
-            _write_outputs(target, _to_frames(video), fps, gif, written)
-            interrupts.pause_point("between-videos")
+        desc = "videos" if not info.distributed else f"videos (rank 0 of {info.world_size})"
+        bar = progress_bar(slots, desc=desc, unit="video",
+                           disable=not (progress and info.is_main and len(slots) > 1))
+        for slot in bar:
+            with together(info):
+                if slot is not None:
+                    name, image, target = slot
+                    if stretch:
+                        cond = _to_tensor(_stretch(image, model_size)).to(device)
+                    else:
+                        cond = area_resize(_to_tensor(_fit(image, out_size)), model_size).to(device)
+                    real_clip = reals[name][None].to(device) if name in reals else None
+                    generator = torch.Generator("cpu").manual_seed(noise_seed(seed, name))
+                    video = _sample(gen, entry.name, cond, num_frames, generator, real_clip, model_size,
+                                    out_size)
+                    _write_outputs(target, _to_frames(video), fps, gif, written)
+                    interrupts.pause_point("between-videos")
             interrupts.check()  # a signal a library swallowed while sampling stops the run here
+        if info.distributed:  # every rank's videos, for the record and the summary
+            written = [t for part in gather_objects(written, info) for t in part]
         written = [t for t in targets if t in written]  # in the sources' order
 
         record = {
@@ -307,26 +358,53 @@ def generate_set(
             "noise": "per video, seeded by noise_seed(seed, name)",
             "settings": dict(gen.settings),
             "flags": flags,
+            "processes": info.world_size,  # how many shared the work (the videos do not depend on it)
         }
         if out_dir is not None:
             from ffbench import __version__
             from ffbench.fileio import write_json_atomic
 
-            with interrupts.deferred():  # generation.json replaces the resume file: one or the other is there
-                write_json_atomic(out_dir / GENERATION_JSON, {**record, "ffbench_version": __version__})
-                (out_dir / RESUME_JSON).unlink(missing_ok=True)
+            with together(info):  # after every rank's videos; the others return once it is written
+                if info.is_main:
+                    with interrupts.deferred():  # generation.json replaces the resume file: one or the other
+                        write_json_atomic(out_dir / GENERATION_JSON,
+                                          {**record, "ffbench_version": __version__})
+                        (out_dir / RESUME_JSON).unlink(missing_ok=True)
                 complete = True
     except KeyboardInterrupt as err:
         with interrupts.deferred():
-            removed = _clean_up(out_dir, made) if not written else False
-        raise GenerationInterrupted(interrupts.as_interrupted(err).signum, len(written), len(targets),
+            if info.distributed:  # other ranks' videos may still be landing: the folder and its resume file
+                done_count, removed = sum(t.is_file() for t in targets), False  # stay, for the rerun
+            else:
+                removed = _clean_up(out_dir, made) if not written else False
+                done_count = len(written)
+        raise GenerationInterrupted(interrupts.as_interrupted(err).signum, done_count, len(targets),
                                     out_dir if out_dir is not None else targets[0], removed,
                                     complete) from None
     except Exception:  # a failed run leaves no folder of its own behind either
-        if not written:
-            _clean_up(out_dir, made)
+        if not info.distributed:
+            if not written:
+                _clean_up(out_dir, made)
+        elif info.is_main and not any(t.is_file() for t in targets):  # every rank stopped at the same
+            _clean_up(out_dir, made)  # `together` step, so no one is writing now
         raise
     return GenerationResult(videos=written, record=record)
+
+
+def _sample(gen: Any, name: str, cond: torch.Tensor, num_frames: int, generator: torch.Generator,
+            real_clip: torch.Tensor | None, model_size: tuple[int, int],
+            out_size: tuple[int, int]) -> torch.Tensor:
+    """One video from the loaded generator: (3, F, H, W) in [-1, 1] on the CPU at `out_size`."""
+    with torch.no_grad():
+        video = gen(cond, num_frames, generator, real=real_clip)
+    expect = (1, 3, num_frames, *model_size)
+    if tuple(video.shape) != expect:
+        raise RuntimeError(f"{name} gave a video shaped {tuple(video.shape)}, expected {expect}")
+    video = video[0].float().cpu()
+    if model_size != out_size:
+        video = torch.nn.functional.interpolate(video.transpose(0, 1), size=out_size, mode="bilinear",
+                                                align_corners=False).transpose(0, 1)
+    return video
 
 
 def _resume_key(*parts: Any) -> str:
@@ -357,7 +435,7 @@ def _missing_parents(folder: Path) -> list[Path]:
 def _start_folder(out_dir: Path, key: str, targets: list[Path], gif: bool) -> list[Path]:
     """Create the output folder, drop its generation.json (the set is being rewritten) and record `key` in
     its resume file. Returns the targets already in place from an earlier run with the same key."""
-    from ffbench.fileio import write_json_atomic
+    from ffbench.fileio import temp_name, write_json_atomic
 
     resume = out_dir / RESUME_JSON
     previous = None
@@ -369,6 +447,10 @@ def _start_folder(out_dir: Path, key: str, targets: list[Path], gif: bool) -> li
     done = []
     if previous == key:
         done = [t for t in targets if t.is_file() and (not gif or t.with_suffix(".gif").is_file())]
+        for t in targets:  # what a killed run (kill -9 of a rank) left half-written under temporary names
+            for final in (t, t.with_suffix(".gif")):
+                for tmp in out_dir.glob(f"{temp_name(final)}*"):
+                    tmp.unlink(missing_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     with interrupts.deferred():
         (out_dir / GENERATION_JSON).unlink(missing_ok=True)

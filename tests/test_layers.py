@@ -3,8 +3,8 @@
 The layers, from low to high (a module may import its own layer and any lower one):
 
 0. base: the package root, errors, fileio, video, threads, devices, hashing, presets, interrupts,
-   config_files, images, seeding, flow, published, progress: small helpers that know no model, dataset
-   or metric.
+   config_files, images, seeding, flow, published, progress, distributed: small helpers that know no model,
+   dataset or metric.
 1. encoders (the frozen VAE and CLIP, and the pixel conversion), synthetic (the embedded data generator).
 2. datasets: prepare, shards, manifests, loaders, the flow cache of the Poke data.
 3. metrics: features, distances, paired and diagnostic scores; they read shards and videos, never a model.
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 LAYERS: list[tuple[str, ...]] = [
     ("ffbench", "errors", "fileio", "video", "threads", "devices", "hashing", "presets", "interrupts",
-     "config_files", "images", "seeding", "flow", "published", "progress"),
+     "config_files", "images", "seeding", "flow", "published", "progress", "distributed"),
     ("encoders", "synthetic"),
     ("datasets",),
     ("metrics",),

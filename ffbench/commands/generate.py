@@ -68,6 +68,9 @@ def generate(ctx: click.Context, image: str, checkpoint: str | None, model: str 
     privileged input), which eval copies into its rows. Videos from a split are written at its frame
     size (a model that samples smaller is upsampled, and flagged so). Interrupted (Ctrl-C or SIGTERM), it
     exits 130 or 143 and says how many videos are finished; the same command then skips them and resumes.
+    Under `torchrun --nproc_per_node=N -m ffbench.cli generate ...` the videos are split between the N
+    processes (each on cuda:LOCAL_RANK, or the CPU; --threads is per process) and every file is the one a
+    single process writes.
 
     \b
     Example:
@@ -76,17 +79,37 @@ def generate(ctx: click.Context, image: str, checkpoint: str | None, model: str 
       ffbench generate data/synthetic/shards/test --model static -o runs/static/samples
       ffbench generate person.png --checkpoint runs/ff-cpu/pipeline -o person.mp4 --frames 16 --gif
     """
+    from ffbench.devices import resolve_device
+    from ffbench.distributed import PeerFailed, cleanup_distributed, init_distributed
+    from ffbench.threads import limit_threads
 
+    limit_threads(threads)  # per process under torchrun
+    device = resolve_device(device)  # before any weights load: `--device cuda` without a GPU fails now
+    # Under torchrun each process joins the group (gloo on the CPU, NCCL on cuda:LOCAL_RANK) and samples its
+    # share of the videos; without torchrun's variables this is one process, as before.
+    info = init_distributed(device)
+    try:
+        _run(ctx, info, image, checkpoint, model, out_path, frames, seed, real, gif, progress,
+             sampler_options)
+    except PeerFailed:  # another rank's error: the main process prints it, the others stop quietly
+        if info.is_main:
+            raise
+        ctx.exit(1)
+    finally:
+        if info.distributed:
+            cleanup_distributed()
+
+
+def _run(ctx: click.Context, info, image: str, checkpoint: str | None, model: str | None,
+         out_path: str | None, frames: int | None, seed: int, real: str | None, gif: bool, progress: bool,
+         sampler_options: dict) -> None:
+    """The command on one process (of one, or of torchrun's group `info`)."""
     from pathlib import Path
 
     from ffbench import interrupts
-    from ffbench.devices import resolve_device
     from ffbench.errors import UserError, check_writable_dir
     from ffbench.generation import GenerationInterrupted, generate_set
-    from ffbench.threads import limit_threads
 
-    limit_threads(threads)
-    device = resolve_device(device)  # before any weights load: `--device cuda` without a GPU fails now
     # An output that cannot be written fails now, not after the model is loaded; nothing is created yet,
     # so a run that fails on its inputs leaves no empty folder behind.
     if Path(image).is_file():
@@ -108,29 +131,34 @@ def generate(ctx: click.Context, image: str, checkpoint: str | None, model: str 
     with interrupts.catch_signals():
         try:
             result = generate_set(image, out_path, checkpoint=checkpoint, model=model, frames=frames,
-                                  seed=seed, device=device, gif=gif, real=real, options=options,
-                                  progress=progress)
+                                  seed=seed, device=str(info.device), gif=gif, real=real,
+                                  options=options, progress=progress, info=info)
             interrupts.check()
         except ValueError as err:  # UserErrors are printed by the CLI group; FashionFlow's loader raises them
             raise click.ClickException(str(err)) from err
         except GenerationInterrupted as err:
-            _stop(ctx, err, err.describe())
+            _stop(ctx, err, err.describe() if info.is_main else None)
         except KeyboardInterrupt as err:  # before any output was made, or after all of it was written
             err = interrupts.as_interrupted(err)
             what = ("before any output was made: nothing was written; run the same command to start again"
                     if result is None else
                     f"after the set was complete ({len(result.videos)} videos); nothing is left to do")
-            _stop(ctx, err, f"generate interrupted by {err.name} {what}")
+            _stop(ctx, err, f"generate interrupted by {err.name} {what}" if info.is_main else None)
+    if not info.is_main:
+        return
     videos = result.videos
     record = result.record
     where = videos[0] if len(videos) == 1 else videos[0].parent
+    by = f" by {info.world_size} processes" if info.distributed else ""
     click.echo(f"{record['model']}: wrote {len(videos)} video{'s' if len(videos) > 1 else ''} of "
-               f"{record['frames']} frames at {record['fps']:g} fps to {where}")
+               f"{record['frames']} frames at {record['fps']:g} fps to {where}{by}")
     for flag in record["flags"]:
         click.echo(f"flag: {flag}")
 
 
-def _stop(ctx: click.Context, err, message: str) -> None:
-    """End an interrupted run: the message on stderr, exit 128 + signal number (130 SIGINT, 143 SIGTERM)."""
-    click.echo(message, err=True)
+def _stop(ctx: click.Context, err, message: str | None) -> None:
+    """End an interrupted run: the message on stderr (the main process's only), exit 128 + signal number
+    (130 SIGINT, 143 SIGTERM)."""
+    if message is not None:
+        click.echo(message, err=True)
     ctx.exit(err.exit_code)

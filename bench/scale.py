@@ -1,0 +1,167 @@
+"""Scale-out under torchrun: N processes against 1 for each stage, one run, a ratio, the commands printed.
+
+    python bench/scale.py [--stages generate] [--processes 2] [--videos 8] [--steps 10] [--keep DIR]
+                          [--json FILE]
+
+Stages (each a function of the list STAGES: a new stage adds one entry, the loop and the report stay):
+
+- generate   `ffbench generate` of a FashionFlow pipeline at the cpu preset (128x96, 16 frames; random
+             weights: the cost of sampling does not depend on them) over --videos conditioning images, one
+             process against `torchrun --nproc_per_node=N`, every process with `--threads 1`. Also checks
+             that both runs wrote the same bytes.
+- prepare, eval: to come (the encoder stage of `prepare`, `eval`'s feature extraction).
+
+Each run is timed from the launch to the exit (so it includes each process's imports and model load: what
+a user waits for); the ratio is one-process seconds over N-process seconds. On a shared 2-core machine read
+one run's figures against each other only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def environment() -> dict[str, str]:
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    return dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1",
+                PYTHONPATH=path)
+
+
+def launcher(processes: int) -> list[str]:
+    """The interpreter line that starts `-m ffbench.cli ...` on one process or under torchrun."""
+    if processes == 1:
+        return [sys.executable, "-m", "ffbench.cli"]
+    return [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}", "--standalone",
+            "-m", "ffbench.cli"]
+
+
+def timed(cmd: list[str]) -> float:
+    """Run `cmd` to the end; its wall seconds. A failure stops the benchmark with the command's output."""
+    print("$", shlex.join(cmd), flush=True)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=environment(), capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    return seconds
+
+
+def _pipeline(folder: Path) -> Path:
+    """A FashionFlow pipeline of the cpu preset's shape with random weights, saved to `folder`."""
+    import torch
+
+    from ffbench.datasets.tiny_vae import build_tiny_vae
+    from ffbench.encoders import build_tiny_clip
+    from ffbench.models.fashionflow import FashionFlowModel, FashionFlowPipeline, make_noise_scheduler
+    from ffbench.models.fashionflow.config import fashionflow_config
+
+    torch.manual_seed(0)
+    clip, processor = build_tiny_clip(0)
+    unet = FashionFlowModel(**fashionflow_config("cpu")).eval()
+    pipe = FashionFlowPipeline(unet=unet, vae=build_tiny_vae(0), image_encoder=clip,
+                               feature_extractor=processor,
+                               scheduler=make_noise_scheduler("cosine", "dpmpp"))
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def _images(folder: Path, count: int) -> Path:
+    """`count` conditioning photos at the cpu preset's 128x96 (smooth random colour fields)."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:128, :96]
+    for i in range(count):
+        a, b, c = rng.uniform(0, 255, 3)
+        image = np.stack([a + yy * 0.5, b + xx * 0.8, c + (yy + xx) * 0.3], -1) % 256
+        Image.fromarray(image.astype(np.uint8)).save(folder / f"photo{i:03d}.png")
+    return folder
+
+
+def bench_generate(work: Path, args: argparse.Namespace) -> dict:
+    pipe = _pipeline(work / "pipeline")
+    images = _images(work / "images", args.videos)
+    runs = {}
+    for n in (1, args.processes):
+        out = work / f"samples-{n}"
+        cmd = [*launcher(n), "generate", str(images), "--checkpoint", str(pipe), "-o", str(out),
+               "--steps", str(args.steps), "--threads", "1", "--no-progress"]
+        runs[n] = {"command": shlex.join(cmd), "seconds": timed(cmd)}
+    one, many = (sorted((work / f"samples-{n}").glob("*.mp4")) for n in (1, args.processes))
+    same = [a.read_bytes() for a in one] == [b.read_bytes() for b in many] and len(one) == args.videos
+    return {"work": f"{args.videos} videos x {args.steps} steps", "videos": args.videos, "steps": args.steps,
+            "frames": 16, "size": [128, 96],
+            "processes": args.processes, "runs": {str(n): r for n, r in runs.items()},
+            "ratio": runs[1]["seconds"] / runs[args.processes]["seconds"], "identical_files": same}
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    run: Callable[[Path, argparse.Namespace], dict]
+    what: str
+
+
+STAGES = [Stage("generate", bench_generate, "FashionFlow cpu preset, DPM-Solver++")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stages", default=",".join(s.name for s in STAGES),
+                        help="comma-separated stages (default: all of %(default)s)")
+    parser.add_argument("--processes", type=int, default=2, help="N of torchrun (default 2)")
+    parser.add_argument("--videos", type=int, default=8, help="generate: conditioning images (default 8)")
+    parser.add_argument("--steps", type=int, default=10, help="generate: sampler steps (default 10)")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="work folder to keep (default: a temporary one)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args(argv)
+    known = {s.name: s for s in STAGES}
+    wanted = [s for s in args.stages.split(",") if s]
+    unknown = sorted(set(wanted) - set(known))
+    if unknown:
+        parser.error(f"--stages: unknown {unknown}; choose from {', '.join(known)}")
+    root = args.keep or Path(tempfile.mkdtemp(prefix="ffbench-scale-"))
+    results = {}
+    try:
+        for name in wanted:
+            work = root / name
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            before = os.getloadavg()[0]  # other work here: with no free core, N processes gain little
+            results[name] = {"what": known[name].what, **known[name].run(work, args),
+                             "load_average": [before, os.getloadavg()[0]], "cores": os.cpu_count()}
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    print(f"\n| stage | work | 1 process (s) | {args.processes} processes (s) | ratio | same bytes |")
+    print("|---|---|---|---|---|---|")
+    for name, r in results.items():
+        print(f"| {name} | {r['what']}, {r['work']} | "
+              f"{r['runs']['1']['seconds']:.1f} | {r['runs'][str(args.processes)]['seconds']:.1f} | "
+              f"{r['ratio']:.2f}x | {'yes' if r['identical_files'] else 'NO'} |")
+    for name, r in results.items():
+        print(f"{name}: load average {r['load_average'][0]:.1f} before, {r['load_average'][1]:.1f} after, on "
+              f"{r['cores']} cores")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0 if all(r["identical_files"] for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
