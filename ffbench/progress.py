@@ -31,14 +31,15 @@ class LogProgress:
 
     def __init__(self, iterable: Iterable[Any] | None = None, *, total: float | None = None, desc: str = "",
                  unit: str = "it", initial: float = 0, disable: bool = False, file: IO[str] | None = None,
-                 step_percent: float = 5.0, every_seconds: float = 30.0, **_ignored: Any) -> None:
+                 step_percent: float = 5.0, every_seconds: float = 30.0, unit_scale: bool = False,
+                 **_ignored: Any) -> None:
         if total is None and iterable is not None:
             try:
                 total = len(iterable)  # type: ignore[arg-type]
             except TypeError:
                 total = None
         self.iterable, self.total, self.desc, self.unit = iterable, total, desc, unit
-        self.n, self.disable = initial, disable
+        self.n, self.disable, self.unit_scale = initial, disable, unit_scale
         self.file = file if file is not None else sys.stderr
         self.step_percent, self.every_seconds = step_percent, every_seconds
         self.start = self._last_time = time.monotonic()
@@ -52,9 +53,18 @@ class LogProgress:
             return 0
         return int(100.0 * n / self.total // self.step_percent)
 
+    def _count(self, n: float) -> str:
+        if self.unit_scale:  # 1.01M rather than 1.01353e+06, as tqdm shows it
+            from tqdm import tqdm
+
+            return tqdm.format_sizeof(n)
+        return f"{n:g}"
+
     def _line(self) -> str:
         elapsed = time.monotonic() - self.start
-        count = f"{self.n:g}/{self.total:g} {self.unit}" if self.total else f"{self.n:g} {self.unit}"
+        sep = "" if self.unit_scale else " "
+        count = f"{self._count(self.n)}/{self._count(self.total)}{sep}{self.unit}" if self.total else \
+            f"{self._count(self.n)}{sep}{self.unit}"
         percent = f"{100.0 * self.n / self.total:.0f}% " if self.total else ""
         postfix = f" {self._postfix}" if self._postfix else ""
         return f"{self.desc + ': ' if self.desc else ''}{percent}({count}, {elapsed:.0f} s){postfix}"

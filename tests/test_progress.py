@@ -91,3 +91,10 @@ def test_a_generate_log_holds_lines_not_redraws(tmp_path):
     assert done.returncode == 0, text
     assert "\r" not in text
     assert "videos: 100% (3/3 video" in text
+
+
+def test_scaled_units_read_as_tqdm_shows_them():
+    log = io.StringIO()
+    with progress_bar(desc="download", unit="B", unit_scale=True, file=log) as bar:
+        bar.update(1013530)
+    assert log.getvalue().startswith("download: (1.01MB, "), log.getvalue()
