@@ -9,9 +9,22 @@ half a file.
 different extractors or protocols never share a column. Within a table the methods are rows (the latest
 row per method); random-init tables say so in their title. `format_leaderboard` prints the tables in three
 groups, distribution metrics, paired metrics and diagnostics, each table titled with its protocol line.
-Every row carries a bootstrap 95% interval (`ci_low`, `ci_high`, `n_boot` resamples over videos); a
-method is listed as better than another only where their intervals do not overlap. Diagnostics show the
-generated value, the real value and their ratio; "closer to real" compares |log ratio| the same way.
+Every row carries a bootstrap 95% interval (`ci_low`, `ci_high`, `n_boot` resamples over videos).
+Diagnostics show the generated value, the real value and their ratio.
+
+"Better than" (and the diagnostics' "closer to real than"), decided per pair of methods of one table (the
+latest row of each):
+- paired rule, where both rows have their per-video values in the store `ffbench eval` keeps beside the
+  leaderboard (`ffbench.per_video_store`) and both were scored against the same real set (fingerprint):
+  the difference on their shared test ids with a BCa 95% interval from one resample of those ids for both
+  (`ffbench.metrics.comparison.compare_methods`, 2000 resamples, seed 0; diagnostics compare
+  |log(generated / real)|, statistic "closer-to-real"). Multiple comparisons: Holm's step-down correction
+  over all paired comparisons of the table (family-wise error <= 5% per table; tables of different
+  metrics are separate families); A beats B when the Holm-adjusted p < 0.05 in the registry's direction.
+- interval rule, otherwise (leaderboards written before the store, distribution metrics, a pair scored
+  against different real sets): their own 95% intervals do not overlap (diagnostics: the intervals of
+  |log ratio|). Results from different real sets, protocols or extractors are never paired.
+Each table's title says which rule it used; in a table that mixes both, interval-rule entries end in "*".
 
 The CSV columns (`COLUMNS`, in this order; `ffbench report` reads them, so they are only ever added to,
 never renamed or reordered). Missing numbers are empty cells.
@@ -62,6 +75,8 @@ import pandas as pd
 from filelock import FileLock
 
 from ffbench import __version__, fileio
+
+PAIRED_MARK = "*"  # an interval-rule entry in a table that also has paired ones
 
 COLUMNS = [
     "time", "dataset", "method", "metric", "family", "value", "std", "ci_low", "ci_high", "n_boot",
@@ -290,9 +305,97 @@ def _ratio_ci(detail: str) -> tuple[float, float]:
     return _num(lo), _num(hi)
 
 
-def leaderboard_tables(df: pd.DataFrame, metric: str | None = None,
-                       family: str | None = None) -> list[tuple[str, pd.DataFrame]]:
-    """[(title, table)], one per (dataset, metric, protocol, extractor sha256); methods as rows."""
+def _stored_scores(latest: pd.DataFrame, store: pd.DataFrame | None, statistic: str) -> dict[str, object]:
+    """{method: Scored} of the table's latest rows that have per-video values in the store (keyed by the
+    row's time, method, metric, protocol and extractor sha256)."""
+    from ffbench.metrics.comparison import Scored
+    from ffbench.per_video_store import KEY
+
+    if store is None or not len(store):
+        return {}
+    out = {}
+    for _, row in latest.iterrows():
+        mine = store
+        for k in KEY:
+            mine = mine[mine[k] == str(row[k])]
+        values = pd.to_numeric(mine["value"], errors="coerce")
+        mine = mine[values.notna()]
+        if len(mine) < 3 or mine["real_fingerprint"].nunique() != 1:
+            continue  # too few values, or one row key scored twice against different real sets: old rule
+        real = pd.to_numeric(mine["real_value"], errors="coerce")
+        per_real = {v: float(x) for v, x in zip(mine["video"], real, strict=True) if math.isfinite(x)}
+        if statistic == "closer-to-real" and len(per_real) < len(mine):
+            continue
+        out[str(row["method"])] = Scored(
+            str(row["method"]), str(row["metric"]),
+            {v: float(x) for v, x in zip(mine["video"], pd.to_numeric(mine["value"]), strict=True)},
+            str(mine["real_fingerprint"].iloc[0]), str(row["protocol"]), str(row["extractor_sha256"]),
+            per_real)
+    return out
+
+
+def paired_better_than(names: list[str], interval_rule: list[str], scores: dict, higher_is_better: bool,
+                       statistic: str = "mean") -> tuple[list[str], str]:
+    """For each method the methods it beats, and the rule line for the table's title.
+
+    Pairs with per-video values on one real set (`scores`: method -> Scored) are judged by the paired
+    difference, with Holm over all of them; every other pair keeps `interval_rule`'s verdict (the comma
+    lists of `better_than`), marked with PAIRED_MARK when the table mixes both rules.
+    """
+    from ffbench.metrics.comparison import compare_methods, holm
+
+    groups: dict[str, list] = {}
+    for name in names:
+        if name in scores:
+            groups.setdefault(scores[name].real, []).append(scores[name])
+    diffs = []
+    for members in groups.values():
+        if len(members) >= 2:
+            try:
+                diffs += compare_methods(members, higher_is_better, statistic=statistic)
+            except ValueError:  # fewer than 3 shared ids: those pairs keep the interval rule
+                continue
+    paired = {frozenset((d.a, d.b)) for d in diffs}
+    lower_wins = statistic == "closer-to-real" or not higher_is_better
+    wins: set[tuple[str, str]] = set()
+    for d, p in zip(diffs, holm([d.p_value for d in diffs]), strict=True):  # Holm over the whole table
+        if math.isfinite(p) and p < 0.05 and d.estimate != 0:
+            a_ahead = (d.estimate < 0) if lower_wins else (d.estimate > 0)
+            wins.add((d.a, d.b) if a_ahead else (d.b, d.a))
+    n_pairs = len(names) * (len(names) - 1) // 2
+    mixed = 0 < len(paired) < n_pairs
+    out = []
+    for name, old in zip(names, interval_rule, strict=True):
+        beaten = []
+        old_beaten = [b for b in old.split(", ") if b]
+        for other in names:
+            if other == name:
+                continue
+            if frozenset((name, other)) in paired:
+                if (name, other) in wins:
+                    beaten.append(other)
+            elif other in old_beaten:
+                beaten.append(other + (PAIRED_MARK if mixed else ""))
+        out.append(", ".join(beaten))
+    if not paired:
+        rule = "better than: non-overlapping 95% intervals (no per-video values stored for a pair)" \
+            if n_pairs else ""
+    else:
+        rule = ("better than: paired difference on the shared test ids (BCa 95%, Holm over the "
+                f"{len(paired)} paired comparisons of this table)")
+        if mixed:
+            rule += f"; entries marked {PAIRED_MARK}: non-overlapping 95% intervals (no per-video values " \
+                "on one real set for that pair)"
+    return out, rule
+
+
+def leaderboard_tables(df: pd.DataFrame, metric: str | None = None, family: str | None = None,
+                       store: pd.DataFrame | None = None) -> list[tuple[str, pd.DataFrame]]:
+    """[(title, table)], one per (dataset, metric, protocol, extractor sha256); methods as rows.
+
+    store: the per-video values (`ffbench.per_video_store.read_store`); without it every "better than"
+    follows the interval rule, and each title says which rule its table used.
+    """
     if metric:
         df = df[df["metric"] == metric]
     if family:
@@ -304,16 +407,25 @@ def leaderboard_tables(df: pd.DataFrame, metric: str | None = None,
         kind = _family(latest.iloc[0])
         lows = [_num(v) for v in latest.get("ci_low", [math.nan] * len(latest))]
         highs = [_num(v) for v in latest.get("ci_high", [math.nan] * len(latest))]
+        rule = ""
         if kind == "diagnostic":
             table = _diagnostic_table(latest)
+            column = "closer to real than"
+            table[column], rule = paired_better_than(
+                table["method"].tolist(), table[column].tolist(),
+                _stored_scores(latest, store, "closer-to-real"), False, "closer-to-real")
         else:
             higher = higher_is_better(name)
             sign = -1 if higher else 1
             order = sorted(range(len(latest)), key=lambda i: sign * _num(latest["value"].iloc[i]))
             latest = latest.iloc[order]
             lows, highs = [lows[i] for i in order], [highs[i] for i in order]
-            beaten = better_than(latest["method"].tolist(), lows, highs, higher) if higher is not None else \
-                [f"? ({name} is not registered: load the module that declares it)"] * len(latest)
+            if higher is not None:
+                beaten, rule = paired_better_than(latest["method"].tolist(),
+                                                  better_than(latest["method"].tolist(), lows, highs, higher),
+                                                  _stored_scores(latest, store, "mean"), higher)
+            else:
+                beaten = [f"? ({name} is not registered: load the module that declares it)"] * len(latest)
             table = pd.DataFrame({
                 "method": latest["method"],
                 name.upper(): [_fmt(_num(v)) for v in latest["value"]],
@@ -329,7 +441,8 @@ def leaderboard_tables(df: pd.DataFrame, metric: str | None = None,
             ("" if str(sha).startswith("weight-free") else f" | sha256 {str(sha)[:16]}...")
         boot = sorted({int(_num(b)) for b in latest.get("n_boot", []) if math.isfinite(_num(b))})
         boot_text = f" | 95% CI: {'/'.join(map(str, boot))} bootstrap resamples over videos" if boot else ""
-        title = f"{name.upper()} on {dataset} | {extractor}{label} | {describe_protocol(protocol)}{boot_text}"
+        title = f"{name.upper()} on {dataset} | {extractor}{label} | {describe_protocol(protocol)}" \
+            f"{boot_text}" + (f" | {rule}" if rule else "")
         tables.append((title, table))
     return tables
 
@@ -366,14 +479,15 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def format_leaderboard(df: pd.DataFrame, fmt: str = "markdown", metric: str | None = None) -> str:
+def format_leaderboard(df: pd.DataFrame, fmt: str = "markdown", metric: str | None = None,
+                       store: pd.DataFrame | None = None) -> str:
     """The whole leaderboard as text, grouped (distribution, paired, diagnostics): markdown sections, or
-    CSV blocks each headed by a '# title' line."""
+    CSV blocks each headed by a '# title' line. store: the per-video values, as `leaderboard_tables`."""
     if fmt not in ("markdown", "csv"):
         raise ValueError(f"fmt must be 'markdown' or 'csv', got {fmt!r}")
     blocks = []
     for kind, heading in families().items():
-        tables = leaderboard_tables(df, metric, kind)
+        tables = leaderboard_tables(df, metric, kind, store)
         if not tables:
             continue
         blocks.append(f"## {heading}\n" if fmt == "markdown" else f"## {heading}")

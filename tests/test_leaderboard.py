@@ -20,6 +20,7 @@ from ffbench.leaderboard import (
     leaderboard_tables,
     read_leaderboard,
 )
+from ffbench.metrics.paired import PairedProtocol
 from ffbench.metrics.protocols import PROTOCOLS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -132,3 +133,89 @@ def test_better_than_only_where_intervals_do_not_overlap_and_diagnostics_rank_by
     assert motion["closer to real than"].tolist() == ["fast, frozen", "frozen", ""]
     text = format_leaderboard(read_leaderboard(tmp_path))
     assert text.index("## Distribution metrics") < text.index("## Diagnostics") and "## Paired" not in text
+
+
+# Paired "better than" (issue 26, point 1): three methods whose per-video PSNR differ by known shifts on a
+# test set whose videos differ far more among themselves, so each method's own interval overlaps the others'.
+PSNR_SHIFTS = {"a": 0.0, "b": 0.6, "c": 1.6}
+PSNR_SEED = 3  # at this seed the b-c pair has raw p < 0.05 but Holm-adjusted p >= 0.05 (asserted below)
+
+
+def _paired_board(tmp_path, real_of=lambda m: "real-1", protocol_of=lambda m: None):
+    import numpy as np
+
+    from ffbench.metrics.bootstrap import mean_interval
+    from ffbench.per_video_store import append_store, store_path
+
+    rng = np.random.default_rng(PSNR_SEED)
+    base = rng.normal(22, 4, 16)
+    values = {m: base + s + rng.normal(0, 1, 16) for m, s in PSNR_SHIFTS.items()}
+    rows, stored = [], []
+    for m, v in values.items():
+        r = row(m, metric="psnr", value=float(v.mean()), sha="weight-free:paired", extractor="weight-free",
+                protocol=protocol_of(m) or PairedProtocol("psnr").to_json())
+        lo, hi = mean_interval(v, 200, 0)
+        r.update(family="paired", ci_low=lo, ci_high=hi, n_boot=200)
+        rows.append(r)
+        stored += [{"time": r["time"], "method": m, "metric": "psnr", "protocol": r["protocol"],
+                    "extractor_sha256": r["extractor_sha256"], "real_fingerprint": real_of(m),
+                    "family": "paired", "video": f"v{i:02d}", "value": float(x), "real_value": ""}
+                   for i, x in enumerate(v)]
+    append_rows(leaderboard_path(tmp_path, "fashion"), rows)
+    append_store(tmp_path, "fashion", stored)
+    assert store_path(tmp_path, "fashion").is_file()
+    return values, rows
+
+
+def _psnr_table(tmp_path):
+    from ffbench.per_video_store import read_store
+
+    tables = leaderboard_tables(read_leaderboard(tmp_path), store=read_store(tmp_path))
+    return [(title, t) for title, t in tables if title.startswith("PSNR")]
+
+
+def test_paired_rule_separates_overlapping_intervals_and_applies_holm(tmp_path):
+    import itertools
+
+    from ffbench.leaderboard import better_than
+    from ffbench.metrics.comparison import holm, paired_difference
+
+    values, rows = _paired_board(tmp_path)
+    raw = {(x, y): paired_difference(values[x], values[y], 2000, 0)[2]
+           for x, y in itertools.combinations("abc", 2)}
+    adjusted = dict(zip(raw, holm(list(raw.values())), strict=True))
+    assert raw[("b", "c")] < 0.05 <= adjusted[("b", "c")]  # Holm decides this pair
+    assert adjusted[("a", "c")] < 0.05
+    lows, highs = [r["ci_low"] for r in rows], [r["ci_high"] for r in rows]
+    assert better_than(list("abc"), lows, highs, True) == ["", "", ""]  # every pair of intervals overlaps
+    [(title, table)] = _psnr_table(tmp_path)
+    got = dict(zip(table["method"], table["better than"], strict=True))
+    assert got == {"c": "a", "b": "", "a": ""}  # c beats a; b-c not after Holm; a-b not at all
+    assert "paired difference on the shared test ids" in title and "Holm over the 3 paired" in title
+    text = CliRunner().invoke(leaderboard, ["--dir", str(tmp_path), "--metric", "psnr"]).output
+    assert "Holm over the 3 paired" in text
+
+
+def test_results_from_different_real_sets_or_protocols_are_never_paired(tmp_path):
+    _paired_board(tmp_path / "real", real_of=lambda m: "real-2" if m == "c" else "real-1")
+    [(title, table)] = _psnr_table(tmp_path / "real")
+    got = dict(zip(table["method"], table["better than"], strict=True))
+    assert got == {"c": "", "b": "", "a": ""}  # c's only win (over a) was paired; across real sets: intervals
+    assert "Holm over the 1 paired" in title and "marked *" in title
+    other = PairedProtocol("psnr", frames="2:").to_json()
+    _paired_board(tmp_path / "proto", protocol_of=lambda m: other if m == "c" else None)
+    tables = _psnr_table(tmp_path / "proto")
+    assert sorted(len(t) for _, t in tables) == [1, 2]  # c alone in its own table: nothing to pair with
+    assert all("".join(t["better than"]) == "" for _, t in tables)
+
+
+def test_old_leaderboard_without_store_prints_with_the_interval_rule_labelled(tmp_path):
+    _paired_board(tmp_path)
+    import shutil
+
+    shutil.rmtree(tmp_path / "per_video")
+    result = CliRunner().invoke(leaderboard, ["--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "better than: non-overlapping 95% intervals" in result.output and "Holm" not in result.output
+    [(title, table)] = _psnr_table(tmp_path)
+    assert "non-overlapping" in title and "".join(table["better than"]) == ""

@@ -163,3 +163,30 @@ def test_clips_two_fvd_protocols_share_run_the_network_once(videos, monkeypatch)
     both = {r.metric: r for r in evaluate("fvd,fvd-stylegan-v", videos["tiny_a"], videos["tiny_b"], **kw)}
     assert sum(rows) == 6  # 3 real + 3 generated clips, once; the second protocol reuses them
     assert both["fvd-stylegan-v"].value == alone.value  # the same number as computed on its own
+
+
+def test_eval_keeps_per_video_values_beside_the_leaderboard_keyed_by_its_row(videos, tmp_path):
+    from ffbench.leaderboard import COLUMNS, read_leaderboard
+    from ffbench.per_video_store import read_store, store_path
+
+    board = tmp_path / "board"
+    for method, fake in (("frozen", videos["frozen"]), ("half", videos["half_a"])):
+        args = ["--metric", "psnr,motion", "--real", str(videos["real"]), "--fake", str(fake), "--method",
+                method, "--leaderboard-dir", str(board), "--dataset", "toyset", "--bootstrap", "10",
+                "--threads", "1", "--allow-missing"]
+        result = CliRunner().invoke(eval_command, args)
+        assert result.exit_code == 0, result.output
+    rows = read_leaderboard(board / "toyset.csv")
+    assert list(rows.columns) == COLUMNS  # the leaderboard's own columns are unchanged
+    store = read_store(board)
+    assert store_path(board, "toyset").is_file() and store is not None
+    for _, r in rows.iterrows():
+        mine = store[(store["time"] == r["time"]) & (store["method"] == r["method"])
+                     & (store["metric"] == r["metric"]) & (store["protocol"] == r["protocol"])]
+        assert len(mine) == (16 if r["method"] == "frozen" else 8), r["metric"]
+        assert mine["real_fingerprint"].nunique() == 1 and len(mine["real_fingerprint"].iloc[0]) == 64
+        assert abs(float(r["value"]) - mine["value"].astype(float).mean()) < 1e-6 * max(1, abs(r["value"]))
+        if r["metric"] == "motion":
+            assert (mine["real_value"] != "").all()
+    shown = CliRunner().invoke(leaderboard_command, ["--dir", str(board)])
+    assert shown.exit_code == 0 and shown.output.count("paired difference on the shared test ids") == 2

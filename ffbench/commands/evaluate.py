@@ -173,7 +173,9 @@ def _print_metrics(ctx: click.Context, _param, value: bool) -> None:
               help="Score paired metrics on the ids both folders have (recorded in the row) instead of "
                    "refusing a folder with missing or extra ids.")
 @click.option("--per-video", "per_video", default=None, type=click.Path(dir_okay=False),
-              help="Also write one CSV row per video and metric (paired metrics and diagnostics) to FILE.")
+              help="Also write one CSV row per video and metric (paired metrics and diagnostics) to FILE. "
+                   "The leaderboard keeps them anyway, in <leaderboard-dir>/per_video/<dataset>.csv, for "
+                   "its paired \"better than\".")
 @click.option("--bootstrap", default=200, show_default=True, type=click.IntRange(0),
               help="Bootstrap resamples over videos for the 95% intervals (0: none). Frechet distances on "
                    "large feature sets use fewer; the count used is in every row.")
@@ -216,7 +218,9 @@ def evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: st
     from ffbench.leaderboard import append_rows, leaderboard_path, result_rows
     from ffbench.metrics.evaluate import evaluate as run_evaluate
     from ffbench.metrics.options import EvalOptions
+    from ffbench.metrics.sources import open_real
     from ffbench.metrics.weights import WeightsError, default_cache_dir
+    from ffbench.per_video_store import append_store, store_rows
     from ffbench.threads import limit_threads
 
     limit_threads(threads)
@@ -257,11 +261,16 @@ def evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: st
             interrupts.pause_point("eval-scored")
             interrupts.check()  # a signal swallowed while scoring: nothing is written
             # The per-video CSV and the leaderboard rows, both or neither: a signal waits for the writes.
+            rows = result_rows(results, method, name, source_run or str(fake), str(real), str(fake))
+            stored = store_rows(results, rows, open_real(real).fingerprint())
+            # The per-video CSV, the per-video store and the leaderboard rows, all or none: a signal waits
+            # for the writes. The store goes first: values without their row are never read, a row without
+            # its values is judged by the old rule.
             with interrupts.deferred():
                 count = write_per_video(per_video, results, method) if per_video else None
-                board = None if no_leaderboard else append_rows(
-                    leaderboard_path(leaderboard_dir, name),
-                    result_rows(results, method, name, source_run or str(fake), str(real), str(fake)))
+                if not no_leaderboard:
+                    append_store(leaderboard_dir, name, stored)
+                board = None if no_leaderboard else append_rows(leaderboard_path(leaderboard_dir, name), rows)
                 written = True
         except KeyboardInterrupt as err:
             _interrupted(err, written, None if no_leaderboard else leaderboard_path(leaderboard_dir, name),

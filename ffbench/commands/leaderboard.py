@@ -35,8 +35,13 @@ def leaderboard(fmt: str, directory: str, dataset: str | None, metric: str | Non
     diagnostics.
 
     A table holds numbers from one extractor and one protocol only; random-init tables say so. Each row
-    shows its bootstrap 95% interval; "better than" lists only the methods whose intervals do not overlap.
-    Diagnostics show the generated value, the real value and their ratio.
+    shows its bootstrap 95% interval. Diagnostics show the generated value, the real value and their ratio.
+
+    "Better than" (diagnostics: "closer to real than"): where two methods have per-video values (kept by
+    `ffbench eval` in --dir/per_video/) on the same real set, the paired difference on their shared test
+    ids (BCa 95%, 2000 resamples of the ids shared by both), with Holm's correction over all pairs of the
+    table (family-wise error <= 5% per table); otherwise (older leaderboards, distribution metrics) their
+    own intervals do not overlap. Each table's title says which rule it used.
 
     \b
     Example:
@@ -45,6 +50,7 @@ def leaderboard(fmt: str, directory: str, dataset: str | None, metric: str | Non
       ffbench leaderboard --published
     """
     from ffbench.leaderboard import format_leaderboard, read_leaderboard
+    from ffbench.per_video_store import read_store
 
     try:
         df = read_leaderboard(directory, dataset)
@@ -54,7 +60,7 @@ def leaderboard(fmt: str, directory: str, dataset: str | None, metric: str | Non
         df = None  # the published numbers stand alone until `ffbench eval` has written rows
         click.echo(f"({exc})", err=True)
     if df is not None:
-        click.echo(format_leaderboard(df, fmt, metric), nl=False)
+        click.echo(format_leaderboard(df, fmt, metric, read_store(directory, dataset)), nl=False)
     if published:
         from ffbench.leaderboard import to_markdown
         from ffbench.published import comparison_table
