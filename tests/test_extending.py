@@ -95,12 +95,13 @@ def changed_files(original: Path, copy: Path) -> list[str]:
 
 
 def _videos(root: Path) -> dict[str, list[Path]]:
-    """3 real videos and two generated sets: a close (noise +-3) and b far (noise +-60)."""
+    """8 real videos and two generated sets: a close (noise +-3) and b far (noise +-60); 8 pairs are enough
+    for the leaderboard's paired test to call a better than b."""
     from ffbench.video import write_video
 
     rng = np.random.default_rng(7)
     out: dict[str, list[Path]] = {"real": [], "a": [], "b": []}
-    for i in range(3):
+    for i in range(8):
         base = rng.integers(0, 256, (32, 32, 3))
         real = np.stack([np.roll(base, 2 * t, axis=1) for t in range(6)]).astype(np.uint8)
         for side, noise in (("real", 0), ("a", 3), ("b", 60)):
