@@ -1,8 +1,10 @@
 """Which metric sees which failure: every metric on real halves A vs B, and on A vs corrupted copies of B.
 
     PYTHONPATH=$PWD python bench/sensitivity.py --real data/synthetic --threads 1
+    PYTHONPATH=$PWD python bench/sensitivity.py --synthetic 32 --metrics fvd --size 224 --json fvd.json
 
-The real test videos are split into two interleaved halves A and B. Each corruption is applied to every
+The real test videos (`--real`, or `--synthetic N`: 2N videos the synthetic renderer draws at 128x96, 40
+frames, seeds 10000...) are split into two interleaved halves A and B. Each corruption is applied to every
 video of B (frame 0, the conditioning frame, is kept where the corruption allows):
 
   frozen     every frame is frame 0
@@ -95,6 +97,19 @@ def corrupt(clip: np.ndarray, kind: str, seed: int) -> np.ndarray:
     raise ValueError(kind)
 
 
+def render_synthetic(root: Path, n: int, frames: int = 40) -> Path:
+    """2n synthetic videos (128x96, 30 fps) in `root`, for a run without a real set."""
+    from ffbench.synthetic import render_video
+    from ffbench.video import write_video
+
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(2 * n):
+        path = root / f"v{i:04d}.mp4"
+        if not path.is_file():  # kept from an earlier run with the same --work folder
+            write_video(path, render_video(10_000 + i, frames, 128, 96), 30)
+    return root
+
+
 def build_sets(root: Path, real: Path, max_videos: int | None) -> dict[str, Path]:
     """Write halves A and B, a re-encoded copy of B and each corrupted B as mp4 folders under `root`.
 
@@ -167,18 +182,22 @@ def run(dirs: dict[str, Path], args, cache: Path) -> dict[str, dict]:
     return rows
 
 
+def _outside(value: float, lo: float, hi: float) -> bool:
+    """Outside the reference interval; never when the reference has none (too few videos for one)."""
+    return bool(math.isfinite(lo) and math.isfinite(hi) and not lo <= value <= hi)
+
+
 def cell(metric: str, ref, res) -> tuple[str, bool]:
     """(text, bold) of one cell: ratio to the reference (or the fake/real ratio of a diagnostic)."""
     if res is None:
         return "-", False
     if res.family == "diagnostic":
         lo, hi = ref.detail["ratio_ci"]
-        return f"{res.ratio:.3g}", not (lo <= res.ratio <= hi)
+        return f"{res.ratio:.3g}", _outside(res.ratio, lo, hi)
     if res.family == "paired":  # the reference is B against itself: a ratio to 0 (L1) says nothing
-        return f"{res.value:.4g}", not (ref.ci_low <= res.value <= ref.ci_high)
+        return f"{res.value:.4g}", _outside(res.value, ref.ci_low, ref.ci_high)
     ratio = res.value / ref.value if ref.value else math.nan
-    outside = not (ref.ci_low <= res.value <= ref.ci_high)
-    return f"{ratio:.3g}", outside
+    return f"{ratio:.3g}", _outside(res.value, ref.ci_low, ref.ci_high)
 
 
 def table(rows: dict[str, dict], metrics: list[str]) -> tuple[str, dict[str, list[str]]]:
@@ -210,10 +229,32 @@ def table(rows: dict[str, dict], metrics: list[str]) -> tuple[str, dict[str, lis
     return "\n".join(lines), caught
 
 
+def write_json(path: Path, rows: dict[str, dict], args, command: str, halves: tuple[int, int]) -> None:
+    """{command, sizes, halves, rows: {row: {metric: {value, ci_low, ci_high, ratio, random_init}}}}."""
+    import json
+
+    def entry(r) -> dict:
+        return {"value": r.value, "ci_low": r.ci_low, "ci_high": r.ci_high, "family": r.family,
+                "ratio": r.ratio if r.family == "diagnostic" else None,
+                "random_init": bool(r.random_init), "extractor": r.extractor}
+
+    out = {"command": command, "size": args.size, "inception_size": args.inception_size,
+           "halves": list(halves), "synthetic": args.synthetic,
+           "rows": {row: {m: entry(r) for m, r in found.items()}
+                    for row, found in rows.items() if row != "_skipped"},
+           "skipped": rows.get("_skipped", {})}
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(out, indent=2, default=float) + "\n")
+    tmp.replace(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--real", type=Path, required=True,
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--real", type=Path,
                         help="real test videos: a shard folder (ffbench prepare) or a folder of videos")
+    source.add_argument("--synthetic", type=int, metavar="N",
+                        help="render 2N synthetic videos (N per half) instead of reading --real")
     parser.add_argument("--max-videos", type=int, default=None, help="use the first N real videos")
     parser.add_argument("--metrics", default="fvd,fvd-stylegan-v,fvd-cdfvd,kvd,vfid,fid,is,fvmd-flow,psnr,"
                         "ssim,l1,lpips,motion,colour-drift,saturation-drift,detail-drift,flicker")
@@ -231,17 +272,23 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None,
                         help="keep the video sets and the feature cache here (a rerun reuses them); "
                              "default: a temporary folder")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="also write every row's values and intervals here (bench/summary.py reads it)")
     args = parser.parse_args()
+    if args.synthetic is not None and args.synthetic < 2:
+        raise SystemExit(f"--synthetic {args.synthetic}: needs at least 2 videos per half")
     torch.set_num_threads(args.threads)
     from ffbench.metrics.diagnostics import SEES
 
-    print("command: PYTHONPATH=$PWD python " + " ".join(shlex.quote(a) for a in sys.argv))
+    command = "PYTHONPATH=$PWD python " + " ".join(shlex.quote(a) for a in sys.argv)
+    print("command: " + command)
     metrics = args.metrics.split(",")
     with tempfile.TemporaryDirectory(prefix="ffbench-sensitivity-") as tmp:
         if args.work is not None:
             tmp = args.work
         start = time.perf_counter()
-        dirs = build_sets(Path(tmp), args.real, args.max_videos)
+        real = args.real if args.synthetic is None else render_synthetic(Path(tmp) / "real", args.synthetic)
+        dirs = build_sets(Path(tmp), real, args.max_videos)
         n = len(list(dirs["A"].iterdir())), len(list(dirs["B"].iterdir()))
         seconds = time.perf_counter() - start
         print(f"halves: A {n[0]} videos, B {n[1]} videos; sets written in {seconds:.0f} s")
@@ -249,6 +296,8 @@ def main() -> None:
     text, caught = table(rows, metrics)
     print(text)
     ref = rows["A vs B"]
+    if args.json is not None:
+        write_json(args.json, rows, args, command, n)
     random = [m for m in metrics if m in ref and ref[m].random_init]
     if random:
         print(f"* random-init extractor ({', '.join(random)}): I3D at {args.size}x{args.size}, Inception at "
@@ -264,6 +313,8 @@ def main() -> None:
         if m in ref:
             print(f"  {m}: {WEIGHT_FREE_SEES[m]}" + (f" -- {SEES[m]}" if m in SEES else ""))
     unpaired = {"fvmd-flow", "motion", "colour-drift", "saturation-drift", "detail-drift", "flicker"}
+    if not any(m in ref for m in WEIGHT_FREE_SEES):
+        return
     print("Caught (outside the A-vs-B interval) by a weight-free metric:")
     for row in CORRUPTIONS:
         found = caught.get(row, [])

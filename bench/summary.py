@@ -16,8 +16,9 @@ machine is shared, so read figures of one run against each other):
                (ffbench.metrics.video_analysis.analyse_video) and of its forward flow alone, at 128x96
                and 640x512, timed here (`summary.py --diagnostics-speed`): bench/metrics.py has no
                diagnostics timing
-- fvd_sanity   bench/fvd_sanity.py: FVD of a fast and a frozen copy against the noise floor of two real
-               halves (random-init I3D offline: a pipeline check, not FVD)
+- fvd_sanity   bench/sensitivity.py --metrics fvd on a synthetic set: FVD of a fast, a reversed and a
+               frozen copy against the noise floor of two real halves (random-init I3D offline: a
+               pipeline check, not FVD)
 - baselines    bench/baselines.py: training and generation cost of every registered model
 
 Each writes a JSON into --out (with `--json`); the table is built from those files only, so
@@ -97,7 +98,8 @@ def jobs(data: str, only: set[str] | None = None) -> list[Job]:
         Job("loader", ["bench/loader.py", "--data", data, "--batches", "20", "--threads", "1"]),
         Job("metrics", ["bench/metrics.py", "--threads", "1", "--n", "8", "32"]),
         Job("diagnostics", ["bench/summary.py", "--diagnostics-speed"]),
-        Job("fvd_sanity", ["bench/fvd_sanity.py", "--n", "8", "--size", "112", "--threads", "1"]),
+        Job("fvd_sanity", ["bench/sensitivity.py", "--synthetic", "8", "--metrics", "fvd", "--size", "112",
+                           "--recal-items", "16", "--threads", "1"]),
         Job("baselines", ["bench/baselines.py", "--shards", data, "--steps", "10", "--videos", "2"]),
     ]
     if only is None:
@@ -301,23 +303,17 @@ def diagnostics_rows(r: dict, command: str) -> list[Row]:
 
 
 def fvd_sanity_rows(r: dict, command: str) -> list[Row]:
-    by = {row["pair"]: row for row in r["rows"]}
-    floor = by["A vs B"]["fvd"]
-    parts = [
-        (name, by[pair]["fvd"] / floor)
-        for name, pair in (
-            ("fast", "A vs fast_B"),
-            ("frozen", "A vs frozen_B"),
-            ("paired frozen", "all vs frozen_all"),
-        )
-    ]
-    label = "random-init I3D: a pipeline check, not FVD" if r["random_init"] else r["extractor"]
+    fvd = {row: found["fvd"] for row, found in r["rows"].items() if "fvd" in found}
+    floor = fvd["A vs B"]["value"]
+    parts = [(name, fvd[name]["value"] / floor) for name in ("fast", "reversed", "frozen") if name in fvd]
+    ref = fvd["A vs B"]
+    label = "random-init I3D: a pipeline check, not FVD" if ref["random_init"] else ref["extractor"]
     return [
         Row(
-            f"FVD sanity: altered copies / the A-vs-B floor ({label}; N={r['n']} per half, "
-            f"{r['size']}x{r['size']}; useful: all clearly above 1)",
+            f"FVD sanity: altered copies / the A-vs-B floor ({label}; halves of {r['halves'][0]} and "
+            f"{r['halves'][1]} videos, {r['size']}x{r['size']}; useful: all clearly above 1)",
             ", ".join(f"{name} {_x(v)}" for name, v in parts),
-            "; ".join(f"{row['pair']} {row['fvd']:.2f}" for row in r["rows"]),
+            "; ".join(f"{row} {v['value']:.2f}" for row, v in fvd.items()),
             command,
         )
     ]

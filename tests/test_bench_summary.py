@@ -59,9 +59,10 @@ CANNED = {
         {"height": 640, "width": 512, "frames": 16,
          "analysis": {"seconds": 16.0, "cpu_seconds": 8.0, "frames_per_s": 1.0},
          "flow": {"seconds": 4.0, "cpu_seconds": 3.2, "frames_per_s": 4.0}}]},
-    "fvd_sanity": {"n": 8, "size": 112, "extractor": "i3d random", "random_init": True, "rows": [
-        {"pair": "A vs B", "fvd": 20.0}, {"pair": "A vs fast_B", "fvd": 25.0},
-        {"pair": "A vs frozen_B", "fvd": 40.0}, {"pair": "all vs frozen_all", "fvd": 10.0}]},
+    "fvd_sanity": {"size": 112, "halves": [8, 8], "synthetic": 8, "rows": {
+        row: {"fvd": {"value": value, "ci_low": 0.5 * value, "ci_high": 2 * value, "family": "distribution",
+                      "ratio": None, "random_init": True, "extractor": "i3d random-init"}}
+        for row, value in (("A vs B", 20.0), ("fast", 25.0), ("reversed", 22.0), ("frozen", 40.0))}},
     "baselines": [
         {"model": "fashionflow", "params_M": {"official": {"unet": 71.67, "adapter": 1.0}, "cpu": {}},
          "s_per_step": 0.5, "batch_size": 2, "s_per_video": 4.0, "frames": 16, "flags": ["random|init"]},
@@ -122,7 +123,8 @@ def test_table_has_every_ratio_from_the_jsons_with_its_command(tmp_path):
     assert "128x96" in speed[0][0] and "640x512" in speed[1][0]
     assert "forward flow alone 160.0 frames/s wall (320.0 on CPU time)" in speed[0][2]
     sanity = next(r for w, r in by_what.items() if w.startswith("FVD sanity"))
-    assert sanity[1] == "fast 1.25x, frozen 2.00x, paired frozen 0.50x" and "random-init" in sanity[0]
+    assert sanity[1] == "fast 1.25x, reversed 1.10x, frozen 2.00x" and "random-init" in sanity[0]
+    assert "halves of 8 and 8 videos" in sanity[0] and "A vs B 20.00" in sanity[2]
     ff = by_what["fashionflow: training and generation cost (cpu preset)"]
     assert ff[1] == "0.500 s/step (batch 2), 4.00 s/video"
     assert "official size unet 71.7M + adapter 1.0M" in ff[2]

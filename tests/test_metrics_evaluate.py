@@ -62,8 +62,9 @@ def videos(tmp_path_factory) -> dict[str, Path]:
 
 def test_random_i3d_features_vary_only_after_batchnorm_re_estimation(videos):
     # Not asserted: FVD(half, half) < FVD(real, frozen). With random weights it does not hold here, at any
-    # N a test can afford (8-512 clips per side) nor at the protocol's 224x224: `bench/fvd_sanity.py`
-    # measures it, and run with real I3D weights it is the check to make. Checked here: the labels, and
+    # N a test can afford (8-512 clips per side) nor at the protocol's 224x224:
+    # `bench/sensitivity.py --synthetic 32 --metrics fvd` measures it, and run with real I3D weights it is
+    # the check to make. Checked here: the labels, and
     # that re-estimation turns nearly constant features into ones that vary across videos.
     halves = evaluate("fvd", videos["half_a"], videos["half_b"], seeds=[0], i3d="random", protocols=SMALL,
                       recal_items=16)[0]
