@@ -7,6 +7,9 @@ as a single process and these helpers are no-ops.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -18,6 +21,20 @@ from ffbench.distributed import (  # noqa: F401  (the engine's and the models' t
     init_distributed,
     mean_over_ranks,
 )
+
+
+@contextmanager
+def joined(info: DistInfo | None) -> Iterator[DistInfo]:
+    """The process group a training entry point runs in: the caller's `info`, or one joined here (and left
+    on the way out), so a library call and a CLI call under torchrun behave alike."""
+    if info is not None:
+        yield info
+        return
+    info = init_distributed()
+    try:
+        yield info
+    finally:
+        cleanup_distributed()
 
 
 def wrap_model(model: nn.Module, info: DistInfo, find_unused_parameters: bool = False) -> nn.Module:

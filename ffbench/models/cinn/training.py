@@ -38,7 +38,7 @@ from ffbench.presets import Preset, get_preset
 from ffbench.training.checkpoint import latest_checkpoint
 from ffbench.training.config import TrainConfig, TrainOptionError, config_differences
 from ffbench.training.data import ShardMismatchError, find_data_dir
-from ffbench.training.distributed import DistInfo, cleanup_distributed, init_distributed
+from ffbench.training.distributed import DistInfo, joined
 from ffbench.training.loop import (
     Phase,
     StepContext,
@@ -356,9 +356,7 @@ def train_cinn(
     layout of `out`."""
     from ffbench.datasets.manifest import read_manifest
 
-    own_group = info is None
-    info = info or init_distributed()
-    try:
+    with joined(info) as info:
         preset = get_preset(options.preset)
         data_dir = find_data_dir(shards)
         train_split = data_dir / "shards" / "train"
@@ -388,6 +386,3 @@ def train_cinn(
         if (out / EXPORT / "model_index.json").is_file():
             result.exported = out / EXPORT
         return result
-    finally:
-        if own_group:
-            cleanup_distributed()

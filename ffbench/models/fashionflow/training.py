@@ -24,7 +24,7 @@ from ffbench.fileio import apply_umask
 from ffbench.presets import Preset, get_preset
 from ffbench.training.config import TrainConfig, TrainOptionError
 from ffbench.training.data import ShardMismatchError, find_data_dir
-from ffbench.training.distributed import DistInfo, cleanup_distributed, init_distributed, loss_view
+from ffbench.training.distributed import DistInfo, joined, loss_view
 from ffbench.training.loop import TrainResult, seed_everything, train
 
 log = logging.getLogger("ffbench.training")
@@ -181,9 +181,7 @@ def train_fashionflow(
     from ffbench.datasets.loader import latent_clip_loader
     from ffbench.models.fashionflow import fashionflow_config, make_noise_scheduler
 
-    own_group = info is None
-    info = info or init_distributed()
-    try:
+    with joined(info) as info:
         preset = get_preset(options.preset)
         data_dir = find_data_dir(shards)
         manifest = _read_train_manifest(data_dir)
@@ -213,6 +211,3 @@ def train_fashionflow(
         on_finish = (lambda m: export_pipeline(m, data_dir, manifest, options, out)) if export else None
         return train(model, make_loss(scheduler, options, config.cond_dropout), batches, config, out,
                      resume=resume, run_config=run_config, info=info, on_finish=on_finish, progress=progress)
-    finally:
-        if own_group:
-            cleanup_distributed()

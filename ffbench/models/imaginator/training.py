@@ -21,7 +21,7 @@ from ffbench.presets import Preset, get_preset
 from ffbench.training.checkpoint import export_pretrained
 from ffbench.training.config import TrainConfig, TrainOptionError
 from ffbench.training.data import ShardMismatchError, find_data_dir
-from ffbench.training.distributed import DistInfo, cleanup_distributed, init_distributed
+from ffbench.training.distributed import DistInfo, joined
 from ffbench.training.loop import Phase, TrainingSetup, TrainResult, adamw, seed_everything, train_phases
 
 EXPORT = "generator"
@@ -117,9 +117,7 @@ def train_imaginator(
     if config.batch_size < 2:  # its BatchNorm layers see a 1x1x1 volume per sample: one value per channel
         raise UserError(f"--batch-size {config.batch_size}: ImaGINator's BatchNorm needs at least 2 clips "
                         "per step; use --batch-size 2 or more")
-    own_group = info is None
-    info = info or init_distributed()
-    try:
+    with joined(info) as info:
         preset = get_preset(options.preset)
         data_dir = find_data_dir(shards)
         manifest = read_manifest(data_dir / "shards" / "train")
@@ -149,6 +147,3 @@ def train_imaginator(
         if on_finish is not None and result.step >= config.steps:
             result.exported = out / EXPORT
         return result
-    finally:
-        if own_group:
-            cleanup_distributed()

@@ -241,12 +241,10 @@ def train_poke(shards: str | Path, out: str | Path, config: Any, options: PokeOp
     from ffbench.presets import get_preset
     from ffbench.progress import progress_bar
     from ffbench.training.data import find_data_dir
-    from ffbench.training.distributed import barrier, cleanup_distributed, init_distributed
+    from ffbench.training.distributed import barrier, joined
     from ffbench.training.loop import seed_everything, train_phases
 
-    own_group = info is None
-    info = info or init_distributed()
-    try:
+    with joined(info) as info:
         preset = get_preset(options.preset)
         data_dir = find_data_dir(shards)
         check_frames(read_manifest(data_dir / "shards" / "train"), preset, data_dir / "shards" / "train")
@@ -303,9 +301,6 @@ def train_poke(shards: str | Path, out: str | Path, config: Any, options: PokeOp
         if on_finish is not None and result.step >= config.steps:
             result.exported = out / EXPORT
         return result
-    finally:
-        if own_group:
-            cleanup_distributed()
 
 
 def check_frames(manifest: dict[str, Any], preset: Any, where: Path) -> None:
