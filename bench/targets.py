@@ -24,13 +24,13 @@ These are figures, not gates, with one exception: when the paired fvmd-flow test
 multiplicity (each seed is its own question).
 
 A second training seed (the demo's FashionFlow command with `--seed 1` and its own folder; about 15
-minutes of training, 1.5 of generating and 2 of eval on this machine):
+minutes of training, 1.5 of generating and under one of eval on one core of this machine):
 
     ffbench train fashionflow --shards demo/data --preset cpu --out demo/runs/fashionflow-seed1 \\
         --steps 2000 --lr 1e-3 --checkpoint-every 250 --ema-decay 0.99 --threads 1 --seed 1
     ffbench generate demo/data/shards/test --checkpoint demo/runs/fashionflow-seed1 \\
         -o demo/runs/fashionflow-seed1/samples --threads 1
-    ffbench eval --metric colour-drift,psnr --real demo/data --leaderboard-dir demo/leaderboard \\
+    ffbench eval --metric colour-drift --real demo/data --leaderboard-dir demo/leaderboard \\
         --dataset synthetic-cpu --cache-dir demo/cache --threads 1 \\
         --fake demo/runs/fashionflow-seed1/samples --method fashionflow-seed1
     python bench/targets.py demo --run fashionflow=demo/runs/fashionflow/samples \\
@@ -356,6 +356,7 @@ def measure(demo: Path, runs: list[tuple[str, Path]], static_dir: Path, real: Pa
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog=__doc__[__doc__.index("A second training seed"):],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("demo", type=Path, help="the demo folder (`make demo`'s DEMO, default layout)")
     parser.add_argument("--run", action="append", default=None, metavar="NAME=DIR",
