@@ -272,7 +272,7 @@ def colour_drift(run_values: dict[str, float], real_values: dict[str, float], so
                   high=iv.high, p_value=p, n_videos=len(ids), source=source,
                   verdict=_verdict(iv.low, iv.high, "drifts more than the real videos",
                                    "drifts less than the real videos", "not told apart from the real videos"),
-                  extra={"ratio": float(a.mean() / b.mean()) if b.mean() > 0 else math.inf})
+                  extra={"ratio": float(a.mean() / b.mean()) if b.mean() > 0 else None})
 
 
 # --- output ----------------------------------------------------------------------------------------------
@@ -320,6 +320,10 @@ def measure(demo: Path, runs: list[tuple[str, Path]], static_dir: Path, real: Pa
     # Eval analyses and compares at the generated videos' frame count and size (validate_fake).
     shape = {name: validate_fake(open_real(real), open_fake(folder)) for name, folder in
              [*runs, ("static", static_dir)]}
+    for name, report in shape.items():
+        if report.problems:  # as eval refuses them: mixed frame counts or sizes would not be one protocol
+            raise ValueError(f"{name}'s videos: " + "; ".join(report.problems))
+    reversed_cache: dict = {}
     out: dict[str, list[Figure]] = {}
     real_cache: dict = {}
     for name, _ in runs:
@@ -330,7 +334,10 @@ def measure(demo: Path, runs: list[tuple[str, Path]], static_dir: Path, real: Pa
             real_cache[(frames, size)] = analyses(reals, frames, size, cache_dir)
         real_an = real_cache[(frames, size)]
         run_an = analyses({i: items[name][i] for i in ids}, frames, size, cache_dir)
-        backwards, why = reversed_videos(demo, reals, real_root, synthetic_seed, ids, frames)
+        key = (tuple(ids), frames)  # reversed is the same for every run of one test set
+        if key not in reversed_cache:
+            reversed_cache[key] = reversed_videos(demo, reals, real_root, synthetic_seed, ids, frames)
+        backwards, why = reversed_cache[key]
         figures = lowest_frame(items[name], backwards, reals, ids, frames, why, resamples, seed)
         if (shape["static"].frames, tuple(shape["static"].size)) == (frames, size):
             static_an = analyses(static, frames, size, cache_dir)
