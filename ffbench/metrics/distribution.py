@@ -82,10 +82,10 @@ def _recalibrate(extractor: Extractor, protocol: Protocol, real: VideoSourceDir,
         def batches():
             nonlocal seen
             for batch in iter_inputs(real, base, 0, batch_size):
-                if seen >= recal_items:
-                    return
                 yield batch.x.to(device)
                 seen += len(batch.x)
+                if seen >= recal_items:
+                    return  # before the next batch is read: no video beyond the ones used is decoded
 
         recalibrate_batchnorm(extractor.model, batches())
         if path is not None and (info is None or info.is_main):
