@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:  # `ffbench --help` imports no torch
+    from ffbench.distributed import DistInfo
 
 
 def _parse_seeds(text: str) -> list[int]:
@@ -231,12 +235,13 @@ def evaluate(threads: int, device: str, **options) -> None:
 
 
 def _evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: str | None,
-             i3d_vfid: str | None, inception: str | None, dataset: str | None, leaderboard_dir: str,
-             source_run: str | None,
-             cache_dir: str | None, no_cache: bool, weights_dir: str | None, batch_size: int, device: str,
-             max_items: int | None, recal_items: int, no_leaderboard: bool,
-             paired_protocol: str, paired_frames: str, allow_missing: bool, per_video: str | None,
-             bootstrap: int, lpips_vgg: str | None, stylegan_v_mirror: bool, resize_fake: bool, info) -> None:
+              i3d_vfid: str | None, inception: str | None, dataset: str | None, leaderboard_dir: str,
+              source_run: str | None,
+              cache_dir: str | None, no_cache: bool, weights_dir: str | None, batch_size: int, device: str,
+              max_items: int | None, recal_items: int, no_leaderboard: bool,
+              paired_protocol: str, paired_frames: str, allow_missing: bool, per_video: str | None,
+              bootstrap: int, lpips_vgg: str | None, stylegan_v_mirror: bool, resize_fake: bool,
+              info: DistInfo) -> None:
     """The command on one process (of one, or of torchrun's group `info`: only the first one prints and
     writes the per-video CSV, the store and the leaderboard)."""
     from ffbench import interrupts
