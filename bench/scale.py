@@ -110,6 +110,61 @@ def bench_generate(work: Path, args: argparse.Namespace) -> dict:
             "ratio": runs[1]["seconds"] / runs[args.processes]["seconds"], "identical_files": same}
 
 
+def _eval_videos(folder: Path, count: int, seed: int) -> Path:
+    """`count` 16-frame 128x96 videos (the cpu preset's size): a textured patch walking across a gradient,
+    its path and texture from `seed` and the video's number, named v000.mp4, ... as a test set is."""
+    import numpy as np
+
+    from ffbench.video import write_video
+
+    folder.mkdir(parents=True)
+    yy, xx = np.mgrid[:128, :96]
+    background = np.stack([xx * 2, yy * 2, np.full_like(xx, 90)], -1).astype(np.uint8)
+    for i in range(count):
+        rng = np.random.default_rng([seed, i])
+        patch = rng.integers(0, 256, (32, 24, 3), dtype=np.uint8)
+        x0, y0, vx, vy = rng.integers(0, 60), rng.integers(0, 80), rng.integers(-3, 4), rng.integers(-2, 3)
+        frames = np.repeat(background[None], 16, 0)
+        for t in range(16):
+            x, y = (x0 + vx * t) % 72, (y0 + vy * t) % 96
+            frames[t, y:y + 32, x:x + 24] = patch
+        write_video(folder / f"v{i:03d}.mp4", frames, 8)
+    return folder
+
+
+EVAL_METRICS = "fvd,kvd,fid,is,psnr,ssim,l1,motion,colour-drift,flicker,fvmd-flow"
+
+
+def bench_eval(work: Path, args: argparse.Namespace) -> dict:
+    """`ffbench eval` of --videos generated against --videos real videos (128x96, 16 frames) on every family:
+    I3D (FVD/KVD) and Inception (FID/IS) at their protocol sizes, random-init with BatchNorm re-estimated on
+    8 real units, paired metrics and the flow diagnostics with fvmd-flow; one process against torchrun,
+    every process with `--threads 1`, each run with its own empty feature cache. `--batch-size 2`: eval
+    deals blocks of --batch-size videos to the processes, so 8 videos make 4 blocks, 2 per process. Also
+    checks that both runs wrote the same leaderboard values."""
+    import csv
+
+    real = _eval_videos(work / "real", args.videos, 1)
+    fake = _eval_videos(work / "fake", args.videos, 2)
+    runs, values = {}, {}
+    for n in (1, args.processes):
+        out = work / f"eval-{n}"
+        cmd = [*launcher(n), "eval", "--real", str(real), "--fake", str(fake), "--metric", EVAL_METRICS,
+               "--method", "bench", "--dataset", "scale", "--i3d", "random", "--inception", "random",
+               "--recal-items", "8", "--batch-size", "2", "--bootstrap", "50", "--threads", "1",
+               "--cache-dir", str(out / "cache"), "--weights-dir", str(out / "weights"),
+               "--leaderboard-dir", str(out / "board")]
+        runs[n] = {"command": shlex.join(cmd), "seconds": timed(cmd)}
+        with (out / "board" / "scale.csv").open(newline="") as fh:
+            values[n] = {r["metric"]: (r["value"], r["ci_low"], r["ci_high"], r["real_value"])
+                         for r in csv.DictReader(fh)}
+    return {"work": f"{args.videos} + {args.videos} videos, {EVAL_METRICS}", "videos": args.videos,
+            "frames": 16, "size": [128, 96], "processes": args.processes,
+            "runs": {str(n): r for n, r in runs.items()},
+            "ratio": runs[1]["seconds"] / runs[args.processes]["seconds"],
+            "identical_files": values[1] == values[args.processes] and len(values[1]) == 11}
+
+
 @dataclass(frozen=True)
 class Stage:
     name: str
@@ -117,7 +172,8 @@ class Stage:
     what: str
 
 
-STAGES = [Stage("generate", bench_generate, "FashionFlow cpu preset, DPM-Solver++")]
+STAGES = [Stage("generate", bench_generate, "FashionFlow cpu preset, DPM-Solver++"),
+          Stage("eval", bench_eval, "eval's extraction (random-init I3D, Inception) and weight-free metrics")]
 
 
 def main(argv: list[str] | None = None) -> int:

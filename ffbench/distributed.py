@@ -94,6 +94,17 @@ def share(items: Sequence[T], info: DistInfo) -> list[T]:
     return sorted(items)[info.rank::info.world_size]
 
 
+def owns(index: int, info: DistInfo | None, block: int = 1) -> bool:
+    """Whether item `index` (its position in a fixed, sorted order) is this rank's: the items in blocks of
+    `block` consecutive ones, block b to rank b mod N. `block` 1 is `share`'s rule; `eval` deals its clip
+    networks blocks of --batch-size videos, so every batch is the one a single process runs (a network's
+    output for a clip depends, in its last bits, on the rest of its batch). No group (`info` None, one
+    process): every item."""
+    if info is None or not info.distributed:
+        return True
+    return (index // block) % info.world_size == info.rank
+
+
 def barrier(info: DistInfo) -> None:
     if info.distributed:
         dist.barrier()

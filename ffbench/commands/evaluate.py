@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:  # `ffbench --help` imports no torch
+    from ffbench.distributed import DistInfo
 
 
 def _parse_seeds(text: str) -> list[int]:
@@ -188,20 +192,17 @@ def _print_metrics(ctx: click.Context, _param, value: bool) -> None:
               help="Resize generated videos whose width x height differs from their real video's (another "
                    "size or aspect) to the real size, stretched, and flag every row so, instead of refusing "
                    "them.")
-def evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: str | None,
-             i3d_vfid: str | None, inception: str | None, dataset: str | None, leaderboard_dir: str,
-             source_run: str | None,
-             cache_dir: str | None, no_cache: bool, weights_dir: str | None, batch_size: int, device: str,
-             max_items: int | None, recal_items: int, no_leaderboard: bool, threads: int,
-             paired_protocol: str, paired_frames: str, allow_missing: bool, per_video: str | None,
-             bootstrap: int, lpips_vgg: str | None, stylegan_v_mirror: bool, resize_fake: bool) -> None:
+def evaluate(threads: int, device: str, **options) -> None:
     """Score generated videos against the real test set; append rows to the leaderboard.
 
     The generated folder is checked first (missing and extra ids, frame counts, sizes, fps; one report):
     a generated video of another size or aspect than its real video is refused (--resize-fake resizes it).
     Distribution metrics (generated set vs real set), paired metrics (each <id>.mp4 against the real
     video with that id) and weight-free diagnostics (generated vs real) each get a bootstrap 95% interval
-    over videos; --metric lists them and --list-metrics says what each one sees.
+    over videos; --metric lists them and --list-metrics says what each one sees. Under
+    `torchrun --nproc_per_node=N -m ffbench.cli eval ...` the videos are split between the N processes
+    (each on cuda:LOCAL_RANK, or the CPU; --threads is per process), gathered in id order before any
+    statistic, and every value is the one a single process computes; the first process alone writes.
 
     \b
     Example:
@@ -211,9 +212,39 @@ def evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: st
       ffbench eval --metric psnr,ssim,motion,flicker --real data/synthetic --fake runs/ff-cpu/samples \\
           --method fashionflow --per-video per_video.csv
     """
-
-    from ffbench import interrupts
     from ffbench.devices import resolve_device
+    from ffbench.distributed import cleanup_distributed, init_distributed
+    from ffbench.errors import UserError
+    from ffbench.threads import limit_threads
+
+    limit_threads(threads)  # per process under torchrun
+    device = resolve_device(device)  # `--device cuda` without a GPU fails now, before any weights load
+    # Under torchrun each process joins the group (gloo on the CPU, NCCL on cuda:LOCAL_RANK) and scores its
+    # share of the videos; without torchrun's variables this is one process, as before.
+    info = init_distributed(device)
+    try:
+        _evaluate(info=info, device=str(info.device), **options)
+    except (click.ClickException, UserError):
+        # The same error on every process (a bad folder), or another's (`together`): the first prints it.
+        if info.is_main or not info.distributed:
+            raise
+        raise SystemExit(1) from None
+    finally:
+        if info.distributed:
+            cleanup_distributed()
+
+
+def _evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: str | None,
+              i3d_vfid: str | None, inception: str | None, dataset: str | None, leaderboard_dir: str,
+              source_run: str | None,
+              cache_dir: str | None, no_cache: bool, weights_dir: str | None, batch_size: int, device: str,
+              max_items: int | None, recal_items: int, no_leaderboard: bool,
+              paired_protocol: str, paired_frames: str, allow_missing: bool, per_video: str | None,
+              bootstrap: int, lpips_vgg: str | None, stylegan_v_mirror: bool, resize_fake: bool,
+              info: DistInfo) -> None:
+    """The command on one process (of one, or of torchrun's group `info`: only the first one prints and
+    writes the per-video CSV, the store and the leaderboard)."""
+    from ffbench import interrupts
     from ffbench.errors import UserError, check_writable_dir
     from ffbench.leaderboard import append_rows, leaderboard_path, result_rows
     from ffbench.metrics.evaluate import evaluate as run_evaluate
@@ -221,10 +252,7 @@ def evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: st
     from ffbench.metrics.sources import open_real
     from ffbench.metrics.weights import WeightsError, default_cache_dir
     from ffbench.per_video_store import append_store, store_rows
-    from ffbench.threads import limit_threads
 
-    limit_threads(threads)
-    device = resolve_device(device)  # `--device cuda` without a GPU fails now, before any weights load
     if not no_cache and cache_dir is None:
         cache_dir = str(default_cache_dir().parent / "features")
     name = dataset or default_dataset_name(real)
@@ -243,12 +271,15 @@ def evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: st
                     seeds=tuple(_parse_seeds(seeds)), i3d=i3d, i3d_vfid=i3d_vfid, inception=inception,
                     lpips_vgg=lpips_vgg, batch_size=batch_size, device=device,
                     cache_dir=None if no_cache else cache_dir, weights_dir=weights_dir, max_items=max_items,
-                    recal_items=recal_items, progress=True, paired_protocol=paired_protocol,
+                    recal_items=recal_items, progress=info.is_main, paired_protocol=paired_protocol,
                     paired_frames=paired_frames, allow_missing=allow_missing, bootstrap=bootstrap,
-                    stylegan_v_mirror=stylegan_v_mirror, resize_fake=resize_fake)
+                    stylegan_v_mirror=stylegan_v_mirror, resize_fake=resize_fake,
+                    info=info if info.distributed else None)
                 results = run_evaluate(metric, real, fake, options)
             except (WeightsError, ValueError, UserError) as exc:
                 raise click.ClickException(str(exc)) from None
+            if not info.is_main:  # every process has the same results; the first one reports and writes
+                return
             if results.report:
                 click.echo(results.report)
             click.echo(f"{method} on {name}: {fake} against {real}")

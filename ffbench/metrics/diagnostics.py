@@ -25,8 +25,10 @@ or pair (t, t+1)), which the report plots.
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +38,9 @@ from ffbench.metrics.frechet import frechet_distance_weighted
 from ffbench.metrics.registry import find_metric, get_metric, register_metric
 from ffbench.metrics.results import WEIGHT_FREE_LABEL, MetricResult, bootstrap_detail, build_result
 from ffbench.metrics.video_analysis import VideoAnalysis, analysis_settings, cached_analysis
+
+if TYPE_CHECKING:  # the registry imports this module without torch
+    from ffbench.distributed import DistInfo
 
 
 def _diagnostic(name: str, curve: str, help: str):
@@ -120,14 +125,26 @@ def extractor_label() -> tuple[str, str]:
 
 def analyse_set(items: dict[str, Path | bytes], frames: int, size: tuple[int, int],
                 cache_dir: str | Path | None, progress: bool = False,
-                desc: str = "") -> dict[str, VideoAnalysis]:
-    """{id: analysis} of every video, each cut to `frames` and resized to `size` (H, W)."""
-    iterator = items.items()
+                desc: str = "", info: DistInfo | None = None) -> dict[str, VideoAnalysis]:
+    """{id: analysis} of every video, each cut to `frames` and resized to `size` (H, W), in the order of
+    `items`.
+
+    Under torchrun (`info`) each process analyses its `share` of the sorted ids (and writes their cache
+    entries: one writer per file), then every process gets all of them: the analysis of a video does not
+    depend on the others, so every array is the one-process array."""
+    from ffbench.distributed import gather_objects, share, together
+
+    mine = list(items) if info is None or not info.distributed else share(list(items), info)
+    iterator = [(vid, items[vid]) for vid in mine]
     if progress:
         from tqdm import tqdm
 
-        iterator = tqdm(iterator, total=len(items), desc=f"diagnostics {desc}", unit="video", leave=False)
-    return {vid: cached_analysis(src, frames, size, cache_dir) for vid, src in iterator}
+        iterator = tqdm(iterator, total=len(mine), desc=f"diagnostics {desc}", unit="video", leave=False)
+    with together(info) if info is not None else nullcontext():  # a video only this process reads fails:
+        done = {vid: cached_analysis(src, frames, size, cache_dir) for vid, src in iterator}  # all stop
+    if info is not None and info.distributed:
+        done = {vid: a for part in gather_objects(done, info) for vid, a in part.items()}
+    return {vid: done[vid] for vid in items}
 
 
 def _mean_curve(curves: list[np.ndarray]) -> list[float]:

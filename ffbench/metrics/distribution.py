@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ffbench.distributed import DistInfo
 from ffbench.metrics.cache import cache_key, load_npz, save_npz_atomic
 from ffbench.metrics.features import Extraction, extract, iter_inputs
 from ffbench.metrics.options import EvalOptions
@@ -54,12 +55,15 @@ def _batchnorm_buffers(model) -> dict[str, torch.Tensor]:
 
 
 def _recalibrate(extractor: Extractor, protocol: Protocol, real: VideoSourceDir, batch_size: int,
-                 recal_items: int, device: str, cache_dir: str | Path | None = None) -> None:
+                 recal_items: int, device: str, cache_dir: str | Path | None = None,
+                 info: DistInfo | None = None) -> None:
     """Re-estimate a random extractor's BatchNorm statistics on up to `recal_items` real units.
 
     The statistics depend only on the network, the real videos and the protocol's input settings, so
     they are cached beside the features: every eval against the same real set reuses them (re-estimating
-    three networks on the real clips took about 90 s per eval on one core)."""
+    three networks on the real clips took about 90 s per eval on one core). Under torchrun (`info`) every
+    process re-estimates on the same units (a running average over batches: split, its last bits would
+    depend on the split) and the main process alone writes the cache file."""
     extractor.model.to(device)
     base = protocol.replace(sampling="ffbench", mirror=False)  # the same units whatever the variant
     sha = f"{RANDOM_LABEL}:" + recipe_hash(base=extractor.sha256, real=real.fingerprint(),
@@ -78,13 +82,13 @@ def _recalibrate(extractor: Extractor, protocol: Protocol, real: VideoSourceDir,
         def batches():
             nonlocal seen
             for batch in iter_inputs(real, base, 0, batch_size):
-                if seen >= recal_items:
-                    return
                 yield batch.x.to(device)
                 seen += len(batch.x)
+                if seen >= recal_items:
+                    return  # before the next batch is read: no video beyond the ones used is decoded
 
         recalibrate_batchnorm(extractor.model, batches())
-        if path is not None:
+        if path is not None and (info is None or info.is_main):
             arrays = {k: v.detach().cpu().numpy() for k, v in _batchnorm_buffers(extractor.model).items()}
             save_npz_atomic(path, arrays | {"seen": np.array(seen)})
     extractor.memo.clear()  # outputs remembered under the old statistics are stale
@@ -158,7 +162,7 @@ def evaluate_distribution(protocols: Sequence[Protocol], real_src: VideoSourceDi
             extractors[key] = build_network(first, o.weights_for(first), o.weights_dir)
             if extractors[key].random_init and not extractors[key].recalibrated:
                 _recalibrate(extractors[key], first, real_src, o.batch_size, o.recal_items, o.device,
-                             o.cache_dir)
+                             o.cache_dir, o.info)
         extractor = extractors[key]
         specs = {p.name: get_metric(p.name) for p in members}
         outputs = tuple(sorted({p.output for p in members}))
@@ -171,7 +175,7 @@ def evaluate_distribution(protocols: Sequence[Protocol], real_src: VideoSourceDi
         for seed in run_seeds:
             if first.unit == "clip" or real_x is None:
                 kwargs = dict(seed=seed, batch_size=o.batch_size, cache_dir=o.cache_dir,
-                              max_items=o.max_items, device=o.device, progress=o.progress)
+                              max_items=o.max_items, device=o.device, progress=o.progress, info=o.info)
                 real_x = extract(real_src, first, extractor, outputs, side="real", **kwargs) if need_real \
                     else None
                 fake_x = extract(fake_src, first, extractor, outputs, side="fake", **kwargs)

@@ -157,8 +157,8 @@ def _flow_metrics(names: list[str], explicit: set[str], real_src, fake_src, repo
 
     real_items, _ = source_ids(real_src)
     fake_items, _ = source_ids(fake_src)
-    fake = analyse_set(fake_items, report.frames, report.size, o.cache_dir, o.progress, "generated")
-    real = analyse_set(real_items, report.frames, report.size, o.cache_dir, o.progress, "real")
+    fake = analyse_set(fake_items, report.frames, report.size, o.cache_dir, o.progress, "generated", o.info)
+    real = analyse_set(real_items, report.frames, report.size, o.cache_dir, o.progress, "real", o.info)
     out = []
     for name in names:
         try:
@@ -185,7 +185,7 @@ def _paired(names: list[str], explicit: set[str], real_src, fake_src, report, o:
     real_items, _ = source_ids(real_src)
     fake_items, _ = source_ids(fake_src)
     scores, info = paired_scores(real_items, fake_items, ids, names, o.paired_protocol, o.paired_frames,
-                                 lpips_model, o.progress)
+                                 lpips_model, o.progress, o.info)
     flags = [report.id_flag()] if report.has_id_problems else []
     return [paired_result(name, scores[name], info["frames_compared"], info["psnr_capped"], o.paired_protocol,
                           o.paired_frames, lpips_model, o.bootstrap, o.seed, flags) for name in names]

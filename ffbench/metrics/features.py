@@ -15,7 +15,7 @@ written atomically.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ffbench.distributed import DistInfo, any_rank, gather_objects, owns, single_process, together
 from ffbench.metrics.cache import cache_key, load_npz, save_npz_atomic
 from ffbench.metrics.i3d import MIN_FRAMES
 from ffbench.metrics.protocols import FEATURE_DIMS, Protocol
@@ -106,7 +107,9 @@ class Batch:
 
     x: (B, 3, T, H, W) for I3D, (B, 3, H, W) for Inception; frames: frames per unit; videos: the video
     index of each row; counts: how many times each row counts in the set (cd-fvd's repeated clips);
-    orders: each row's position in the reference code's item order (StyleGAN-V keeps the first N).
+    orders: each row's position in the reference code's item order (StyleGAN-V keeps the first N);
+    block: the block of `batch_size` consecutive videos it comes from (batches never cross one: under
+    torchrun the blocks are dealt to the processes, `ffbench.distributed.owns`).
     """
 
     x: torch.Tensor
@@ -114,20 +117,24 @@ class Batch:
     videos: list[int]
     counts: list[int]
     orders: list[int]
+    block: int = 0
 
 
-def _units(source: VideoSourceDir, protocol: Protocol, seed: int, side: str,
-           skipped: list[str]) -> Iterator[tuple[np.ndarray, int, int, int]]:
-    """(frames uint8, video index, count, order) of every unit under a reference project's sampling."""
+def _units(source: VideoSourceDir, protocol: Protocol, seed: int, side: str, skipped: list[tuple[int, str]],
+           mine: Callable[[int], bool]) -> Iterator[tuple[np.ndarray, int, int, int]]:
+    """(frames uint8, video index, count, order) of every unit of the videos `mine` accepts, under a
+    reference project's sampling."""
     from ffbench.metrics import fvd_variants
 
     n_videos = source_len(source)
     passes = fvd_variants.cdfvd_fake_counts(n_videos, protocol.max_items, seed) \
         if protocol.sampling == "cdfvd" and side == "fake" else None
     for index, (name, src) in enumerate(source):
+        if not mine(index):
+            continue  # another process's video: not decoded here
         frames = frames_of(src)
         if len(frames) < protocol.frames:  # both projects drop videos too short for one clip
-            skipped.append(name)
+            skipped.append((index, name))
             continue
         units = fvd_variants.units_for(protocol, side, len(frames), index, n_videos, seed, passes)
         for clip, unit in fvd_variants.iter_units(frames, units, protocol):
@@ -143,50 +150,63 @@ def source_len(source: VideoSourceDir) -> int:
 
 def iter_inputs(source: VideoSourceDir, protocol: Protocol, seed: int, batch_size: int,
                 max_items: int | None = None, side: str = "fake",
-                skipped: list[str] | None = None) -> Iterator[Batch]:
+                skipped: list[tuple[int, str]] | None = None,
+                info: DistInfo | None = None) -> Iterator[Batch]:
     """Yield `Batch`es of preprocessed units; `side` ("real" / "fake") matters for the sampling variants.
 
-    Clips/videos of equal shape are batched together; frames are batched within a video. Videos a
-    variant drops (shorter than its clip) are appended to `skipped`.
+    Clips/videos of equal shape are batched together, never across a block of `batch_size` consecutive
+    videos; frames are batched within a video (a block is one video). Under torchrun (`info`) only this
+    process's blocks are read (`ffbench.distributed.owns`), each cut into the batches one process makes of
+    it. The (index, name) of
+    each video a variant drops (shorter than its clip) is appended to `skipped`.
     """
     skipped = [] if skipped is None else skipped
+    block_size = 1 if protocol.unit == "frame" else batch_size  # frame batches never mix videos
+
+    def mine(index: int) -> bool:
+        return owns(index, info, block_size)
+
     if protocol.sampling != "ffbench":
-        units = _units(source, protocol, seed, side, skipped)
+        units = _units(source, protocol, seed, side, skipped, mine)
     else:
         limit = max_items if max_items is not None else protocol.max_items
-        units = _ffbench_units(source, protocol, seed, limit)
+        units = _ffbench_units(source, protocol, seed, limit, mine)
     pending: list[tuple[torch.Tensor, int, int, int]] = []
     for frames, index, count, order in units:
         x = preprocess(frames, protocol)
+        block = index // block_size
         if protocol.unit == "frame":
             for start in range(0, len(x), batch_size):
                 n = len(x[start:start + batch_size])
-                yield Batch(x[start:start + batch_size], len(frames), [index] * n, [1] * n, [index] * n)
+                yield Batch(x[start:start + batch_size], len(frames), [index] * n, [1] * n, [index] * n,
+                            block)
             continue
         unit = x.permute(1, 0, 2, 3)  # (3, T, H, W)
-        if pending and pending[0][0].shape != unit.shape:
-            yield _stack(pending)
+        if pending and (pending[0][0].shape != unit.shape or pending[0][1] // batch_size != block):
+            yield _stack(pending, batch_size)
             pending = []
         pending.append((unit, index, count, order))
         if len(pending) == batch_size:
-            yield _stack(pending)
+            yield _stack(pending, batch_size)
             pending = []
     if pending:
-        yield _stack(pending)
+        yield _stack(pending, batch_size)
 
 
-def _stack(pending: list[tuple[torch.Tensor, int, int, int]]) -> Batch:
+def _stack(pending: list[tuple[torch.Tensor, int, int, int]], batch_size: int) -> Batch:
     return Batch(torch.stack([p[0] for p in pending]), pending[0][0].shape[1], [p[1] for p in pending],
-                 [p[2] for p in pending], [p[3] for p in pending])
+                 [p[2] for p in pending], [p[3] for p in pending], pending[0][1] // batch_size)
 
 
-def _ffbench_units(source: VideoSourceDir, protocol: Protocol, seed: int,
-                   limit: int | None) -> Iterator[tuple[np.ndarray, int, int, int]]:
+def _ffbench_units(source: VideoSourceDir, protocol: Protocol, seed: int, limit: int | None,
+                   mine: Callable[[int], bool]) -> Iterator[tuple[np.ndarray, int, int, int]]:
     # A streamed batch of the Python API continues the numbering (`first_index`): the clip starts and
-    # the cap are those of the whole set.
+    # the cap are those of the whole set. Under torchrun the index stays the one in the whole sorted list.
     for index, (name, src) in enumerate(source, getattr(source, "first_index", 0)):
         if limit is not None and index >= limit:
             return
+        if not mine(index):
+            continue
         yield unit_frames(src, protocol, seed, index, name), index, 1, index
 
 
@@ -208,7 +228,10 @@ def _outputs_of(extractor: Extractor, batch: torch.Tensor,
                 outputs: tuple[str, ...]) -> dict[str, torch.Tensor]:
     """The network's `outputs` for every row of `batch`. Clips (5-d batches) it has seen before in this
     process, byte for byte, are not run again: the network is in eval mode, so a row's output does not
-    depend on the rest of its batch. Frames (FID, IS) are not remembered: a real set has too many."""
+    depend on the rest of its batch beyond its last bits (measured on the CPU: up to 2e-10 for the random
+    I3D's logits between batches of 1 and 8). Under torchrun a clip is remembered by the process that ran
+    it; the same clip in two videos of blocks on different processes is then run twice, which can move
+    those last bits. Frames (FID, IS) are not remembered: a real set has too many."""
     if batch.ndim != 5:
         return _run_network(extractor, batch, outputs)
     keys = [(hashlib.blake2b(row.numpy().tobytes(), digest_size=16).digest(), tuple(row.shape), outputs)
@@ -245,18 +268,54 @@ def _load(path: Path, outputs: tuple[str, ...]) -> Extraction | None:
                       [str(x) for x in arrays.get("skipped", [])])
 
 
+def _local_rows(source: VideoSourceDir, protocol: Protocol, extractor: Extractor, outputs: tuple[str, ...],
+                seed: int, batch_size: int, max_items: int | None, device: str, progress: bool, side: str,
+                info: DistInfo | None) -> tuple[list[tuple], list[str]]:
+    """This process's batches, each (block, number in its block, {output: float64 rows}, videos, orders,
+    frames), with every row repeated `count` times; and the (index, name) of the videos a variant dropped."""
+    skipped: list[tuple[int, str]] = []
+    records: list[tuple] = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(desc=f"{protocol.name} {source.root.name}", unit=protocol.unit, leave=False)
+    last_block, number = -1, 0
+    for batch in iter_inputs(source, protocol, seed, batch_size, max_items, side, skipped, info):
+        feats = _outputs_of(extractor, batch.x.to(device), outputs)
+        counts = np.asarray(batch.counts)
+        number = number + 1 if batch.block == last_block else 0
+        last_block = batch.block
+        records.append((batch.block, number,
+                        {name: np.repeat(value.double().cpu().numpy(), counts, axis=0)
+                         for name, value in feats.items()},
+                        np.repeat(batch.videos, counts).tolist(), np.repeat(batch.orders, counts).tolist(),
+                        batch.frames))
+        if bar is not None:
+            bar.update(len(batch.x))
+    if bar is not None:
+        bar.close()
+    return records, skipped
+
+
 @torch.no_grad()
 def extract(source: VideoSourceDir, protocol: Protocol, extractor: Extractor, outputs: tuple[str, ...],
             seed: int = 0, batch_size: int = 8, cache_dir: str | Path | None = None,
             max_items: int | None = None, device: str = "cpu", progress: bool = False,
-            side: str = "fake") -> Extraction:
+            side: str = "fake", info: DistInfo | None = None) -> Extraction:
     """Statistics and features of `outputs` ("logits", "pool", "probs") over `source` under `protocol`.
 
     `side` ("real" / "fake") selects the clips of the StyleGAN-V and cd-fvd sampling variants; the
     ffbench protocols treat both sides alike.
+
+    Under torchrun (`info` of several processes) each process runs the network on its blocks of
+    `batch_size` videos (`iter_inputs`); every process then gets all batches, puts them in the order one
+    process makes them and adds them to the statistics in that order, so every array is the one-process
+    array, bit for bit. The main process alone writes the cache file.
     """
     outputs = tuple(sorted(set(outputs)))
     variant = protocol.sampling != "ffbench"
+    info = info if info is not None else single_process(device)
     path = None
     if cache_dir is not None:
         key = cache_key(extractor=extractor.sha256, spec=protocol.feature_spec(), files=source.fingerprint(),
@@ -264,36 +323,32 @@ def extract(source: VideoSourceDir, protocol: Protocol, extractor: Extractor, ou
                         side=side if variant else None)
         path = Path(cache_dir) / f"features-{protocol.network}-{key[:24]}.npz"
         cached = _load(path, outputs)
-        if cached is not None:
+        # every process takes the same branch: the steps below meet in collectives
+        if not any_rank(cached is None, info):
             return cached
+    extractor.model.to(device)
+    with together(info):  # a video only this process reads that fails stops every process with its message
+        records, skipped = _local_rows(source, protocol, extractor, outputs, seed, batch_size, max_items,
+                                       device, progress, side, info)
+    if info.distributed:
+        parts = gather_objects((records, skipped), info)
+        records = sorted((r for part, _ in parts for r in part), key=lambda r: (r[0], r[1]))
+        skipped = sorted(pair for _, pairs in parts for pair in pairs)
     stats = {o: FeatureStats(output_dim(extractor, o), keep_features=True) for o in outputs}
+    result = Extraction(stats, skipped=[name for _, name in skipped])
     rows: dict[str, list[np.ndarray]] = {o: [] for o in outputs}  # sampling variants: sorted at the end
     item_video: list[int] = []
     orders: list[int] = []
-    result = Extraction(stats)
-    extractor.model.to(device)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(desc=f"{protocol.name} {source.root.name}", unit=protocol.unit, leave=False)
-    for batch in iter_inputs(source, protocol, seed, batch_size, max_items, side, result.skipped):
-        feats = _outputs_of(extractor, batch.x.to(device), outputs)
-        counts = np.asarray(batch.counts)
+    for _, _, feats, videos, batch_orders, frames in records:  # the one-process order of the batches
         for name, value in feats.items():
-            value = np.repeat(value.double().cpu().numpy(), counts, axis=0)
             if variant:
                 rows[name].append(value.astype(np.float32))
             else:
                 stats[name].update(value)
-        item_video.extend(np.repeat(batch.videos, counts).tolist())
-        orders.extend(np.repeat(batch.orders, counts).tolist())
-        result.frames_min = batch.frames if result.frames_min == 0 else min(result.frames_min, batch.frames)
-        result.frames_max = max(result.frames_max, batch.frames)
-        if bar is not None:
-            bar.update(len(batch.x))
-    if bar is not None:
-        bar.close()
+        item_video.extend(videos)
+        orders.extend(batch_orders)
+        result.frames_min = frames if result.frames_min == 0 else min(result.frames_min, frames)
+        result.frames_max = max(result.frames_max, frames)
     if not item_video:
         raise ValueError(f"{source.root}: no videos were read")
     keep = np.arange(len(item_video))
@@ -307,5 +362,8 @@ def extract(source: VideoSourceDir, protocol: Protocol, extractor: Extractor, ou
     result.n_items = len(keep)
     result.n_videos = len(np.unique(result.item_video))
     if path is not None:
-        _save(path, result)
+        with together(info):  # the main process writes; a failed write stops every process
+            if info.is_main:
+                _save(path, result)
     return result
+

@@ -37,6 +37,9 @@ class EvalOptions:
     stylegan_v_mirror: fvd-stylegan-v adds every real video mirrored, as StyleGAN-V's `--mirror 1`.
     resize_fake: resize generated videos of another size to their real video's (flagged) instead of
         refusing them.
+    info: the torchrun process group (`ffbench.distributed.init_distributed`): every family splits its
+        videos between the processes and gathers them in id order, so every value is the one-process
+        value; None: one process.
     """
 
     seeds: tuple[int, ...] = (0,)
@@ -58,6 +61,7 @@ class EvalOptions:
     bootstrap: int = DEFAULT_RESAMPLES
     stylegan_v_mirror: bool = False
     resize_fake: bool = False
+    info: Any = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))

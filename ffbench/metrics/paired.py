@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import json
 import warnings
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -39,6 +41,9 @@ from ffbench.metrics.results import (
     build_result,
     frames_text,
 )
+
+if TYPE_CHECKING:  # the registry imports this module without torch
+    from ffbench.distributed import DistInfo
 
 PSNR_CAP = 100.0
 VARIANTS = ("correct", "disco")
@@ -211,26 +216,33 @@ def paired_result(name: str, per_video: dict[str, float], compared: list[int], c
 
 def paired_scores(real_items: dict[str, Path | bytes], fake_items: dict[str, Path], ids: list[str],
                   metrics: list[str], variant: str, frames: str, lpips_model=None,
-                  progress: bool = False) -> tuple[dict[str, dict[str, float]], dict]:
+                  progress: bool = False,
+                  dist: DistInfo | None = None) -> tuple[dict[str, dict[str, float]], dict]:
     """Per-video values {metric: {id: mean over frames}} for the ids both sides have, plus facts for the
-    rows (frames compared per video, PSNR caps)."""
+    rows (frames compared per video, PSNR caps).
+
+    Under torchrun (`dist`) each process scores its `share` of the sorted ids; every process then gets
+    all of them, in the order of `ids` (a pair's values do not depend on the other pairs)."""
+    from ffbench.distributed import gather_objects, share, together
     from ffbench.video import read_video
 
     sel = parse_frames(frames)
-    scores: dict[str, dict[str, float]] = {m: {} for m in metrics}
-    compared, capped = [], 0
-    iterator = ids
+    mine = ids if dist is None or not dist.distributed else share(ids, dist)
+    iterator = mine
     if progress:
         from tqdm import tqdm
 
-        iterator = tqdm(ids, desc="paired", unit="video", leave=False)
-    for vid in iterator:
-        fake, real = read_video(fake_items[vid]), read_video(real_items[vid])
-        per_frame = score_pair(fake, real, metrics, variant, sel, lpips_model)
-        for m, values in per_frame.items():
-            scores[m][vid] = float(values.mean())
-        compared.append(len(next(iter(per_frame.values()))))
-        if "psnr" in per_frame:
-            capped += int((per_frame["psnr"] >= PSNR_CAP).sum())
-    info = {"frames_compared": compared, "psnr_capped": capped}
+        iterator = tqdm(mine, desc="paired", unit="video", leave=False)
+    done: dict[str, tuple[dict[str, float], int, int]] = {}  # id: (values, frames compared, PSNR caps)
+    with together(dist) if dist is not None else nullcontext():  # a pair only this process reads fails:
+        for vid in iterator:  # every process stops with its message
+            fake, real = read_video(fake_items[vid]), read_video(real_items[vid])
+            per_frame = score_pair(fake, real, metrics, variant, sel, lpips_model)
+            capped = int((per_frame["psnr"] >= PSNR_CAP).sum()) if "psnr" in per_frame else 0
+            done[vid] = ({m: float(values.mean()) for m, values in per_frame.items()},
+                         len(next(iter(per_frame.values()))), capped)
+    if dist is not None and dist.distributed:
+        done = {vid: v for part in gather_objects(done, dist) for vid, v in part.items()}
+    scores = {m: {vid: done[vid][0][m] for vid in ids} for m in metrics}
+    info = {"frames_compared": [done[vid][1] for vid in ids], "psnr_capped": sum(done[vid][2] for vid in ids)}
     return scores, info
