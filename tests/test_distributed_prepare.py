@@ -123,12 +123,14 @@ def test_a_killed_rank_leaves_whole_samples_and_reruns_on_two_or_one_give_the_sa
         pid = _rank_pid(proc.pid, 1)
         assert paused == 2 and pid is not None
         os.kill(pid, signal.SIGKILL)  # rank 1 dies mid-encoder-stage; torchrun stops rank 0 (SIGTERM)
-        proc.communicate(timeout=90)
+        _, err = proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
     assert proc.returncode != 0
+    # rank 0 says what was finished, as one process does when it is stopped
+    assert "SIGTERM while building the train samples: prepare of" in err, err[-3000:]
     assert not list((data / "shards").glob("*/manifest.json")) and not list((data / "shards").glob("*/*.tar"))
     ref = {p.name: p.read_bytes() for p in _samples(one, "train")}
     kept = {p.name: p.read_bytes() for p in _samples(data, "train")}
