@@ -113,7 +113,8 @@ def prepare(ctx: click.Context, synthetic: bool, source: str | None, urls: str |
     # variables this is one process, as before.
     info = init_distributed()
     try:
-        result = library.prepare(out, options, info=info)
+        extra = {"info": info} if info.distributed else {}  # one process: the call as it always was
+        result = library.prepare(out, options, **extra)
     except library.PrepareInterrupted as err:  # the shell's exit code for the signal, not 1
         if not info.is_main:  # torchrun signals every process: the main one says what was finished
             ctx.exit(err.exit_code)
