@@ -1,7 +1,7 @@
 """Scale-out under torchrun: N processes against 1 for each stage, one run, a ratio, the commands printed.
 
-    python bench/scale.py [--stages generate] [--processes 2] [--videos 8] [--steps 10] [--keep DIR]
-                          [--json FILE]
+    python bench/scale.py [--stages generate,prepare,eval] [--processes 2] [--videos 8] [--steps 10]
+                          [--keep DIR] [--json FILE]
 
 Stages (each a function of the list STAGES: a new stage adds one entry, the loop and the report stay):
 
@@ -9,7 +9,16 @@ Stages (each a function of the list STAGES: a new stage adds one entry, the loop
              weights: the cost of sampling does not depend on them) over --videos conditioning images, one
              process against `torchrun --nproc_per_node=N`, every process with `--threads 1`. Also checks
              that both runs wrote the same bytes.
-- prepare, eval: to come (the encoder stage of `prepare`, `eval`'s feature extraction).
+- prepare    the encoder stage of `ffbench prepare --synthetic` at the cpu preset (128x96, tiny VAE and
+             CLIP): a set of 8 training and --videos test videos of 64 frames is rendered and its tiny VAE
+             trained once; each run starts from a copy without samples or shards (so it encodes every
+             video and packs the shards), one process against `torchrun --nproc_per_node=N`, `--threads 1`
+             each. A rerun of each copy with everything cached times the fixed cost (start-up, imports,
+             encoder load, checks); run minus rerun is the encoder stage, reported as frames/s. Checks
+             that both runs wrote the same shards, manifests and cached samples.
+- eval       `ffbench eval` of --videos generated against --videos real videos (128x96, 16 frames) on every
+             family (random-init I3D and Inception at protocol sizes, paired, flow diagnostics, fvmd-flow),
+             one process against torchrun, `--threads 1` each; checks the leaderboard values are equal.
 
 Each run is timed from the launch to the exit (so it includes each process's imports and model load: what
 a user waits for); the ratio is one-process seconds over N-process seconds. On a shared 2-core machine read
@@ -165,6 +174,43 @@ def bench_eval(work: Path, args: argparse.Namespace) -> dict:
             "identical_files": values[1] == values[args.processes] and len(values[1]) == 11}
 
 
+PREPARE_FRAMES, PREPARE_TRAIN = 64, 8  # frames per synthetic video, training videos
+
+
+def _tree_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def bench_prepare(work: Path, args: argparse.Namespace) -> dict:
+    videos = PREPARE_TRAIN + args.videos  # the tiny VAE needs 8 training videos (one held out)
+    flags = ["--synthetic", "--quiet", "--n-train", str(PREPARE_TRAIN), "--n-test", str(args.videos),
+             "--frames", str(PREPARE_FRAMES), "--vae-steps", "50", "--threads", "1"]
+    base = work / "base"
+    timed([*launcher(1), "prepare", "--out", str(base), *flags])  # sources and the tiny VAE, not timed
+    shutil.rmtree(base / "shards")
+    runs = {}
+    for n in (1, args.processes):
+        data = work / f"data-{n}"
+        shutil.copytree(base, data)
+        cmd = [*launcher(n), "prepare", "--out", str(data), *flags]
+        seconds = timed(cmd)
+        fixed = timed(cmd)  # the same command again: everything cached, only the fixed cost
+        encoding = max(seconds - fixed, 1e-9)
+        runs[n] = {"command": shlex.join(cmd), "seconds": seconds, "fixed_seconds": fixed,
+                   "encoder_stage_seconds": encoding, "frames_per_second": videos * PREPARE_FRAMES / encoding}
+        print(f"prepare, {n} process(es): {seconds:.1f} s = {encoding:.1f} s encoding "
+              f"({videos * PREPARE_FRAMES / encoding:.0f} frames/s) + {fixed:.1f} s fixed", flush=True)
+    one, many = runs[1], runs[args.processes]
+    same = _tree_bytes(work / "data-1" / "shards") == _tree_bytes(work / f"data-{args.processes}" / "shards")
+    print(f"prepare: encoder stage alone {one['encoder_stage_seconds'] / many['encoder_stage_seconds']:.2f}x",
+          flush=True)
+    return {"work": f"{videos} videos x {PREPARE_FRAMES} frames", "videos": videos, "frames": PREPARE_FRAMES,
+            "size": [128, 96], "processes": args.processes, "runs": {str(n): r for n, r in runs.items()},
+            "ratio": one["seconds"] / many["seconds"],
+            "encoder_stage_ratio": one["encoder_stage_seconds"] / many["encoder_stage_seconds"],
+            "identical_files": same}
+
+
 @dataclass(frozen=True)
 class Stage:
     name: str
@@ -173,6 +219,7 @@ class Stage:
 
 
 STAGES = [Stage("generate", bench_generate, "FashionFlow cpu preset, DPM-Solver++"),
+          Stage("prepare", bench_prepare, "prepare's encoder stage, cpu preset, tiny VAE and CLIP"),
           Stage("eval", bench_eval, "eval's extraction (random-init I3D, Inception) and weight-free metrics")]
 
 
@@ -181,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stages", default=",".join(s.name for s in STAGES),
                         help="comma-separated stages (default: all of %(default)s)")
     parser.add_argument("--processes", type=int, default=2, help="N of torchrun (default 2)")
-    parser.add_argument("--videos", type=int, default=8, help="generate: conditioning images (default 8)")
+    parser.add_argument("--videos", type=int, default=8,
+                        help="generate: conditioning images; prepare: test videos, beside 8 training ones "
+                             "(default 8)")
     parser.add_argument("--steps", type=int, default=10, help="generate: sampler steps (default 10)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="work folder to keep (default: a temporary one)")

@@ -78,6 +78,8 @@ def prepare(ctx: click.Context, synthetic: bool, source: str | None, urls: str |
     Ctrl-C or SIGTERM stops it with exit 130 / 143 and a line saying what was finished.
     Videos that cannot be used are skipped, named in the summary and in shards/<split>/skipped.csv.
     Options and URL lists are checked before anything is written: a refused run leaves --out as it was.
+    Under `torchrun --nproc_per_node=N -m ffbench.cli prepare ...` the videos are encoded by N processes
+    (--threads is per process) and the shards and manifests are the bytes one process writes.
 
     \b
     Examples:
@@ -105,15 +107,35 @@ def prepare(ctx: click.Context, synthetic: bool, source: str | None, urls: str |
         vae=vae, clip=clip, resize=resize, shard_size_mb=shard_size_mb, download_workers=workers, seed=seed,
         synthetic_train=n_train, synthetic_test=n_test, synthetic_frames=frames, vae_steps=vae_steps,
         height=height, width=width, threads=threads, strict=strict, progress=not quiet)
+    from ffbench.distributed import PeerFailed, cleanup_distributed, init_distributed
+
+    # Under torchrun every process joins the group and encodes its share of the videos; without torchrun's
+    # variables this is one process, as before.
+    info = init_distributed()
     try:
-        result = library.prepare(out, options)
+        extra = {"info": info} if info.distributed else {}  # one process: the call as it always was
+        result = library.prepare(out, options, **extra)
     except library.PrepareInterrupted as err:  # the shell's exit code for the signal, not 1
+        if not info.is_main:  # torchrun signals every process: the main one says what was finished
+            ctx.exit(err.exit_code)
         failure = click.ClickException(err.describe(rerun_command(ctx, out)))
         failure.exit_code = err.exit_code
         raise failure from None
     except library.ThreadCountMismatch as err:
         raise click.ClickException(err.describe(rerun_command(ctx, out, threads=err.recorded))) from None
-    click.echo(result.summary())
+    except PeerFailed as err:  # an error of one process, on every process: the main one prints it
+        if not info.is_main:
+            ctx.exit(1)
+        if isinstance(err.__cause__, library.ThreadCountMismatch):
+            cause = err.__cause__
+            rerun = rerun_command(ctx, out, threads=cause.recorded)
+            raise click.ClickException(cause.describe(rerun)) from None
+        raise
+    finally:
+        if info.distributed:
+            cleanup_distributed()
+    if info.is_main:
+        click.echo(result.summary())
 
 
 def rerun_command(ctx: click.Context, out: str, **changes: object) -> str:

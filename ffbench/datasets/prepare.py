@@ -40,6 +40,16 @@ training and in the encoders. It is recorded in `DATA/prepare.json` before any w
 manifests, and a rerun or resume with another value is refused (ThreadCountMismatch, naming the count to
 use), so one dataset never mixes features of two thread counts. A dataset other than the default is
 recorded in `DATA/dataset.json` the same way, and a rerun with another spec is refused.
+
+Many processes: `torchrun --nproc_per_node=N -m ffbench.cli prepare ...` runs every step on the main
+process (rank 0: the checks, the lock and the record, the source videos, the tiny VAE's training, the
+shards, manifests and skipped.csv) except the per-video samples of stage 4: each split's sorted ids are
+shared by the fixed rule of `distributed.share` (rank r takes r, r+N, ...) and every process writes its
+own samples into the same cache, atomically, after loading the encoders from the files the main process
+saved (so every process encodes with the same bytes). --threads is per process. The manifests, shards
+and samples are the bytes one process writes, for any N (with the same --threads), and a run killed
+anywhere resumes with any N. Each step ends in an exchange (`distributed.together`): a user error on
+one process stops all of them with its message.
 """
 
 from __future__ import annotations
@@ -74,6 +84,7 @@ from ffbench.datasets.shards import pack_shards, sample_key
 from ffbench.datasets.sources import MAX_NAMED
 from ffbench.datasets.spec import DATASET_NAME, DatasetSpec, get_dataset, is_default, write_dataset
 from ffbench.datasets.tiny_vae import SYNTHETIC_LOOKS as VAE_SYNTHETIC_LOOKS
+from ffbench.distributed import DistInfo, gather_objects, share, single_process, together
 from ffbench.errors import UserError, check_writable_dir, ensure_writable_dir
 from ffbench.fileio import sha256_file, write_json_atomic, write_text_atomic
 from ffbench.presets import Preset, get_preset
@@ -319,6 +330,9 @@ class PrepareResult:
     vae_test: dict | None = None  # the tiny VAE on test-split frames (tiny_vae.reconstruction_scores)
     download: str = ""
     seconds: float = 0.0
+    processes: int = 1  # processes that shared the work (torchrun's WORLD_SIZE)
+    # under torchrun, per process (rank order): {split: {"encoded": n, "cached": n, "skipped": n}}
+    by_process: list[dict[str, dict[str, int]]] = field(default_factory=list)
 
     @property
     def skipped(self) -> int:
@@ -327,9 +341,15 @@ class PrepareResult:
     def summary(self) -> str:
         """Every split's counts, every skipped video by name, and a last line saying whether the splits
         are usable."""
-        lines = [f"prepared {self.data_dir} in {self.seconds:.0f} s"]
+        by = f" by {self.processes} processes" if self.processes > 1 else ""
+        lines = [f"prepared {self.data_dir} in {self.seconds:.0f} s{by}"]
         if self.download:
-            lines.append(f"  source: {self.download}")
+            lines.append(f"  source: {self.download}{' (process 0)' if by else ''}")
+        for rank, done in enumerate(self.by_process):
+            what = "; ".join(f"{split} {c['encoded']} encoded, {c['cached']} cached, {c['skipped']} skipped"
+                             for split, c in done.items())
+            extra = " (and the source, the tiny VAE, the shards and manifests)" if rank == 0 else ""
+            lines.append(f"  process {rank}: {what}{extra}")
         for name, s in self.splits.items():
             lines.append(f"  {name}: {s.videos} videos in {s.shards} shards ({s.bytes / 1e6:.1f} MB), "
                          f"{len(s.skipped)} skipped, {s.short} shorter than a training clip")
@@ -413,12 +433,14 @@ def _generate(out: Path, synth: dict, splits: tuple, progress: bool) -> Path:
 
 
 def _stage_samples(data_dir: Path, split: str, probes: list, work: Path, encoders: FeatureEncoders,
-                   preset: Preset, resize: str, clip_all_frames: bool, progress: bool) -> tuple[list, dict]:
-    """Build (or find) one cached sample per video of `split`; returns (sample files, skipped)."""
-    from ffbench.datasets.shards import remove_stale_temporaries, write_sample_file
+                   preset: Preset, resize: str, clip_all_frames: bool, progress: bool,
+                   info: DistInfo) -> tuple[dict[str, Path], dict[str, str], dict[str, int]]:
+    """Build (or find) one cached sample per video of `split` in this process's share of the ids (all of
+    them on one process); returns ({sample key: file}, {id: why skipped}, counts of encoded / cached /
+    skipped). Each sample is written alone and atomically, so processes never touch the same file."""
+    from ffbench import interrupts
+    from ffbench.datasets.shards import write_sample_file
     from ffbench.video import VideoError, read_video
-
-    remove_stale_temporaries(work)
 
     rows = sorted((p for p in probes if p.split == split), key=lambda p: sample_key(p.id))
     keys = [sample_key(p.id) for p in rows]
@@ -426,16 +448,24 @@ def _stage_samples(data_dir: Path, split: str, probes: list, work: Path, encoder
         clash = sorted(p.url for p in rows if keys.count(sample_key(p.id)) > 1)
         raise PrepareError(f"two {split} videos map to the same sample key ({', '.join(clash[:4])}); "
                            "rename one of them")
-    files, skipped = [], {}
-    for p in progress_bar(rows, desc=f"{split} samples", unit="video", disable=not progress):
+    mine = set(share([p.id for p in rows], info))  # the fixed rule: sorted ids, rank r takes r, r+N, ...
+    files, skipped, counts = {}, {}, {"encoded": 0, "cached": 0, "skipped": 0}
+    for p in progress_bar([p for p in rows if p.id in mine], desc=f"{split} samples", unit="video",
+                          disable=not progress):
         src = data_dir / "source" / p.path
         stem = f"{sample_key(p.id)}--{sha256_file(src)[:16]}"  # a changed source file gets a new sample
         done, skip = work / f"{stem}.tar", work / f"{stem}.skip.json"
         if done.is_file():
-            files.append(done)
+            files[sample_key(p.id)] = done
+            counts["cached"] += 1
             continue
+        if done.exists():
+            raise PrepareError(f"{done} is in the way of the cached sample of {split} video {p.id!r}: it is "
+                               "not a file. Remove it and run the same prepare again (finished work is "
+                               "kept).")
         if skip.is_file():
             skipped[p.id] = json.loads(skip.read_text())["reason"]
+            counts["skipped"] += 1
             continue
         try:
             frames = read_video(src)
@@ -447,10 +477,13 @@ def _stage_samples(data_dir: Path, split: str, probes: list, work: Path, encoder
         except VideoError as exc:
             skipped[p.id] = f"unreadable: {exc}"
             write_json_atomic(skip, {"reason": skipped[p.id]})
+            counts["skipped"] += 1
             continue
         write_sample_file(done, sample)
-        files.append(done)
-    return files, skipped
+        files[sample_key(p.id)] = done
+        counts["encoded"] += 1
+        interrupts.pause_point("between-samples")  # test hook: a kill or signal with some samples written
+    return files, skipped, counts
 
 
 def _manifest_body(split: str, preset: Preset, resize: str, settings: dict, encoders: FeatureEncoders,
@@ -514,7 +547,8 @@ def verify(data_dir: str | Path) -> dict[str, list[str]]:
     return {s: verify_split(shards / s) for s in splits}
 
 
-def prepare(data_dir: str | Path, options: PrepareOptions | None = None) -> PrepareResult:
+def prepare(data_dir: str | Path, options: PrepareOptions | None = None,
+            info: DistInfo | None = None) -> PrepareResult:
     """Prepare a dataset directory: source videos, encoders, shards with cached features, manifests.
 
     Args:
@@ -529,26 +563,33 @@ def prepare(data_dir: str | Path, options: PrepareOptions | None = None) -> Prep
         (ThreadCountMismatch) or an unwritable DATA are refused before anything is written.
         SIGINT/SIGTERM raise PrepareInterrupted, saying what was finished (its `describe(rerun)` adds the
         caller's command to rerun).
+        info: the process group under torchrun (`distributed.init_distributed`); None: one process. Every
+        process calls prepare with the same options; the main one returns the full result, the others
+        one without counts (see the module docstring, "Many processes").
     """
     options = PrepareOptions() if options is None else options
+    info = single_process() if info is None else info
     start = time.monotonic()
     data_dir = Path(data_dir)
     progress_state = _Progress(data_dir, options.dataset.split_names)
     with _signals_interrupt():
         try:
-            return _prepare(data_dir, options, progress_state, start)
+            return _prepare(data_dir, options, progress_state, start, info)
         except _Interrupt as exc:
             raise progress_state.interrupted(exc.signame) from None
 
 
-def _prepare(data_dir: Path, o: PrepareOptions, state: _Progress, start: float) -> PrepareResult:
-    """`prepare` itself, under the interrupt handler."""
+def _prepare(data_dir: Path, o: PrepareOptions, state: _Progress, start: float,
+             info: DistInfo) -> PrepareResult:
+    """`prepare` itself, under the interrupt handler; on every process of `info` (one, or torchrun's)."""
     synthetic, progress, resize, seed, strict = o.synthetic, o.progress, o.resize, o.seed, o.strict
     ds = o.dataset
-    result = PrepareResult(data_dir=data_dir)
+    main = info.is_main
+    result = PrepareResult(data_dir=data_dir, processes=info.world_size)
 
     # Checks that write nothing (the options checked themselves on creation): a run refused here leaves
-    # --out as it found it (a new one is not created).
+    # --out as it found it (a new one is not created). Under torchrun the main process reads the lists and
+    # the record; every process loads the weights it will encode with; an error on one stops all.
     p = o.frame_preset
     vae_spec, clip_spec = _local_spec(o.vae) or p.vae, _local_spec(o.clip) or p.clip
     clip_all_frames = clip_spec == "tiny" if o.clip_all_frames is None else o.clip_all_frames
@@ -557,63 +598,68 @@ def _prepare(data_dir: Path, o: PrepareOptions, state: _Progress, start: float) 
         threads = 1 if vae_spec == clip_spec == "tiny" else torch.get_num_threads()
     from ffbench.datasets.download import read_probe
     from ffbench.datasets.sources import collect_sources
-    from ffbench.encoders import load_clip
+    from ffbench.encoders import load_clip, load_vae
 
-    _check_record(data_dir, threads, ds, write=False)
-    check_writable_dir(data_dir, "--out")  # a read-only or full disk fails now, creating nothing
-    # weights that cannot be trained here must exist before anything slow starts (a hub id that is not
-    # cached offline fails here, in seconds, naming its flag, before the lists are fetched)
-    vae_model = None
-    if vae_spec != "tiny":
-        vae_model, _ = stage_vae(data_dir, vae_spec, [], p, resize, o.vae_steps, seed, dataset=ds)
-    clip_model = None if clip_spec == "tiny" else load_clip(clip_spec, seed=seed)
-    # the lists, whole (every bad line named at once); the official ones are fetched into memory
-    sources = None if synthetic else collect_sources(data_dir / "source", urls_file=o.urls_file,
-                                                     source_dir=o.source_dir, dataset=ds)
+    vae_model = clip_model = sources = None
+    with together(info):
+        if main:
+            _check_record(data_dir, threads, ds, write=False)
+            check_writable_dir(data_dir, "--out")  # a read-only or full disk fails now, creating nothing
+        # weights that cannot be trained here must exist before anything slow starts (a hub id that is not
+        # cached offline fails here, in seconds, naming its flag, before the lists are fetched)
+        if vae_spec != "tiny":
+            vae_model, _ = stage_vae(data_dir, vae_spec, [], p, resize, o.vae_steps, seed, dataset=ds)
+        clip_model = None if clip_spec == "tiny" else load_clip(clip_spec, seed=seed)
+        # the lists, whole (every bad line named at once); the official ones are fetched into memory
+        if main and not synthetic:
+            sources = collect_sources(data_dir / "source", urls_file=o.urls_file, source_dir=o.source_dir,
+                                      dataset=ds)
 
     # Work starts: create --out and take the lock. A failure from here keeps what was finished (a rerun
-    # resumes), but a lock file or a folder that holds nothing else is removed again.
+    # resumes), but a lock file or a folder that holds nothing else is removed again. The main process
+    # owns both (and the record); the others only wait for it at the steps below.
     state.stage = "starting"
-    created = _first_missing(data_dir)  # the top folder this run creates, if any
+    created = _first_missing(data_dir) if main else None  # the top folder this run creates, if any
     lock = data_dir / LOCK_NAME
-    new_lock = not lock.exists()
+    new_lock = main and not lock.exists()
     try:
-        ensure_writable_dir(data_dir, "--out")
+        with together(info):
+            if main:
+                ensure_writable_dir(data_dir, "--out")
         # One prepare per directory at a time; the OS drops the lock if the holder is killed.
-        with FileLock(str(lock)), threads_limited(threads), _library_bars(progress):
-            _check_record(data_dir, threads, ds)
-            if clip_model is None:
-                clip_model = load_clip(clip_spec, data_dir=data_dir, seed=seed)
-
-            # 1-2. source videos, verified and probed
+        with _main_lock(lock, info), threads_limited(threads), _library_bars(progress):
+            # 1-2. source videos, verified and probed (the main process; the others wait)
             synth = {"n_train": o.synthetic_train, "n_test": o.synthetic_test, "frames": o.synthetic_frames,
                      "height": p.height, "width": p.width, "seed": seed}
             if not is_default(ds):  # the default's record keeps its keys (and so its manifests' bytes)
                 synth["splits"] = [[s.name, s.list_file] for s in ds.splits]
             state.stage = "rendering the synthetic videos" if synthetic else "fetching the source videos"
-            summary = _stage_source(data_dir, o, sources, synth)
-            result.download = str(summary)
+            listed_urls, report = {}, data_dir / "source" / "download_report.csv"
+            with together(info):
+                if main:
+                    _check_record(data_dir, threads, ds)
+                    if clip_model is None:
+                        clip_model = load_clip(clip_spec, data_dir=data_dir, seed=seed)  # a tiny one: built
+                    listed_urls, report = _fetch(data_dir, o, sources, synth, result)
             probes = read_probe(data_dir / "source")
-            listed_urls = {r.id: r.url for r in summary.records}
-            for split in ds.split_names:  # what the download alone already says about each split
-                failed = {r.id: f"download: {r.status}: {r.error}" for r in summary.failed
-                          if r.split == split}
-                listed = sum(1 for r in summary.records if r.split == split and r.status != "duplicate")
-                result.splits[split] = SplitResult(videos=listed - len(failed), skipped=failed,
-                                                   listed=listed)
-            _check_usable(result, strict, listed_urls, summary.dest / "download_report.csv")
 
-            # 3. encoders
-            if vae_model is None:
-                state.stage = "training the tiny VAE"
-                looks = VAE_SYNTHETIC_LOOKS if synthetic else 0
-                vae_model, figures = stage_vae(data_dir, vae_spec, probes, p, resize, o.vae_steps, seed,
-                                               progress, looks, dataset=ds)
-                if figures is not None:
-                    result.vae_psnr, result.vae_test = figures["heldout_psnr"], figures["test"]
-            encoders = make_encoders(vae_model, clip_model, data_dir)
+            # 3. encoders: a tiny VAE trains on the main process; every process then loads the same file
+            state.stage = "training the tiny VAE" if vae_model is None else "loading the encoders"
+            with together(info):
+                if main and vae_model is None:
+                    looks = VAE_SYNTHETIC_LOOKS if synthetic else 0
+                    vae_model, figures = stage_vae(data_dir, vae_spec, probes, p, resize, o.vae_steps, seed,
+                                                   progress, looks, dataset=ds)
+                    if figures is not None:
+                        result.vae_psnr, result.vae_test = figures["heldout_psnr"], figures["test"]
+            with together(info):
+                if vae_model is None:  # what stage_vae returns on the main process: the saved tiny VAE
+                    vae_model = load_vae("tiny", data_dir=data_dir)
+                if clip_model is None:
+                    clip_model = load_clip(clip_spec, data_dir=data_dir, seed=seed)
+                encoders = make_encoders(vae_model, clip_model, data_dir)
 
-            # 4. per split: one cached sample per video
+            # 4. per split: one cached sample per video, each process encoding its share of the ids
             settings = {"shard_size_bytes": o.shard_bytes, "clip_all_frames": clip_all_frames,
                         "sample_format": SAMPLE_FORMAT, "seed": seed, "vae_steps": o.vae_steps,
                         "torch_threads": threads, "source": o.source_kind,
@@ -624,42 +670,99 @@ def _prepare(data_dir: Path, o: PrepareOptions, state: _Progress, start: float) 
                               "downsample": p.vae_downsample, "resize": resize,
                               "clip_all_frames": clip_all_frames, "format": SAMPLE_FORMAT})
             work_root = data_dir / "shards" / ".work"
-            if work_root.is_dir():  # caches of other encoders/settings can never be used again
-                for old in work_root.iterdir():
-                    if old.name != fp:
-                        shutil.rmtree(old, ignore_errors=True)
-            samples = {}
+            with together(info):  # the main process clears the cache before anyone writes into it
+                if main:
+                    _start_cache(work_root, fp, ds.split_names)
+            samples, done_by = {}, [{} for _ in range(info.world_size)]
             for split in ds.split_names:
                 state.stage = f"building the {split} samples"
-                work = work_root / fp / split
-                work.mkdir(parents=True, exist_ok=True)
-                files, skipped = _stage_samples(data_dir, split, probes, work, encoders, p, resize,
-                                                clip_all_frames, progress)
-                split_result = result.splits[split]
-                split_result.skipped = dict(sorted((split_result.skipped | skipped).items()))
-                split_result.videos = len(files)
+                with together(info):
+                    files, skipped, counts = _stage_samples(data_dir, split, probes, work_root / fp / split,
+                                                            encoders, p, resize, clip_all_frames,
+                                                            progress and main, info)
+                if info.distributed:  # every process's samples and skips, on the main process
+                    parts = gather_objects((files, skipped, counts), info)
+                    files = {k: f for part in parts for k, f in part[0].items()}
+                    skipped = {k: why for part in parts for k, why in part[1].items()}
+                    for rank, part in enumerate(parts):
+                        done_by[rank][split] = part[2]
+                files = [files[k] for k in sorted(files)]  # sorted sample keys, as one process has them
+                if main:
+                    split_result = result.splits[split]
+                    split_result.skipped = dict(sorted((split_result.skipped | skipped).items()))
+                    split_result.videos = len(files)
                 samples[split] = files
-            # the verdict comes before any shard or manifest: a rejected dataset never gets one
-            _check_usable(result, strict, listed_urls, summary.dest / "download_report.csv")
+            if info.distributed:
+                result.by_process = done_by
 
-            # 5. per split: shards, manifest
-            for split in ds.split_names:
-                state.stage = f"packing the {split} shards"
-                s = result.splits[split]
-                s.short = sum(1 for r in probes if r.split == split and r.id not in s.skipped
-                              and r.frames < p.frames)
-                body = _manifest_body(split, p, resize, settings, encoders, result.vae_psnr, fp, s.skipped,
-                                      s.short, result.vae_test)
-                split_dir = data_dir / "shards" / split
-                manifest = _stage_shards(split_dir, samples[split], body, settings["shard_size_bytes"])
-                s.videos, s.shards = manifest["samples"], len(manifest["shards"])
-                s.bytes = sum(sh["bytes"] for sh in manifest["shards"])
-                s.skipped_csv = _write_skipped(split_dir, s.skipped, listed_urls)
+            # 5. per split: shards, manifest (the main process, once every sample is in place)
+            with together(info):
+                if main:
+                    # the verdict comes before any shard or manifest: a rejected dataset never gets one
+                    _check_usable(result, strict, listed_urls, report)
+                    _write_splits(data_dir, result, samples, probes, p, resize, settings, encoders, fp,
+                                  listed_urls, state)
     except BaseException:
         _tidy_after_failure(data_dir, created, new_lock)
         raise
     result.seconds = time.monotonic() - start
     return result
+
+
+def _fetch(data_dir: Path, o: PrepareOptions, sources: list | None, synth: dict,
+           result: PrepareResult) -> tuple[dict[str, str], Path]:
+    """Stages 1-2 and the first verdict: ({id: listed source}, the download report)."""
+    summary = _stage_source(data_dir, o, sources, synth)
+    result.download = str(summary)
+    listed_urls, report = {r.id: r.url for r in summary.records}, summary.dest / "download_report.csv"
+    for split in o.dataset.split_names:  # what the download alone already says about each split
+        failed = {r.id: f"download: {r.status}: {r.error}" for r in summary.failed if r.split == split}
+        listed = sum(1 for r in summary.records if r.split == split and r.status != "duplicate")
+        result.splits[split] = SplitResult(videos=listed - len(failed), skipped=failed, listed=listed)
+    _check_usable(result, o.strict, listed_urls, report)
+    return listed_urls, report
+
+
+def _write_splits(data_dir: Path, result: PrepareResult, samples: dict, probes: list, p: Preset, resize: str,
+                  settings: dict, encoders: FeatureEncoders, fp: str, listed_urls: dict,
+                  state: _Progress) -> None:
+    """Stage 5: every split's shards, manifest and skipped.csv."""
+    for split, s in result.splits.items():
+        state.stage = f"packing the {split} shards"
+        s.short = sum(1 for r in probes if r.split == split and r.id not in s.skipped
+                      and r.frames < p.frames)
+        body = _manifest_body(split, p, resize, settings, encoders, result.vae_psnr, fp, s.skipped,
+                              s.short, result.vae_test)
+        split_dir = data_dir / "shards" / split
+        manifest = _stage_shards(split_dir, samples[split], body, settings["shard_size_bytes"])
+        s.videos, s.shards = manifest["samples"], len(manifest["shards"])
+        s.bytes = sum(sh["bytes"] for sh in manifest["shards"])
+        s.skipped_csv = _write_skipped(split_dir, s.skipped, listed_urls)
+
+
+@contextmanager
+def _main_lock(lock: Path, info: DistInfo):
+    """DATA/.prepare.lock, held by the main process only: the other processes of the same run work under
+    its lock (taking it too would wait forever for their own main process)."""
+    if not info.is_main:
+        yield
+        return
+    with FileLock(str(lock)):
+        yield
+
+
+def _start_cache(work_root: Path, fp: str, splits: tuple[str, ...]) -> None:
+    """Drop caches of other encoders/settings (they can never be used again), make the split folders and
+    remove the temporary files a killed run left (before any process of this run writes one)."""
+    from ffbench.datasets.shards import remove_stale_temporaries
+
+    if work_root.is_dir():
+        for old in work_root.iterdir():
+            if old.name != fp:
+                shutil.rmtree(old, ignore_errors=True)
+    for split in splits:
+        (work_root / fp / split).mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(work_root / fp / split)
 
 
 def _first_missing(path: Path) -> Path | None:
