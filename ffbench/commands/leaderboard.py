@@ -60,7 +60,7 @@ def leaderboard(fmt: str, directory: str, dataset: str | None, metric: str | Non
         df = None  # the published numbers stand alone until `ffbench eval` has written rows
         click.echo(f"({exc})", err=True)
     if df is not None:
-        click.echo(format_leaderboard(df, fmt, metric, read_store(directory, dataset)), nl=False)
+        click.echo(format_leaderboard(df, fmt, metric, read_store(directory, dataset), directory), nl=False)
     if published:
         from ffbench.leaderboard import to_markdown
         from ffbench.published import comparison_table
