@@ -21,7 +21,14 @@ latest row of each):
   |log(generated / real)|, statistic "closer-to-real"). Multiple comparisons: Holm's step-down correction
   over all paired comparisons of the table (family-wise error <= 5% per table; tables of different
   metrics are separate families); A beats B when the Holm-adjusted p < 0.05 in the registry's direction.
-- interval rule, otherwise (leaderboards written before the store, distribution metrics, a pair scored
+- distribution metrics (FVD and its variants, KVD, VFID, FID, IS, fvmd-flow), where eval kept both rows'
+  per-unit features (`ffbench.feature_store`) on the same real units (real fingerprint and the real
+  features' content): d(A, real) - d(B, real) with one resample of the real videos and of the shared test
+  ids for both, BCa 95% (`comparison.compare_distributions`; 2000 resamples, fewer where the table's
+  Frechet distances would exceed `comparison.PAIR_FLOP_BUDGET`, none, and the interval rule, below
+  `MIN_PAIR_RESAMPLES`), Holm over the table's paired comparisons as above. At N <= dim the distances'
+  bias largely cancels in the difference; its interval is of the difference at this N.
+- interval rule, otherwise (leaderboards written before the store or the features, a pair scored
   against different real sets): their own 95% intervals do not overlap (diagnostics: the intervals of
   |log ratio|). Results from different real sets, protocols or extractors are never paired.
 Each table's title says which rule it used; in a table that mixes both, interval-rule entries end in "*".

@@ -146,7 +146,8 @@ def test_eval_twice_then_leaderboard_shows_the_paired_verdict(tmp_path, monkeypa
     from ffbench.commands.evaluate import evaluate as eval_command
     from ffbench.video import write_video
 
-    small = {k: p.replace(size=(32, 32)) if p.network == "i3d" and p.size else p for k, p in PROTOCOLS.items()}
+    small = {k: p.replace(size=(32, 32)) if p.network == "i3d" and p.size else p
+             for k, p in PROTOCOLS.items()}
     monkeypatch.setattr("ffbench.metrics.evaluate.PROTOCOLS", small)
     rng = np.random.default_rng(0)
     folders = {k: tmp_path / k for k in ("real", "copy", "noise")}
@@ -163,7 +164,8 @@ def test_eval_twice_then_leaderboard_shows_the_paired_verdict(tmp_path, monkeypa
     for method in ("copy", "noise"):
         args = ["--metric", "fvd,fvmd-flow", "--real", str(folders["real"]), "--fake", str(folders[method]),
                 "--method", method, "--i3d", "random", "--leaderboard-dir", str(board), "--dataset", "toy",
-                "--cache-dir", str(tmp_path / "cache"), "--recal-items", "8", "--bootstrap", "20", "--threads", "1"]
+                "--cache-dir", str(tmp_path / "cache"), "--recal-items", "8", "--bootstrap", "20",
+                "--threads", "1"]
         result = CliRunner().invoke(eval_command, args)
         assert result.exit_code == 0, result.output
     kept = sorted(p.name.split("-")[0] for p in (board / "per_video" / "features").glob("*.npz"))

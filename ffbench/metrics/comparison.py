@@ -350,8 +350,12 @@ def unit_features(protocol, real_x, fake_x, fake_src, seed: int, splits: int | N
     real_x / fake_x: `features.Extraction`s (real_x None for IS); fake_src: the generated folder, whose
     file order numbers fake_x's videos; seed: the seed of those extractions; splits: the IS splits used.
     """
-    names = [Path(f).stem for f in fake_src.files]
-    ids = np.array([names[i] for i in np.asarray(fake_x.item_video, np.int64)], dtype=str)
+    index = np.asarray(fake_x.item_video, np.int64)
+    if getattr(fake_src, "kind", "") == "videos":  # a folder: the file stems are the test ids
+        names = [Path(f).stem for f in fake_src.files]
+        ids = np.array([names[i] for i in index], dtype=str)
+    else:  # decoded arrays (`ffbench.metrics.arrays.ArraySource`): numbered as the source names them
+        ids = np.array([f"{i:06d}" for i in index], dtype=str)
     with_real = protocol.distance != "inception_score" and real_x is not None
     return Features(
         "", protocol.name, np.asarray(fake_x.features(protocol.output), np.float32), ids, "",
