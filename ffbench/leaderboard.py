@@ -408,6 +408,8 @@ def _feature_verdicts(latest: pd.DataFrame, features, names: list[str], interval
                       higher_is_better: bool) -> tuple[list[str], str]:
     """`_verdicts` of a distribution metric's table from the features eval kept
     (`ffbench.feature_store`): rows on one real set (same fingerprint and real units) are paired."""
+    from threadpoolctl import threadpool_limits
+
     from ffbench.metrics.comparison import compare_distributions, resamples_for
 
     groups: dict[str, list] = {}
@@ -426,7 +428,10 @@ def _feature_verdicts(latest: pd.DataFrame, features, names: list[str], interval
                          "cost more than the leaderboard's budget")
             continue
         try:
-            diffs += compare_distributions(members, higher_is_better, resamples)
+            # one BLAS thread: these SVDs are small, and a pool per core spinning on a shared machine made
+            # one FID table 35x slower (318 ms per distance against 9 ms, measured; see `ffbench.threads`)
+            with threadpool_limits(limits=1):
+                diffs += compare_distributions(members, higher_is_better, resamples)
         except ValueError:  # fewer than 3 shared ids: those pairs keep the interval rule
             continue
         used.add(resamples)

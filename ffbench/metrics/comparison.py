@@ -365,25 +365,36 @@ def unit_features(protocol, real_x, fake_x, fake_src, seed: int, splits: int | N
         int(splits if splits is not None else protocol.splits), int(seed))
 
 
-PAIR_FLOP_BUDGET = 4 * bootstrap.FLOP_BUDGET  # per table: a few minutes on one busy core at most
+# Per table: FID's 2048-d frames of the demo's 16 x 16-frame videos, five methods, get about 230 resamples
+# (about 35 s on one free core); cd-fvd's 2048 clips per method, and FID on a hundred long videos, do not
+# fit and keep the interval rule, the title saying why.
+PAIR_FLOP_BUDGET = 2.5e10
 MIN_PAIR_RESAMPLES = 200  # fewer resamples leave BCa's 2.5% tails to a handful of values
+COPY_COST = 50  # "flops" per Gram entry a resample selects and reweights (memory-bound, measured)
 
 
 def _frechet_flops(n1: int, n2: int, dim: int) -> float:
-    """Flops of one resampled Frechet distance (the cheaper of the sample and feature routes, with about
-    0.632 n distinct rows per resample; the model of `bootstrap.affordable_resamples`)."""
+    """Cost of one resampled Frechet distance, with about 0.632 n distinct rows per resample: the Gram
+    route (`bootstrap.GramFrechet`: select and reweight the Gram blocks, SVD of the cross block) or the
+    feature route (D x D covariances and their product's eigenvalues), whichever `_distance_fn` takes."""
     k1, k2 = 0.632 * n1, 0.632 * n2
-    return min(k1 * k2 * dim + 4 * k1 * k2 * min(k1, k2), (k1 + k2) * dim * dim + 18 * dim ** 3)
+    if max(n1, n2) <= bootstrap.GRAM_MAX_ROWS and min(n1, n2) < dim:
+        return 4 * k1 * k2 * min(k1, k2) + COPY_COST * (k1 * k1 + k2 * k2 + k1 * k2)
+    return (k1 + k2) * dim * dim + 18 * dim ** 3
 
 
 def resamples_for(items: Sequence[Features], requested: int = DEFAULT_RESAMPLES) -> int:
     """`requested`, lowered so the table's distances fit PAIR_FLOP_BUDGET; 0 when even MIN_PAIR_RESAMPLES
     do not (FID on every frame of a hundred long videos: thousands of 2048-d rows per resample)."""
-    if not items or items[0].distance != "frechet":
-        return requested  # kernel (a fixed kernel matrix, reweighted) and IS are cheap
+    if not items or items[0].distance == "kernel":
+        return requested  # a fixed kernel matrix, reweighted: cheap
     f = items[0]
-    n_ids, n_real = len(set(f.ids.tolist())), bootstrap._n_videos(np.asarray(f.real_video))
-    per_method = _frechet_flops(len(f.features), len(f.real_features), f.features.shape[1])
+    n_ids = len(set(f.ids.tolist()))
+    if f.distance == "inception_score":  # softmax rows, logs and means per split: about 20 per entry
+        n_real, per_method = 0, 20.0 * f.features.size
+    else:
+        n_real = bootstrap._n_videos(np.asarray(f.real_video))
+        per_method = _frechet_flops(len(f.features), len(f.real_features), f.features.shape[1])
     fits = int(PAIR_FLOP_BUDGET // (per_method * len(items))) - n_ids - n_real  # minus the jackknife's
     return min(requested, fits) if fits >= MIN_PAIR_RESAMPLES else 0
 
