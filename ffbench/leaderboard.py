@@ -21,7 +21,14 @@ latest row of each):
   |log(generated / real)|, statistic "closer-to-real"). Multiple comparisons: Holm's step-down correction
   over all paired comparisons of the table (family-wise error <= 5% per table; tables of different
   metrics are separate families); A beats B when the Holm-adjusted p < 0.05 in the registry's direction.
-- interval rule, otherwise (leaderboards written before the store, distribution metrics, a pair scored
+- distribution metrics (FVD and its variants, KVD, VFID, FID, IS, fvmd-flow), where eval kept both rows'
+  per-unit features (`ffbench.feature_store`) on the same real units (real fingerprint and the real
+  features' content): d(A, real) - d(B, real) with one resample of the real videos and of the shared test
+  ids for both, BCa 95% (`comparison.compare_distributions`; 2000 resamples, fewer where the table's
+  Frechet distances would exceed `comparison.PAIR_FLOP_BUDGET`, none, and the interval rule, below
+  `MIN_PAIR_RESAMPLES`), Holm over the table's paired comparisons as above. At N <= dim the distances'
+  bias largely cancels in the difference; its interval is of the difference at this N.
+- interval rule, otherwise (leaderboards written before the store or the features, a pair scored
   against different real sets): their own 95% intervals do not overlap (diagnostics: the intervals of
   |log ratio|). Results from different real sets, protocols or extractors are never paired.
 Each table's title says which rule it used; in a table that mixes both, interval-rule entries end in "*".
@@ -342,7 +349,7 @@ def paired_better_than(names: list[str], interval_rule: list[str], scores: dict,
     difference, with Holm over all of them; every other pair keeps `interval_rule`'s verdict (the comma
     lists of `better_than`), marked with PAIRED_MARK when the table mixes both rules.
     """
-    from ffbench.metrics.comparison import compare_methods, holm
+    from ffbench.metrics.comparison import compare_methods
 
     groups: dict[str, list] = {}
     for name in names:
@@ -355,8 +362,17 @@ def paired_better_than(names: list[str], interval_rule: list[str], scores: dict,
                 diffs += compare_methods(members, higher_is_better, statistic=statistic)
             except ValueError:  # fewer than 3 shared ids: those pairs keep the interval rule
                 continue
+    return _verdicts(names, interval_rule, diffs, statistic == "closer-to-real" or not higher_is_better,
+                     "paired difference on the shared test ids (BCa 95%", "no per-video values")
+
+
+def _verdicts(names: list[str], interval_rule: list[str], diffs: list, lower_wins: bool, paired_text: str,
+              missing: str, note: str = "") -> tuple[list[str], str]:
+    """Merge the paired differences `diffs` (Holm over all of them: the table is the family) with the
+    interval rule's verdicts for the other pairs; the rule line says which rule decided what."""
+    from ffbench.metrics.comparison import holm
+
     paired = {frozenset((d.a, d.b)) for d in diffs}
-    lower_wins = statistic == "closer-to-real" or not higher_is_better
     wins: set[tuple[str, str]] = set()
     for d, p in zip(diffs, holm([d.p_value for d in diffs]), strict=True):  # Holm over the whole table
         if math.isfinite(p) and p < 0.05 and d.estimate != 0:
@@ -378,24 +394,65 @@ def paired_better_than(names: list[str], interval_rule: list[str], scores: dict,
                 beaten.append(other + (PAIRED_MARK if mixed else ""))
         out.append(", ".join(beaten))
     if not paired:
-        rule = "better than: non-overlapping 95% intervals (no per-video values stored for a pair)" \
+        rule = f"better than: non-overlapping 95% intervals ({missing} stored for a pair{note})" \
             if n_pairs else ""
     else:
-        rule = ("better than: paired difference on the shared test ids (BCa 95%, Holm over the "
-                f"{len(paired)} paired comparisons of this table)")
+        rule = f"better than: {paired_text}, Holm over the {len(paired)} paired comparisons of this table)"
         if mixed:
-            rule += f"; entries marked {PAIRED_MARK}: non-overlapping 95% intervals (no per-video values " \
-                "on one real set for that pair)"
+            rule += f"; entries marked {PAIRED_MARK}: non-overlapping 95% intervals ({missing} on one real " \
+                f"set for that pair{note})"
     return out, rule
 
 
+def _feature_verdicts(latest: pd.DataFrame, features, names: list[str], interval_rule: list[str],
+                      higher_is_better: bool) -> tuple[list[str], str]:
+    """`_verdicts` of a distribution metric's table from the features eval kept
+    (`ffbench.feature_store`): rows on one real set (same fingerprint and real units) are paired."""
+    from threadpoolctl import threadpool_limits
+
+    from ffbench.metrics.comparison import compare_distributions, resamples_for
+
+    groups: dict[str, list] = {}
+    for _, row in latest.iterrows():
+        kept = None if features is None else features.load(row)
+        if kept is not None:
+            groups.setdefault(kept.real, []).append(kept)
+    diffs, used, notes = [], set(), []
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        resamples = resamples_for(members)
+        if not resamples:
+            n = len(members[0].features)
+            notes.append(f"; paired difference skipped: {n} {members[0].features.shape[1]}-d units per set "
+                         "cost more than the leaderboard's budget")
+            continue
+        try:
+            # one BLAS thread: these SVDs are small, and a pool per core spinning on a shared machine made
+            # one FID table 35x slower (318 ms per distance against 9 ms, measured; see `ffbench.threads`)
+            with threadpool_limits(limits=1):
+                diffs += compare_distributions(members, higher_is_better, resamples)
+        except ValueError:  # fewer than 3 shared ids: those pairs keep the interval rule
+            continue
+        used.add(resamples)
+    text = ("paired difference of the two distances, one resample of the real videos and of the shared "
+            f"test ids for both (BCa 95%, {'/'.join(map(str, sorted(used)))} resamples")
+    return _verdicts(names, interval_rule, diffs, not higher_is_better, text, "no per-unit features",
+                     "".join(dict.fromkeys(notes)))
+
+
 def leaderboard_tables(df: pd.DataFrame, metric: str | None = None, family: str | None = None,
-                       store: pd.DataFrame | None = None) -> list[tuple[str, pd.DataFrame]]:
+                       store: pd.DataFrame | None = None, features=None) -> list[tuple[str, pd.DataFrame]]:
     """[(title, table)], one per (dataset, metric, protocol, extractor sha256); methods as rows.
 
-    store: the per-video values (`ffbench.per_video_store.read_store`); without it every "better than"
-    follows the interval rule, and each title says which rule its table used.
+    store: the per-video values (`ffbench.per_video_store.read_store`); features: the kept features of
+    the distribution metrics (`ffbench.feature_store.FeatureStore` or the leaderboard folder); without
+    them every "better than" follows the interval rule, and each title says which rule its table used.
     """
+    if features is not None and not hasattr(features, "load"):
+        from ffbench.feature_store import FeatureStore
+
+        features = FeatureStore(features)
     if metric:
         df = df[df["metric"] == metric]
     if family:
@@ -420,9 +477,12 @@ def leaderboard_tables(df: pd.DataFrame, metric: str | None = None, family: str 
             order = sorted(range(len(latest)), key=lambda i: sign * _num(latest["value"].iloc[i]))
             latest = latest.iloc[order]
             lows, highs = [lows[i] for i in order], [highs[i] for i in order]
-            if higher is not None:
-                beaten, rule = paired_better_than(latest["method"].tolist(),
-                                                  better_than(latest["method"].tolist(), lows, highs, higher),
+            names = latest["method"].tolist()
+            if higher is not None and kind == "distribution":
+                beaten, rule = _feature_verdicts(latest, features, names,
+                                                 better_than(names, lows, highs, higher), higher)
+            elif higher is not None:
+                beaten, rule = paired_better_than(names, better_than(names, lows, highs, higher),
                                                   _stored_scores(latest, store, "mean"), higher)
             else:
                 beaten = [f"? ({name} is not registered: load the module that declares it)"] * len(latest)
@@ -480,14 +540,14 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 
 def format_leaderboard(df: pd.DataFrame, fmt: str = "markdown", metric: str | None = None,
-                       store: pd.DataFrame | None = None) -> str:
+                       store: pd.DataFrame | None = None, features=None) -> str:
     """The whole leaderboard as text, grouped (distribution, paired, diagnostics): markdown sections, or
-    CSV blocks each headed by a '# title' line. store: the per-video values, as `leaderboard_tables`."""
+    CSV blocks each headed by a '# title' line. store, features: as `leaderboard_tables`."""
     if fmt not in ("markdown", "csv"):
         raise ValueError(f"fmt must be 'markdown' or 'csv', got {fmt!r}")
     blocks = []
     for kind, heading in families().items():
-        tables = leaderboard_tables(df, metric, kind, store)
+        tables = leaderboard_tables(df, metric, kind, store, features)
         if not tables:
             continue
         blocks.append(f"## {heading}\n" if fmt == "markdown" else f"## {heading}")

@@ -10,7 +10,8 @@ Columns (`COLUMNS`): time, method, metric, protocol, extractor_sha256 (together 
 row they belong to: the row's own values), real_fingerprint (sha256 of the real set's file listing: names,
 sizes, modification times; only results with the same fingerprint are paired), family, video (test id),
 value, real_value (diagnostics: the real video's value; empty otherwise). Appends lock the file and
-replace it atomically, as the leaderboard does.
+replace it atomically, as the leaderboard does. The distribution metrics' per-unit features are kept
+beside it, in `per_video/features/` (`ffbench.feature_store`), found by the same row key.
 """
 
 from __future__ import annotations

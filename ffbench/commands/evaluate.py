@@ -246,6 +246,7 @@ def _evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: s
     writes the per-video CSV, the store and the leaderboard)."""
     from ffbench import interrupts
     from ffbench.errors import UserError, check_writable_dir
+    from ffbench.feature_store import write_features
     from ffbench.leaderboard import append_rows, leaderboard_path, result_rows
     from ffbench.metrics.evaluate import evaluate as run_evaluate
     from ffbench.metrics.options import EvalOptions
@@ -293,13 +294,15 @@ def _evaluate(metric: str, real: str, fake: str, method: str, seeds: str, i3d: s
             interrupts.check()  # a signal swallowed while scoring: nothing is written
             # The per-video CSV and the leaderboard rows, both or neither: a signal waits for the writes.
             rows = result_rows(results, method, name, source_run or str(fake), str(real), str(fake))
-            stored = store_rows(results, rows, open_real(real).fingerprint())
-            # The per-video CSV, the per-video store and the leaderboard rows, all or none: a signal waits
-            # for the writes. The store goes first: values without their row are never read, a row without
-            # its values is judged by the old rule.
+            fingerprint = open_real(real).fingerprint()
+            stored = store_rows(results, rows, fingerprint)
+            # The per-video CSV, the kept features, the per-video store and the leaderboard rows, all or
+            # none: a signal waits for the writes. Features and store go first: values without their row are
+            # never read, a row without its values is judged by the old rule.
             with interrupts.deferred():
                 count = write_per_video(per_video, results, method) if per_video else None
                 if not no_leaderboard:
+                    write_features(leaderboard_dir, results, rows, fingerprint)
                     append_store(leaderboard_dir, name, stored)
                 board = None if no_leaderboard else append_rows(leaderboard_path(leaderboard_dir, name), rows)
                 written = True

@@ -40,8 +40,10 @@ def leaderboard(fmt: str, directory: str, dataset: str | None, metric: str | Non
     "Better than" (diagnostics: "closer to real than"): where two methods have per-video values (kept by
     `ffbench eval` in --dir/per_video/) on the same real set, the paired difference on their shared test
     ids (BCa 95%, 2000 resamples of the ids shared by both), with Holm's correction over all pairs of the
-    table (family-wise error <= 5% per table); otherwise (older leaderboards, distribution metrics) their
-    own intervals do not overlap. Each table's title says which rule it used.
+    table (family-wise error <= 5% per table); distribution metrics likewise, from the per-unit features
+    eval kept in --dir/per_video/features/ (one resample of the real videos and of the shared test ids for
+    both methods, the difference of the two distances); otherwise (older leaderboards, different real
+    sets) their own intervals do not overlap. Each table's title says which rule it used.
 
     \b
     Example:
@@ -60,7 +62,7 @@ def leaderboard(fmt: str, directory: str, dataset: str | None, metric: str | Non
         df = None  # the published numbers stand alone until `ffbench eval` has written rows
         click.echo(f"({exc})", err=True)
     if df is not None:
-        click.echo(format_leaderboard(df, fmt, metric, read_store(directory, dataset)), nl=False)
+        click.echo(format_leaderboard(df, fmt, metric, read_store(directory, dataset), directory), nl=False)
     if published:
         from ffbench.leaderboard import to_markdown
         from ffbench.published import comparison_table

@@ -34,6 +34,7 @@ import numpy as np
 from ffbench.metrics import bootstrap
 from ffbench.metrics.bootstrap import Interval, bca_interval, bca_p_value, video_weights
 from ffbench.metrics.frechet import frechet_distance_weighted
+from ffbench.metrics.inception_score import inception_score
 from ffbench.metrics.kernel import polynomial_kernel
 
 DEFAULT_RESAMPLES = 2000
@@ -162,47 +163,112 @@ def _distance_fn(distance: str, x: np.ndarray, real: np.ndarray, ddof: int):
     return frechet
 
 
+DISTANCES = ("frechet", "kernel", "inception_score")
+
+
+@dataclass(frozen=True)
+class Replicates:
+    """One method's statistic on shared resamples: what a distribution difference subtracts.
+
+    estimate: on the full sets; boot (resamples,): on each shared resample of the generated ids (and of
+    the real videos); jack: leave-one-id-out values (n_ids,), then leave-one-real-video-out (n_real,)
+    when a real set is resampled; n: the size of the smallest resampled set.
+    """
+
+    estimate: float
+    boot: np.ndarray
+    jack: tuple[np.ndarray, ...]
+    n: int
+
+
+def distribution_replicates(fake: np.ndarray, fake_video: np.ndarray, n_ids: int,
+                            real: np.ndarray | None = None, real_video: np.ndarray | None = None,
+                            distance: str = "frechet", resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+                            ddof: int = 1, splits: int = 10) -> Replicates:
+    """The statistic of one generated set on the resamples every method of a comparison shares.
+
+    The draws depend only on (n_ids, n_real, resamples, seed), so two methods with the same test ids and
+    the same real set get the same resamples, and `difference(a, b)` is the paired difference.
+
+    Args:
+        fake: generated features (n, D) (IS: class probabilities); fake_video: the test id of every row as
+            an index 0..n_ids-1 in one order for every method.
+        real, real_video: real features and the real video (0..R-1) of every row; None for IS.
+        distance: "frechet", "kernel" (need the real set) or "inception_score" (generated set only, `splits`
+            splits shuffled with `seed`).
+    """
+    if distance not in DISTANCES:
+        raise ValueError(f"distance={distance!r}: choose one of {', '.join(DISTANCES)}")
+    x, fv = np.asarray(fake, np.float64), np.asarray(fake_video, np.int64)
+    wf = video_weights(n_ids, resamples, seed, 0)
+    ones_f = np.ones(n_ids)
+    leave_f = [np.where(np.arange(n_ids) == i, 0.0, 1.0) for i in range(n_ids)]
+    if distance == "inception_score":
+        def score(ids: np.ndarray) -> float:
+            rows = np.repeat(np.arange(len(x)), ids[fv].astype(np.int64))
+            return float("nan") if len(rows) < splits else inception_score(x[rows], splits, seed)[0]
+        return Replicates(score(ones_f), np.array([score(w) for w in wf]),
+                          (np.array([score(w) for w in leave_f]),), n_ids)
+    if real is None or real_video is None:
+        raise ValueError(f"distance {distance!r} needs the real features and their video index")
+    r, rv = np.asarray(real, np.float64), np.asarray(real_video, np.int64)
+    n_real = bootstrap._n_videos(rv)
+    d = _distance_fn(distance, x, r, ddof)
+    wr = video_weights(n_real, resamples, seed, 1)
+    ones_r = np.ones(n_real)
+
+    def dist(ids: np.ndarray, reals: np.ndarray) -> float:
+        return d(ids[fv].astype(np.float64), reals[rv].astype(np.float64))
+
+    jack = (np.array([dist(w, ones_r) for w in leave_f]),
+            np.array([dist(ones_f, np.where(np.arange(n_real) == i, 0.0, 1.0)) for i in range(n_real)]))
+    return Replicates(dist(ones_f, ones_r), np.array([dist(wf[k], wr[k]) for k in range(resamples)]), jack,
+                      min(n_ids, n_real))
+
+
+def difference(a: Replicates, b: Replicates, resamples: int) -> tuple[float, Interval, float]:
+    """a - b on the same resamples: (estimate, BCa Interval, p-value), as `paired_difference` gives."""
+    if len(a.boot) != len(b.boot) or [len(j) for j in a.jack] != [len(j) for j in b.jack]:
+        raise ValueError("the two methods were not resampled alike: give both the same ids and real set")
+    estimate = a.estimate - b.estimate
+    boot, jack = a.boot - b.boot, [ja - jb for ja, jb in zip(a.jack, b.jack, strict=True)]
+    n = min(a.n, b.n)
+    return (estimate, bca_interval(boot, estimate, jack, resamples, small_n=n),
+            bca_p_value(boot, estimate, jack, small_n=n))
+
+
 def distribution_difference(real: np.ndarray, real_video: np.ndarray, fake_a: np.ndarray,
                             fake_a_video: np.ndarray, fake_b: np.ndarray, fake_b_video: np.ndarray,
                             distance: str = "frechet", resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
-                            ddof: int = 1) -> tuple[float, Interval, float]:
+                            ddof: int = 1, splits: int = 10) -> tuple[float, Interval, float]:
     """d(A, real) - d(B, real) with one shared resample: (estimate, Interval, p-value).
 
     Args:
-        real: real features (n_r, D); real_video: the real video (0..R-1) of every row.
+        real: real features (n_r, D); real_video: the real video (0..R-1) of every row (both unused for
+            "inception_score", which compares IS(A) - IS(B)).
         fake_a, fake_b: generated features (n_a, D), (n_b, D); fake_a_video, fake_b_video: the test id of
             every row as an index 0..V-1 in ONE order for both methods (video v of A and of B come from
             the same conditioning frame), so one resample of ids weights both alike.
-        distance: "frechet" (FVD, VFID, FID, fvmd-flow) or "kernel" (KVD).
+        distance: "frechet" (FVD, VFID, FID, fvmd-flow), "kernel" (KVD) or "inception_score" (IS).
 
-    At N <= dim both distances carry a large upward bias; it largely cancels in the difference (the same
-    N, the same real set), which is why methods are judged by it there, not by their own intervals.
+    At N <= dim both distances carry a large upward bias, and a resample (about 0.63 N distinct rows) a
+    larger one; most of it cancels in the difference (the same N, the same real set, the same resample),
+    and what is left, the resampled differences' shift from the estimate, is what BCa's z0 corrects.
+    That is why methods are judged by the difference there, not by their own intervals.
     """
-    real, fa, fb = (np.asarray(v, np.float64) for v in (real, fake_a, fake_b))
-    rv, av, bv = (np.asarray(v, np.int64) for v in (real_video, fake_a_video, fake_b_video))
+    av, bv = np.asarray(fake_a_video, np.int64), np.asarray(fake_b_video, np.int64)
     n_ids = bootstrap._n_videos(av)
     if bootstrap._n_videos(bv) != n_ids or set(av.tolist()) != set(bv.tolist()):
         raise ValueError(f"the two methods' generated videos must share their test ids: {n_ids} and "
                          f"{bootstrap._n_videos(bv)} ids; index both by the same id order")
-    n_real = bootstrap._n_videos(rv)
+    n_real = n_ids if distance == "inception_score" else bootstrap._n_videos(np.asarray(real_video))
     if min(n_ids, n_real) < 3:
         raise ValueError(f"a distribution difference needs at least 3 videos per set, got {n_ids} generated "
                          f"and {n_real} real")
-    da, db = _distance_fn(distance, fa, real, ddof), _distance_fn(distance, fb, real, ddof)
-    wf, wr = video_weights(n_ids, resamples, seed, 0), video_weights(n_real, resamples, seed, 1)
-
-    def diff(ids: np.ndarray, reals: np.ndarray) -> float:
-        r = reals[rv].astype(np.float64)
-        return da(ids[av].astype(np.float64), r) - db(ids[bv].astype(np.float64), r)
-
-    ones_f, ones_r = np.ones(n_ids), np.ones(n_real)
-    estimate = diff(ones_f, ones_r)
-    boot = np.array([diff(wf[k], wr[k]) for k in range(resamples)])
-    jack = [np.array([diff(np.where(np.arange(n_ids) == i, 0.0, 1.0), ones_r) for i in range(n_ids)]),
-            np.array([diff(ones_f, np.where(np.arange(n_real) == i, 0.0, 1.0)) for i in range(n_real)])]
-    n = min(n_ids, n_real)
-    return (estimate, bca_interval(boot, estimate, jack, resamples, small_n=n),
-            bca_p_value(boot, estimate, jack, small_n=n))
+    kw = dict(distance=distance, resamples=resamples, seed=seed, ddof=ddof, splits=splits)
+    real_kw = {} if distance == "inception_score" else dict(real=real, real_video=real_video)
+    return difference(distribution_replicates(fake_a, av, n_ids, **real_kw, **kw),
+                      distribution_replicates(fake_b, bv, n_ids, **real_kw, **kw), resamples)
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -243,9 +309,147 @@ def compare_methods(scores: Sequence[Scored], higher_is_better: bool, resamples:
                                        statistic)
         out.append(Difference(a.metric, a.method, b.method, est, iv.low, iv.high, p, len(ids), resamples,
                               iv.method, iv.reason))
-    adjusted = holm([d.p_value for d in out])
+    return _with_holm(out, alpha, lower_wins)
+
+
+@dataclass(frozen=True)
+class Features:
+    """One method's per-unit features of one distribution metric, with what makes two of them comparable.
+
+    features: (n, D) one row per unit (clip, video or frame; IS: class probabilities); ids: the test id
+    of every row. real: the key of the real set (fingerprint and the real features' content hash: equal
+    only for the same real videos, protocol, extractor and clip seed); real_features / real_video: its
+    features and the real video (0..R-1) of every row (None for IS). distance: "frechet", "kernel" or
+    "inception_score"; ddof: the covariance's; splits and seed: IS's splits and shuffle seed.
+    """
+
+    method: str
+    metric: str
+    features: np.ndarray
+    ids: np.ndarray
+    real: str
+    protocol: str
+    extractor: str
+    distance: str
+    real_features: np.ndarray | None = None
+    real_video: np.ndarray | None = None
+    ddof: int = 1
+    splits: int = 10
+    seed: int = 0
+
+
+    def nbytes(self) -> int:
+        """Bytes of the float32 features kept (the real set's included)."""
+        return 4 * (self.features.size + (0 if self.real_features is None else self.real_features.size))
+
+
+def unit_features(protocol, real_x, fake_x, fake_src, seed: int, splits: int | None = None) -> Features:
+    """What eval keeps of one network metric's row: the extractions its interval used, with the test id
+    of every generated unit (method, real, extractor are filled in by `ffbench.feature_store`).
+
+    real_x / fake_x: `features.Extraction`s (real_x None for IS); fake_src: the generated folder, whose
+    file order numbers fake_x's videos; seed: the seed of those extractions; splits: the IS splits used.
+    """
+    index = np.asarray(fake_x.item_video, np.int64)
+    if getattr(fake_src, "kind", "") == "videos":  # a folder: the file stems are the test ids
+        names = [Path(f).stem for f in fake_src.files]
+        ids = np.array([names[i] for i in index], dtype=str)
+    else:  # decoded arrays (`ffbench.metrics.arrays.ArraySource`): numbered as the source names them
+        ids = np.array([f"{i:06d}" for i in index], dtype=str)
+    with_real = protocol.distance != "inception_score" and real_x is not None
+    return Features(
+        "", protocol.name, np.asarray(fake_x.features(protocol.output), np.float32), ids, "",
+        protocol.to_json(), "", protocol.distance,
+        np.asarray(real_x.features(protocol.output), np.float32) if with_real else None,
+        real_x.video_index() if with_real else None, 0 if protocol.covariance == "biased" else 1,
+        int(splits if splits is not None else protocol.splits), int(seed))
+
+
+# Per table: FID's 2048-d frames of the demo's 16 x 16-frame videos, five methods, get about 230 resamples
+# (about 35 s on one free core); cd-fvd's 2048 clips per method, and FID on a hundred long videos, do not
+# fit and keep the interval rule, the title saying why.
+PAIR_FLOP_BUDGET = 2.5e10
+MIN_PAIR_RESAMPLES = 200  # fewer resamples leave BCa's 2.5% tails to a handful of values
+COPY_COST = 50  # "flops" per Gram entry a resample selects and reweights (memory-bound, measured)
+
+
+def _frechet_flops(n1: int, n2: int, dim: int) -> float:
+    """Cost of one resampled Frechet distance, with about 0.632 n distinct rows per resample: the Gram
+    route (`bootstrap.GramFrechet`: select and reweight the Gram blocks, SVD of the cross block) or the
+    feature route (D x D covariances and their product's eigenvalues), whichever `_distance_fn` takes."""
+    k1, k2 = 0.632 * n1, 0.632 * n2
+    if max(n1, n2) <= bootstrap.GRAM_MAX_ROWS and min(n1, n2) < dim:
+        return 4 * k1 * k2 * min(k1, k2) + COPY_COST * (k1 * k1 + k2 * k2 + k1 * k2)
+    return (k1 + k2) * dim * dim + 18 * dim ** 3
+
+
+def resamples_for(items: Sequence[Features], requested: int = DEFAULT_RESAMPLES) -> int:
+    """`requested`, lowered so the table's distances fit PAIR_FLOP_BUDGET; 0 when even MIN_PAIR_RESAMPLES
+    do not (FID on every frame of a hundred long videos: thousands of 2048-d rows per resample)."""
+    if not items or items[0].distance == "kernel":
+        return requested  # a fixed kernel matrix, reweighted: cheap
+    f = items[0]
+    n_ids = len(set(f.ids.tolist()))
+    if f.distance == "inception_score":  # softmax rows, logs and means per split: about 20 per entry
+        n_real, per_method = 0, 20.0 * f.features.size
+    else:
+        n_real = bootstrap._n_videos(np.asarray(f.real_video))
+        per_method = _frechet_flops(len(f.features), len(f.real_features), f.features.shape[1])
+    fits = int(PAIR_FLOP_BUDGET // (per_method * len(items))) - n_ids - n_real  # minus the jackknife's
+    return min(requested, fits) if fits >= MIN_PAIR_RESAMPLES else 0
+
+
+def _check_features(a: Features, b: Features) -> None:
+    for name in ("metric", "real", "protocol", "extractor", "distance", "ddof", "splits", "seed"):
+        va, vb = getattr(a, name), getattr(b, name)
+        if va != vb:
+            raise ValueError(f"cannot pair {a.method!r} and {b.method!r}: their {name} differs ({va!r} vs "
+                             f"{vb!r}); only results of one metric, real set, protocol and extractor are "
+                             "compared: score both with the same `ffbench eval` settings")
+
+
+def compare_distributions(items: Sequence[Features], higher_is_better: bool,
+                          resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+                          alpha: float = ALPHA) -> list[Difference]:
+    """Every pair of methods of one distribution metric's table, with Holm's correction over the pairs.
+
+    Each pair is compared on the test ids both have, with one resample of those ids and of the real
+    videos for both (`distribution_replicates`); a method's replicates are computed once per id set and
+    shared by its pairs, so a table of M methods costs M sets of distances, not M(M-1).
+    """
+    if len({f.method for f in items}) != len(items):
+        raise ValueError("each method may appear once in a comparison table")
+    for f in items[1:]:
+        _check_features(items[0], f)
+    memo: dict[tuple[str, tuple[str, ...]], Replicates] = {}
+
+    def replicates(f: Features, ids: tuple[str, ...]) -> Replicates:
+        if (f.method, ids) not in memo:
+            index = {v: i for i, v in enumerate(ids)}
+            keep = np.array([v in index for v in f.ids.tolist()])
+            video = np.array([index[v] for v in f.ids[keep].tolist()], np.int64)
+            memo[f.method, ids] = distribution_replicates(
+                f.features[keep], video, len(ids), f.real_features, f.real_video, f.distance, resamples,
+                seed, f.ddof, f.splits)
+        return memo[f.method, ids]
+
+    out = []
+    for a, b in itertools.combinations(items, 2):
+        ids = tuple(sorted(set(a.ids.tolist()) & set(b.ids.tolist())))
+        n_real = len(ids) if a.real_video is None else bootstrap._n_videos(np.asarray(a.real_video))
+        if min(len(ids), n_real) < 3:
+            raise ValueError(f"{a.method!r} and {b.method!r} share {len(ids)} test ids ({n_real} real "
+                             "videos); a distribution difference needs at least 3 of each")
+        est, iv, p = difference(replicates(a, ids), replicates(b, ids), resamples)
+        out.append(Difference(a.metric, a.method, b.method, est, iv.low, iv.high, p, len(ids), resamples,
+                              iv.method, iv.reason))
+    return _with_holm(out, alpha, not higher_is_better)
+
+
+def _with_holm(out: list[Difference], alpha: float, lower_wins: bool) -> list[Difference]:
+    """The differences with their Holm-adjusted p-values and the better method of each pair."""
     final = []
-    for d, ph in zip(out, adjusted, strict=True):
+    for d, ph in zip(out, holm([d.p_value for d in out]), strict=True):
         better = ""
         if math.isfinite(ph) and ph < alpha and d.estimate != 0:
             a_ahead = (d.estimate < 0) if lower_wins else (d.estimate > 0)

@@ -214,6 +214,7 @@ def diagnostic_result(name: str, fake: dict[str, VideoAnalysis], real: dict[str,
 def fvmd_result(fake: dict[str, VideoAnalysis], real: dict[str, VideoAnalysis], frames: int,
                 size: tuple[int, int], resamples: int, seed: int) -> MetricResult:
     """fvmd-flow: Frechet distance between the per-video motion vectors of both sets, with its interval."""
+    from ffbench.metrics.comparison import Features
     from ffbench.metrics.distribution import distance_flags
 
     f = {k: a.fvmd for k, a in fake.items() if np.isfinite(a.fvmd).all()}
@@ -231,12 +232,17 @@ def fvmd_result(fake: dict[str, VideoAnalysis], real: dict[str, VideoAnalysis], 
     if any(dropped):
         flags.append(f"{dropped[0]} generated and {dropped[1]} real videos shorter than {fvmd.SEGMENT} "
                      "frames left out")
-    return build_result(
+    result = build_result(
         "fvmd-flow", FvmdProtocol("fvmd-flow", frames, size), value, seeds=[seed], n_real=len(r),
         n_fake=len(f), n_real_videos=len(real), n_fake_videos=len(fake), frames=str(frames),
         extractor=(label, sha), interval=interval, flags=flags,
         detail={"bootstrap": bootstrap_detail(interval.resamples, seed), "dim": fvmd.DIM,
                 "sees": _help("fvmd-flow")})
+    # one vector per video: what the leaderboard's paired difference resamples (`feature_store`)
+    result.unit_features = Features("", "fvmd-flow", x.astype(np.float32), np.array(list(f), dtype=str), "",
+                                    result.protocol.to_json(), "", "frechet", y.astype(np.float32),
+                                    np.arange(len(y)), seed=seed)
+    return result
 
 
 def flow_result(name: str, fake: dict[str, VideoAnalysis], real: dict[str, VideoAnalysis], frames: int,

@@ -22,6 +22,7 @@ import torch
 
 from ffbench.distributed import DistInfo
 from ffbench.metrics.cache import cache_key, load_npz, save_npz_atomic
+from ffbench.metrics.comparison import unit_features
 from ffbench.metrics.features import Extraction, extract, iter_inputs
 from ffbench.metrics.options import EvalOptions
 from ffbench.metrics.protocols import Protocol, feature_dim
@@ -171,7 +172,7 @@ def evaluate_distribution(protocols: Sequence[Protocol], real_src: VideoSourceDi
         per_seed: dict[str, list[float]] = {p.name: [] for p in members}
         details: dict[str, dict] = {p.name: {} for p in members}
         intervals: dict[str, tuple[float, float, int]] = {}
-        real_x = fake_x = None
+        real_x = fake_x = first_x = None
         for seed in run_seeds:
             if first.unit == "clip" or real_x is None:
                 kwargs = dict(seed=seed, batch_size=o.batch_size, cache_dir=o.cache_dir,
@@ -179,6 +180,7 @@ def evaluate_distribution(protocols: Sequence[Protocol], real_src: VideoSourceDi
                 real_x = extract(real_src, first, extractor, outputs, side="real", **kwargs) if need_real \
                     else None
                 fake_x = extract(fake_src, first, extractor, outputs, side="fake", **kwargs)
+                first_x = first_x or (real_x, fake_x)  # the units the intervals use
             for p in members:
                 if per_seed[p.name] and not _seeded(p):
                     continue  # deterministic: one value whatever the seed
@@ -192,4 +194,7 @@ def evaluate_distribution(protocols: Sequence[Protocol], real_src: VideoSourceDi
             results.append(distribution_row(p, extractor, real_x, fake_x, per_seed[p.name],
                                             list(run_seeds) if _seeded(p) else run_seeds[:1], details[p.name],
                                             intervals[p.name]))
+            results[-1].unit_features = unit_features(p, first_x[0] if specs[p.name].needs_real else None,
+                                                      first_x[1], fake_src, run_seeds[0],
+                                                      details[p.name].get("splits"))
     return results

@@ -43,6 +43,8 @@ class MetricResult:
     ratio: float = math.nan
     per_video: dict[str, float] = field(default_factory=dict)
     per_video_real: dict[str, float] = field(default_factory=dict)
+    # distribution metrics: the per-unit features the paired difference needs (`feature_store`)
+    unit_features: Any = field(default=None, repr=False, compare=False)
 
     @property
     def random_init(self) -> bool:
