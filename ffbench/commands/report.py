@@ -34,9 +34,11 @@ def _method_option(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Print progress.")
 def report(leaderboard: str, dataset: str | None, out_dir: str, real: str | None, methods: tuple[str, ...],
            max_videos: int | None, progress: bool) -> None:
-    """Write an HTML report: leaderboard tables with intervals and flags, a plot per metric, the
-    diagnostics' curves, every method's test videos side by side with contact sheets, and each method's
-    worst videos. It opens from disk (relative links only).
+    """Write an HTML report that opens with the answer: a summary table (methods x headline metrics, the
+    best marked, the paired test's "significantly better than", flags explained once), then every
+    method's test videos side by side with contact sheets, then a plot per metric and the diagnostics'
+    curves, then the full leaderboard tables, the published numbers and each method's worst videos. It
+    opens from disk (relative links only).
 
     \b
     Example:

@@ -17,7 +17,8 @@ import pandas as pd
 
 from ffbench import __version__
 from ffbench.report import media, plots
-from ffbench.report.page import Section, flag_spans, page, table_html, video_cell
+from ffbench.report.flags import FlagIndex, split_flags
+from ffbench.report.page import Section, page, table_html, video_cell
 from ffbench.report.sources import (
     MethodVideos,
     ReportInputError,
@@ -26,6 +27,7 @@ from ffbench.report.sources import (
     read_real,
     real_source,
 )
+from ffbench.report.summary import summary_section
 
 WORST = 5
 # FVD, KVD, FID and their kin are biased by the number of samples: below this they are flagged.
@@ -54,20 +56,15 @@ def _latest_groups(df: pd.DataFrame) -> list[tuple[tuple, pd.DataFrame]]:
     return out
 
 
-def _table_flags(rows: pd.DataFrame, family: str) -> list[str]:
-    flags = []
-    if rows["extractor_sha256"].astype(str).str.startswith("random-init").any():
-        flags.append("random-init extractor: compares methods within this table only")
-    if family == "distribution":
-        ns = sorted({int(float(n)) for n in rows["n_fake"] if str(n) not in ("", "nan")})
-        if ns and min(ns) < N_BIAS_BELOW:
-            flags.append(f"N bias: {'/'.join(map(str, ns))} videos (< {N_BIAS_BELOW}); the value depends on "
-                         "N, compare only rows of equal N")
-    for text in rows.get("flags", []):
-        for flag in str(text).split(";"):
-            if flag.strip() and flag.strip() not in flags:
-                flags.append(flag.strip())
-    return flags
+def _table_notes(rows: pd.DataFrame, family: str) -> list[str]:
+    """Notes the report adds to a whole table (the rows' own flags are in its flags column)."""
+    if family != "distribution":
+        return []
+    ns = sorted({int(float(n)) for n in rows["n_fake"] if str(n) not in ("", "nan")})
+    if ns and min(ns) < N_BIAS_BELOW:
+        return [f"N bias ({'/'.join(map(str, ns))} videos < {N_BIAS_BELOW}): the value depends on N, compare "
+                "only rows of equal N"]
+    return []
 
 
 def _family(row: pd.Series) -> str:
@@ -81,25 +78,26 @@ def _say(message: str, progress: bool) -> None:
         print(f"report: {message}", file=sys.stderr, flush=True)
 
 
-def _leaderboard_sections(df: pd.DataFrame) -> list[Section]:
+def _leaderboard_sections(df: pd.DataFrame, store: pd.DataFrame | None, index: FlagIndex) -> list[Section]:
+    """The full tables, one section per family; each row's flags become marks of `index`."""
     from ffbench.leaderboard import families, leaderboard_tables
 
     sections = []
     groups = _latest_groups(df)
     n = 0
     for kind, heading in families().items():
-        tables = leaderboard_tables(df, family=kind)
+        tables = leaderboard_tables(df, family=kind, store=store)
         if not tables:
             continue
         section = Section(f"leaderboard-{kind}", heading)
         kind_groups = [rows for _, rows in groups if _family(rows.iloc[0]) == kind]
         for (title, table), rows in zip(tables, kind_groups, strict=True):
             n += 1
-            section.body.append(f"<h3>{escape(title)}</h3>")
-            flags = _table_flags(rows, kind)
-            if flags:
-                section.body.append(f"<p>{flag_spans(flags)}</p>")
-            section.body.append(table_html(table, f"table-{n}"))
+            marks = index.marks(_table_notes(rows, kind))
+            section.body.append(f"<h3>{escape(title)}{marks}</h3>")
+            if "flags" in table.columns:
+                table = table.assign(flags=[index.marks(split_flags(f)) for f in table["flags"]])
+            section.body.append(table_html(table, f"table-{n}", raw=("flags",)))
         sections.append(section)
     return sections
 
@@ -131,14 +129,16 @@ def _video_sections(real: dict, methods: list[MethodVideos], ids: list[str], tmp
                     progress: bool) -> tuple[Section, Section, int]:
     players = Section("videos", "Videos: the real test video and every method, side by side")
     players.body.append('<p class="note">Each row: the real video, then every method from the same first '
-                        "frame; the contact sheet below shows frames 0, 3, 7, 11 and 15.</p>")
+                        "frame (a still of the middle contact-sheet frame until played); the contact sheet "
+                        "below shows frames 0, 3, 7, 11 and 15.</p>")
     scores: dict[str, list[tuple[str, float, float]]] = {m.name: [] for m in methods}
     for i, vid in enumerate(ids):
         _say(f"video {i + 1}/{len(ids)}: {vid}", progress)
         cells = []
         media.copy_video(real[vid], tmp / "videos" / "real" / f"{vid}.mp4")
-        cells.append(video_cell(f"videos/real/{vid}.mp4", "real"))
         real_frames = media.decode(real[vid])
+        media.write_poster(real_frames, tmp / "videos" / "real" / f"{vid}.png")
+        cells.append(video_cell(f"videos/real/{vid}.mp4", "real", f"videos/real/{vid}.png"))
         rows = [("real", real_frames)]
         for m in methods:
             src = m.videos.get(vid)
@@ -146,10 +146,11 @@ def _video_sections(real: dict, methods: list[MethodVideos], ids: list[str], tmp
                 cells.append(video_cell(None, m.name))
                 rows.append((m.name, None))
                 continue
-            rel = f"videos/{_slug(m.name)}/{vid}.mp4"
-            media.copy_video(src, tmp / rel)
-            cells.append(video_cell(rel, m.name))
+            rel = f"videos/{_slug(m.name)}/{vid}"
+            media.copy_video(src, tmp / f"{rel}.mp4")
             fake = media.decode(src)
+            media.write_poster(fake, tmp / f"{rel}.png")
+            cells.append(video_cell(f"{rel}.mp4", m.name, f"{rel}.png"))
             rows.append((m.name, fake))
             psnr, l1 = media.paired_psnr_l1(fake, real_frames)
             scores[m.name].append((vid, psnr, l1))
@@ -171,6 +172,19 @@ def _video_sections(real: dict, methods: list[MethodVideos], ids: list[str], tmp
         worst.body.append(f"<h3>{escape(m.name)}</h3>")
         worst.body.append(table.to_html(index=False, escape=False, border=0, classes="worst"))
     return players, worst, len(ids)
+
+
+def _flags_list(index: FlagIndex, in_summary: list[int]) -> str:
+    """Every flag explained once: those of the summary under it, the rest here."""
+    rest = [n for n in index.numbers() if n not in in_summary]
+    head = "<h3>Flags</h3>"
+    if in_summary:
+        marks = "Mark [1] is" if len(in_summary) == 1 else f"Marks [1]-[{in_summary[-1]}] are"
+        head += (f'<p class="note">{marks} explained under the '
+                 "summary table; hover a mark for its cell's exact text.</p>")
+    if not rest:
+        return head
+    return head + '<ol class="flags">' + "".join(index.legend(rest)) + "</ol>"
 
 
 def _published_section(df: pd.DataFrame) -> Section | None:
@@ -198,6 +212,7 @@ def build_report(leaderboard: str | Path, out: str | Path, dataset: str | None =
     the test videos shown (default: all).
     """
     from ffbench.leaderboard import read_leaderboard
+    from ffbench.per_video_store import read_store
 
     base = Path(base) if base is not None else Path.cwd()
     out = Path(out)
@@ -209,6 +224,11 @@ def build_report(leaderboard: str | Path, out: str | Path, dataset: str | None =
     if len(datasets) > 1:
         raise ReportInputError(f"{leaderboard} holds {len(datasets)} datasets ({', '.join(datasets)}); pass "
                                "--dataset NAME for one report per dataset")
+    try:  # the per-video values that make "better than" the leaderboard's paired verdict
+        store = read_store(leaderboard, datasets[0])
+    except (OSError, ValueError) as err:
+        raise ReportInputError(f"the per-video store beside {leaderboard} cannot be read ({err}); move "
+                               "its per_video/ folder aside to fall back to the interval rule") from err
     overrides = {k: Path(v) for k, v in (methods or {}).items()}
     real_path = real_source(df, base, Path(real) if real is not None else None)
     sets = [read_method(name, folder, flags) for name, folder, flags in method_folders(df, base, overrides)]
@@ -226,21 +246,27 @@ def build_report(leaderboard: str | Path, out: str | Path, dataset: str | None =
         for sub in ("plots", "sheets", "videos"):
             (tmp / sub).mkdir(parents=True)
         _say(f"{len(sets)} methods, {len(ids)} test videos, {len(df)} leaderboard rows", progress)
-        sections = _leaderboard_sections(df)
-        published = _published_section(df)
-        if published is not None:
-            sections.append(published)
+        index = FlagIndex()  # one number per kind of flag on the whole page, the summary's first
+        summary = summary_section(df, store, [m.name for m in sets], index)
+        in_summary = index.numbers()
+        players, worst, n_videos = _video_sections(real_items, sets, ids, tmp, progress)
         _say("plots", progress)
         plot_section, n_plots = _plot_section(df, tmp / "plots")
-        sections.append(plot_section)
-        players, worst, n_videos = _video_sections(real_items, sets, ids, tmp, progress)
-        sections += [worst, players]
-        method_lines = [f"<b>{escape(m.name)}</b>: {len(m.videos)} videos from {escape(str(m.folder))} "
-                        f"{flag_spans(m.flags)}" for m in sets]
-        intro = [f"Dataset <b>{escape(datasets[0])}</b>; real set {escape(str(real_path))}; written "
-                 f"{datetime.now(UTC).isoformat(timespec='seconds')} by ffbench {escape(__version__)}.",
-                 *method_lines]
-        html = page(f"ffbench report: {datasets[0]}", intro, sections)
+        details = Section("details", "Details: the full tables, protocols, published results and flags")
+        tables = _leaderboard_sections(df, store, index)
+        published = _published_section(df)
+        details.body += [f'<p class="note"><b>{escape(m.name)}</b>: {len(m.videos)} videos from '
+                         f"{escape(str(m.folder))}{index.marks(m.flags)}</p>" for m in sets]
+        details.body.append(_flags_list(index, in_summary))
+        sections = [summary, players, plot_section, details, *tables,
+                    *([published] if published is not None else []), worst]
+        intro = [f"Dataset <b>{escape(datasets[0])}</b>; real set {escape(str(real_path))}; "
+                 f"{len(sets)} methods, {n_videos} test videos; written "
+                 f"{datetime.now(UTC).isoformat(timespec='seconds')} by ffbench {escape(__version__)}."]
+        nav = {"summary": "summary", "videos": "videos", "plots": "plots", "details": "details",
+               **{s.anchor: s.anchor.replace("leaderboard-", "") + " tables" for s in tables},
+               **({"published": "published"} if published is not None else {}), "worst": "worst videos"}
+        html = page(f"ffbench report: {datasets[0]}", intro, sections, nav)
         (tmp / "index.html").write_text(html, encoding="utf-8")
         (tmp / "report.json").write_text(json.dumps({
             "dataset": datasets[0], "real": str(real_path), "methods": {m.name: str(m.folder) for m in sets},

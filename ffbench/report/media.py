@@ -69,6 +69,20 @@ def contact_sheet(rows: list[tuple[str, np.ndarray | None]], frames: list[int]) 
     return sheet
 
 
+def poster_frame(count: int) -> int:
+    """The still a player shows before it plays: the middle frame of the contact sheet (frame 0 is the
+    conditioning image, the same for every method, so it would tell them apart by nothing)."""
+    chosen = sheet_frames(count)
+    return chosen[len(chosen) // 2]
+
+
+def write_poster(video: np.ndarray, path: Path) -> Path:
+    """`path` (a PNG beside the mp4): the poster frame of `video` uint8 (F, H, W, 3)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(video[poster_frame(len(video))]).save(path)
+    return path
+
+
 def decode(src: bytes | Path) -> np.ndarray:
     return read_video(src if isinstance(src, bytes | bytearray) else str(src))
 

@@ -17,7 +17,8 @@ class ReportInputError(UserError, ValueError):
 
 @dataclass
 class MethodVideos:
-    """One method's generated set: its name, folder, {id: mp4 path} and the flags its rows carry."""
+    """One method's generated set: its name, folder, {id: mp4 path} and its flags (those on all its rows,
+    and those of its generation.json)."""
 
     name: str
     folder: Path
@@ -26,13 +27,12 @@ class MethodVideos:
 
 
 def _flags(rows: pd.DataFrame) -> list[str]:
-    flags: list[str] = []
-    for text in rows.get("flags", []):
-        for flag in str(text).split(";"):
-            flag = flag.strip()
-            if flag and flag not in flags:
-                flags.append(flag)
-    return flags
+    """The flags of the method itself: those on every one of its rows (a metric's own flags, such as
+    N<=dim, stay with that metric's tables)."""
+    from ffbench.report.flags import split_flags
+
+    per_row = [split_flags(text) for text in rows.get("flags", [])]
+    return [f for f in per_row[0] if all(f in other for other in per_row[1:])] if per_row else []
 
 
 def _resolve(path: str, base: Path) -> Path:
