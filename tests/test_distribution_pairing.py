@@ -178,3 +178,12 @@ def test_eval_twice_then_leaderboard_shows_the_paired_verdict(tmp_path, monkeypa
     assert len(copy_rows) == 2  # fvd and fvmd-flow
     for line in copy_rows:  # the copy of the real videos beats noise on both, by the paired difference
         assert line.split("|")[4].strip() == "noise", line
+
+    # The report's summary and full tables give the same paired verdicts as the leaderboard.
+    from ffbench.report.build import build_report
+
+    build_report(board, tmp_path / "report", base=tmp_path, progress=False)
+    html = (tmp_path / "report" / "index.html").read_text()
+    summary = html.split('<section id="summary">')[1].split("</section>")[0]
+    assert "paired difference of the two distances" in summary
+    assert summary.count("&gt;all") + summary.count(">all") >= 2  # copy beats noise on FVD and fvmd-flow

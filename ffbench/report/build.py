@@ -78,7 +78,8 @@ def _say(message: str, progress: bool) -> None:
         print(f"report: {message}", file=sys.stderr, flush=True)
 
 
-def _leaderboard_sections(df: pd.DataFrame, store: pd.DataFrame | None, index: FlagIndex) -> list[Section]:
+def _leaderboard_sections(df: pd.DataFrame, store: pd.DataFrame | None, index: FlagIndex,
+                          features=None) -> list[Section]:
     """The full tables, one section per family; each row's flags become marks of `index`."""
     from ffbench.leaderboard import families, leaderboard_tables
 
@@ -86,7 +87,7 @@ def _leaderboard_sections(df: pd.DataFrame, store: pd.DataFrame | None, index: F
     groups = _latest_groups(df)
     n = 0
     for kind, heading in families().items():
-        tables = leaderboard_tables(df, family=kind, store=store)
+        tables = leaderboard_tables(df, family=kind, store=store, features=features)
         if not tables:
             continue
         section = Section(f"leaderboard-{kind}", heading)
@@ -211,6 +212,7 @@ def build_report(leaderboard: str | Path, out: str | Path, dataset: str | None =
     are taken from `base` (default: the current directory, where `ffbench eval` ran). `max_videos` limits
     the test videos shown (default: all).
     """
+    from ffbench.feature_store import FeatureStore
     from ffbench.leaderboard import read_leaderboard
     from ffbench.per_video_store import read_store
 
@@ -229,6 +231,8 @@ def build_report(leaderboard: str | Path, out: str | Path, dataset: str | None =
     except (OSError, ValueError) as err:
         raise ReportInputError(f"the per-video store beside {leaderboard} cannot be read ({err}); move "
                                "its per_video/ folder aside to fall back to the interval rule") from err
+    # the distribution metrics' kept features: their paired verdicts, as `ffbench leaderboard` gives them
+    features = FeatureStore(Path(leaderboard).parent if Path(leaderboard).is_file() else Path(leaderboard))
     overrides = {k: Path(v) for k, v in (methods or {}).items()}
     real_path = real_source(df, base, Path(real) if real is not None else None)
     sets = [read_method(name, folder, flags) for name, folder, flags in method_folders(df, base, overrides)]
@@ -247,13 +251,13 @@ def build_report(leaderboard: str | Path, out: str | Path, dataset: str | None =
             (tmp / sub).mkdir(parents=True)
         _say(f"{len(sets)} methods, {len(ids)} test videos, {len(df)} leaderboard rows", progress)
         index = FlagIndex()  # one number per kind of flag on the whole page, the summary's first
-        summary = summary_section(df, store, [m.name for m in sets], index)
+        summary = summary_section(df, store, [m.name for m in sets], index, features)
         in_summary = index.numbers()
         players, worst, n_videos = _video_sections(real_items, sets, ids, tmp, progress)
         _say("plots", progress)
         plot_section, n_plots = _plot_section(df, tmp / "plots")
         details = Section("details", "Details: the full tables, protocols, published results and flags")
-        tables = _leaderboard_sections(df, store, index)
+        tables = _leaderboard_sections(df, store, index, features)
         published = _published_section(df)
         details.body += [f'<p class="note"><b>{escape(m.name)}</b>: {len(m.videos)} videos from '
                          f"{escape(str(m.folder))}{index.marks(m.flags)}</p>" for m in sets]

@@ -98,8 +98,10 @@ def _place(cells: dict[tuple[str, str], list[str]], methods: list[str], metrics:
 
 
 def summary_section(df: pd.DataFrame, store: pd.DataFrame | None, methods: list[str],
-                    index: FlagIndex) -> Section:
-    """The summary table (methods in `methods` order, then any other method of the rows) and its legend."""
+                    index: FlagIndex, features=None) -> Section:
+    """The summary table (methods in `methods` order, then any other method of the rows) and its legend.
+    store, features: the per-video values and kept features behind the paired verdicts (as
+    `ffbench.leaderboard.leaderboard_tables` takes them)."""
     from ffbench.leaderboard import leaderboard_tables
 
     section = Section("summary", "Summary: every method on the headline metrics")
@@ -117,7 +119,7 @@ def summary_section(df: pd.DataFrame, store: pd.DataFrame | None, methods: list[
     cells: dict[tuple[str, str], list[str]] = {}
     rules: dict[str, list[str]] = {}
     for metric, rows in picked:
-        title, table = leaderboard_tables(rows, store=store)[0]
+        title, table = leaderboard_tables(rows, store=store, features=features)[0]
         rule = _rule(title)
         lows, highs = rows.get("ci_low", [""] * len(rows)), rows.get("ci_high", [""] * len(rows))
         finite = [math.isfinite(_num(a) + _num(b)) for a, b in zip(lows, highs, strict=True)]
