@@ -75,13 +75,16 @@ import math
 import os
 import subprocess
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 from filelock import FileLock
 
 from ffbench import __version__, fileio
+
+# datetime.UTC is Python 3.11+: this name keeps the module importable on 3.10.
+UTC = timezone.utc
 
 PAIRED_MARK = "*"  # an interval-rule entry in a table that also has paired ones
 

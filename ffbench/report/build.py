@@ -9,7 +9,7 @@ import re
 import shutil
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 
@@ -28,6 +28,9 @@ from ffbench.report.sources import (
     real_source,
 )
 from ffbench.report.summary import summary_section
+
+# datetime.UTC is Python 3.11+: this name keeps the module importable on 3.10.
+UTC = timezone.utc
 
 WORST = 5
 # FVD, KVD, FID and their kin are biased by the number of samples: below this they are flagged.
