@@ -98,3 +98,23 @@ def test_scaled_units_read_as_tqdm_shows_them():
     with progress_bar(desc="download", unit="B", unit_scale=True, file=log) as bar:
         bar.update(1013530)
     assert log.getvalue().startswith("download: (1.01MB, "), log.getvalue()
+
+
+def test_every_bar_of_the_package_goes_through_progress_bar():
+    """A bar made with tqdm directly redraws with carriage returns in a log file (the demo's eval did)."""
+    import ast
+    from pathlib import Path
+
+    import ffbench
+
+    root = Path(ffbench.__file__).parent
+    direct = []
+    for path in sorted(root.rglob("*.py")):
+        if path.name == "progress.py" and path.parent == root:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "tqdm":
+                direct.append(f"{path.relative_to(root)}:{node.lineno}")
+            elif isinstance(node, ast.Import) and any(a.name.split(".")[0] == "tqdm" for a in node.names):
+                direct.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert not direct, f"use ffbench.progress.progress_bar instead of tqdm in {direct}"

@@ -137,9 +137,10 @@ def analyse_set(items: dict[str, Path | bytes], frames: int, size: tuple[int, in
     mine = list(items) if info is None or not info.distributed else share(list(items), info)
     iterator = [(vid, items[vid]) for vid in mine]
     if progress:
-        from tqdm import tqdm
+        from ffbench.progress import progress_bar
 
-        iterator = tqdm(iterator, total=len(mine), desc=f"diagnostics {desc}", unit="video", leave=False)
+        iterator = progress_bar(iterator, total=len(mine), desc=f"diagnostics {desc}", unit="video",
+                                leave=False)
     with together(info) if info is not None else nullcontext():  # a video only this process reads fails:
         done = {vid: cached_analysis(src, frames, size, cache_dir) for vid, src in iterator}  # all stop
     if info is not None and info.distributed:

@@ -277,9 +277,9 @@ def _local_rows(source: VideoSourceDir, protocol: Protocol, extractor: Extractor
     records: list[tuple] = []
     bar = None
     if progress:
-        from tqdm import tqdm
+        from ffbench.progress import progress_bar
 
-        bar = tqdm(desc=f"{protocol.name} {source.root.name}", unit=protocol.unit, leave=False)
+        bar = progress_bar(desc=f"{protocol.name} {source.root.name}", unit=protocol.unit, leave=False)
     last_block, number = -1, 0
     for batch in iter_inputs(source, protocol, seed, batch_size, max_items, side, skipped, info):
         feats = _outputs_of(extractor, batch.x.to(device), outputs)

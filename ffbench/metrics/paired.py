@@ -230,9 +230,9 @@ def paired_scores(real_items: dict[str, Path | bytes], fake_items: dict[str, Pat
     mine = ids if dist is None or not dist.distributed else share(ids, dist)
     iterator = mine
     if progress:
-        from tqdm import tqdm
+        from ffbench.progress import progress_bar
 
-        iterator = tqdm(mine, desc="paired", unit="video", leave=False)
+        iterator = progress_bar(mine, desc="paired", unit="video", leave=False)
     done: dict[str, tuple[dict[str, float], int, int]] = {}  # id: (values, frames compared, PSNR caps)
     with together(dist) if dist is not None else nullcontext():  # a pair only this process reads fails:
         for vid in iterator:  # every process stops with its message
