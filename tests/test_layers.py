@@ -12,7 +12,8 @@ The layers, from low to high (a module may import its own layer and any lower on
 5. models: each model's networks, losses, training recipe (`models/<name>/training.py`, which hands its
    phases to the engine) and sampler, plus the model registry.
 6. generation: one `generate` for every registered model.
-7. leaderboard and its per-video store, 8. report, 9. commands (the click commands), 10. cli.
+7. leaderboard, its per-video store and the kept features (feature_store), 8. report, 9. commands (the
+   click commands), 10. cli.
 
 Every import is read with `ast` (module level, function level and under TYPE_CHECKING alike, relative ones
 resolved), so a lazy import inside a function counts as much as one at the top.
@@ -34,7 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("training",),
     ("models",),
     ("generation",),
-    ("leaderboard", "per_video_store"),
+    ("leaderboard", "per_video_store", "feature_store"),
     ("report",),
     ("commands",),
     ("cli",),
