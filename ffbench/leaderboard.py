@@ -396,14 +396,15 @@ def _verdicts(names: list[str], interval_rule: list[str], diffs: list, lower_win
             elif other in old_beaten:
                 beaten.append(other + (PAIRED_MARK if mixed else ""))
         out.append(", ".join(beaten))
+    # why the interval rule decided: values missing for a pair, and/or `note` (e.g. a pairing skipped)
+    reason = f"{missing} stored for a pair{note}" if missing else note.removeprefix("; ")
     if not paired:
-        rule = f"better than: non-overlapping 95% intervals ({missing} stored for a pair{note})" \
-            if n_pairs else ""
+        rule = f"better than: non-overlapping 95% intervals ({reason})" if n_pairs else ""
     else:
         rule = f"better than: {paired_text}, Holm over the {len(paired)} paired comparisons of this table)"
         if mixed:
-            rule += f"; entries marked {PAIRED_MARK}: non-overlapping 95% intervals ({missing} on one real " \
-                f"set for that pair{note})"
+            reason = f"{missing} on one real set for that pair{note}" if missing else note.removeprefix("; ")
+            rule += f"; entries marked {PAIRED_MARK}: non-overlapping 95% intervals ({reason})"
     return out, rule
 
 
@@ -416,10 +417,12 @@ def _feature_verdicts(latest: pd.DataFrame, features, names: list[str], interval
     from ffbench.metrics.comparison import compare_distributions, resamples_for
 
     groups: dict[str, list] = {}
+    absent = False  # a row without kept features
     for _, row in latest.iterrows():
         kept = None if features is None else features.load(row)
         if kept is not None:
             groups.setdefault(kept.real, []).append(kept)
+        absent = absent or kept is None
     diffs, used, notes = [], set(), []
     for members in groups.values():
         if len(members) < 2:
@@ -440,7 +443,8 @@ def _feature_verdicts(latest: pd.DataFrame, features, names: list[str], interval
         used.add(resamples)
     text = ("paired difference of the two distances, one resample of the real videos and of the shared "
             f"test ids for both (BCa 95%, {'/'.join(map(str, sorted(used)))} resamples")
-    return _verdicts(names, interval_rule, diffs, not higher_is_better, text, "no per-unit features",
+    missing = "no per-unit features" if absent or not notes else ""  # else: kept, but skipped (notes)
+    return _verdicts(names, interval_rule, diffs, not higher_is_better, text, missing,
                      "".join(dict.fromkeys(notes)))
 
 

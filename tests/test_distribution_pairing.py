@@ -72,6 +72,15 @@ def test_closer_features_win_and_identical_features_tie(tmp_path):
     assert list(old["better than"]) == ["", "", ""] and "no per-unit features stored" in old_title
 
 
+def test_a_pairing_over_the_budget_says_so_not_that_features_are_missing(tmp_path, monkeypatch):
+    monkeypatch.setattr("ffbench.metrics.comparison.PAIR_FLOP_BUDGET", 1.0)  # nothing fits
+    real, fake = _gaussians(0, {"near": 0.5, "far": 3.0})
+    title, got = _board(tmp_path, {"near": (fake["near"], real), "far": (fake["far"], real)})
+    assert got == {"near": "", "far": ""}
+    assert "non-overlapping 95% intervals (paired difference skipped:" in title, title
+    assert "no per-unit features" not in title
+
+
 def test_different_real_sets_are_never_paired(tmp_path):
     real, fake = _gaussians(1, {"near": 0.5, "far": 3.0})
     other_real = np.random.default_rng(9).normal(size=(N, DIM))

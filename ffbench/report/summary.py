@@ -124,8 +124,8 @@ def summary_section(df: pd.DataFrame, store: pd.DataFrame | None, methods: list[
         lows, highs = rows.get("ci_low", [""] * len(rows)), rows.get("ci_high", [""] * len(rows))
         finite = [math.isfinite(_num(a) + _num(b)) for a, b in zip(lows, highs, strict=True)]
         if rule.startswith("non-overlapping") and not any(finite):
-            rule = ("none: no row has a valid 95% interval at this N and no per-video values are stored "
-                    "for a paired difference")
+            why = rule[rule.find("(") + 1:rule.rfind(")")] if "(" in rule else ""
+            rule = "none: no row has a valid 95% interval at this N" + (f", and {why}" if why else "")
         rules.setdefault(rule, []).append(metric)
         verdicts = dict(zip(table["method"], table["better than"], strict=True))
         for _, row in rows.iterrows():
