@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_distributed_generate import _rank_pid
+from torchrun_kill import kill_rank_at
 
 from ffbench.distributed import TIMEOUT_ENV
 from ffbench.video import write_video
@@ -136,25 +135,10 @@ def test_three_processes_give_every_value_of_one(folders, baseline, tmp_path):
 
 def test_a_killed_rank_leaves_no_torn_file_and_two_processes_rerun_to_the_values_of_one(folders, baseline,
                                                                                         tmp_path):
-    env = {**ENV, "FFBENCH_PAUSE_AT": "eval-distribution-done"}  # the feature caches are written by then
-    proc = subprocess.Popen(_command(2, folders["real"], folders["fake"], tmp_path), env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        paused = 0
-        deadline = time.monotonic() + 120
-        while paused < 2 and time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            assert line, "torchrun ended before both ranks paused"
-            paused += "ffbench: paused at eval-distribution-done" in line
-        pid = _rank_pid(proc.pid, 1)
-        assert paused == 2 and pid is not None
-        os.kill(pid, signal.SIGKILL)  # rank 1 dies; torchrun stops rank 0
-        proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode != 0
+    # the feature caches are written by the pause point; rank 1 dies there and torchrun stops rank 0
+    status, _, _ = kill_rank_at(_command(2, folders["real"], folders["fake"], tmp_path), ENV,
+                                "eval-distribution-done")
+    assert status != 0
     assert not (tmp_path / "board").exists()  # no row, no per-video store
     cache = sorted((tmp_path / "cache").iterdir())
     assert cache and all(p.suffix == ".npz" and ".tmp" not in p.name for p in cache)

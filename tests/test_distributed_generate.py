@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from click.testing import CliRunner
 from PIL import Image
 from pixel_shards import write_data
 from test_fashionflow_helpers import tiny_pipeline
+from torchrun_kill import kill_rank_at
 
 from ffbench.cli import main
 from ffbench.distributed import TIMEOUT_ENV, group_timeout, share, single_process
@@ -116,44 +116,12 @@ def test_three_processes_sample_fashionflow_as_one(tmp_path):
     assert (one.pop("processes"), three.pop("processes")) == (1, 3) and one == three
 
 
-def _rank_pid(parent: int, rank: int) -> int | None:
-    """The pid of torchrun worker `rank` under `parent`, read from /proc (the worker's RANK variable)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-            environ = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        ppid = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
-        if ppid == parent and f"RANK={rank}".encode() in environ:
-            return int(entry.name)
-    return None
-
-
 def test_a_killed_rank_leaves_whole_videos_and_the_rerun_gives_the_same_bytes(split, static_one, tmp_path):
     args = (split, *STATIC)
     out = tmp_path / "killed"
-    env = {**ENV, "FFBENCH_PAUSE_AT": "between-videos"}  # each rank stops after its first video
-    proc = subprocess.Popen(_torchrun(2, *args, "-o", out), env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        paused = 0
-        deadline = time.monotonic() + 90
-        while paused < 2 and time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            assert line, "torchrun ended before both ranks paused"
-            paused += "ffbench: paused at between-videos" in line
-        pid = _rank_pid(proc.pid, 1)
-        assert paused == 2 and pid is not None
-        os.kill(pid, signal.SIGKILL)  # rank 1 dies; torchrun stops rank 0 (SIGTERM)
-        proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode != 0
+    # each rank stops after its first video; rank 1 dies there and torchrun stops rank 0 (SIGTERM)
+    status, _, _ = kill_rank_at(_torchrun(2, *args, "-o", out), ENV, "between-videos", ready_seconds=90)
+    assert status != 0
     # rank 0 took test0, test2, test4 and rank 1 test1, test3: the first of each is whole and in place
     assert sorted(p.name for p in out.iterdir()) == [".generate-resume.json", "test0.mp4", "test1.mp4"]
     kept = {name: (out / name).stat().st_mtime_ns for name in ("test0.mp4", "test1.mp4")}

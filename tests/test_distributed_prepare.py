@@ -8,15 +8,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from test_distributed_generate import _rank_pid
 from test_prepare import CLI_SMALL, SMALL
+from torchrun_kill import kill_rank_at
 
 from ffbench.datasets.prepare import PrepareOptions, prepare
 from ffbench.distributed import TIMEOUT_ENV
@@ -111,24 +110,9 @@ def test_three_processes_gather_every_skip_and_write_the_bytes_of_one(one, tmp_p
 
 def test_a_killed_rank_leaves_whole_samples_and_reruns_on_two_or_one_give_the_same_bytes(one, tmp_path):
     data = _without_shards(one, tmp_path / "killed")
-    env = {**ENV, "FFBENCH_PAUSE_AT": "between-samples"}  # each rank stops after its first sample
-    proc = subprocess.Popen(_torchrun(2, data), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    try:
-        paused, deadline = 0, time.monotonic() + 90
-        while paused < 2 and time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            assert line, "torchrun ended before both ranks paused"
-            paused += "ffbench: paused at between-samples" in line
-        pid = _rank_pid(proc.pid, 1)
-        assert paused == 2 and pid is not None
-        os.kill(pid, signal.SIGKILL)  # rank 1 dies mid-encoder-stage; torchrun stops rank 0 (SIGTERM)
-        _, err = proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode != 0
+    # each rank stops after its first sample; rank 1 dies mid-encoder-stage, torchrun stops rank 0
+    status, _, err = kill_rank_at(_torchrun(2, data), ENV, "between-samples", ready_seconds=90)
+    assert status != 0
     # rank 0 says what was finished, as one process does when it is stopped
     assert "SIGTERM while building the train samples: prepare of" in err, err[-3000:]
     assert not list((data / "shards").glob("*/manifest.json")) and not list((data / "shards").glob("*/*.tar"))
